@@ -1,0 +1,16 @@
+# Sourced by every script: repo root, cache dir, and the project's Node (24) first on PATH.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export TAG_CONNECTOR_CACHE="${TAG_CONNECTOR_CACHE:-$HOME/.cache/tag-connector}"
+NODE_DIR="$(ls -d "$TAG_CONNECTOR_CACHE"/node-24.* 2>/dev/null | sort -V | tail -1 || true)"
+if [ -n "$NODE_DIR" ] && [ -x "$NODE_DIR/bin/node" ]; then
+  export PATH="$NODE_DIR/bin:$PATH"
+fi
+export PATH="$ROOT/node_modules/.bin:$PATH"
+cd "$ROOT"
+
+node_ok() {
+  command -v node >/dev/null 2>&1 || return 1
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=12)?0:1)'
+}
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'tag-connector: %s\n' "$*" >&2; exit 1; }

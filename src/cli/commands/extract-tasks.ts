@@ -1,0 +1,16 @@
+import type { CommandModule } from 'yargs';
+import { configFromArgv, runMain } from '../load.ts';
+import { allDaemonOptions, withOptions } from '../options.ts';
+
+export const extractTasksCommand: CommandModule = {
+  command: 'extract-tasks',
+  describe: 'Stream committed changes of the task tables from a logical replication slot to the sinks',
+  builder: (y) => withOptions(y, ...allDaemonOptions),
+  handler: async (argv) => {
+    const config = configFromArgv(argv);
+    await runMain(async () => {
+      const { runExtractor } = await import('../../extractor/daemon.ts');
+      return runExtractor(config);
+    });
+  },
+};

@@ -1,0 +1,7 @@
+import type { CommandModule } from 'yargs';
+import { extractTasksCommand } from './extract-tasks.ts';
+import { startJobCommand } from './start-job.ts';
+import { versionCommand } from './version.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [extractTasksCommand, startJobCommand, versionCommand];

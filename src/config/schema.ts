@@ -1,0 +1,147 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Keys are the CLI flag names in camelCase so that an error can name
+ * the flag, the env var (TAG_CONNECTOR_<UPPER_SNAKE>) and the YAML key alike. The TypeScript type is
+ * derived from it; there is no hand-written twin.
+ */
+
+const port = (what: string) =>
+  z.coerce
+    .number({ error: `expected a ${what} port number (1-65535)` })
+    .int({ error: `expected a ${what} port number (1-65535)` })
+    .min(1, { error: `expected a ${what} port number (1-65535)` })
+    .max(65535, { error: `expected a ${what} port number (1-65535)` });
+
+const boolish = z.preprocess(
+  (v) => {
+    if (typeof v === 'string') {
+      const s = v.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(s)) return true;
+      if (['false', '0', 'no', 'off', ''].includes(s)) return false;
+    }
+    return v;
+  },
+  z.boolean({ error: 'expected true or false' }),
+);
+
+const positiveInt = (what: string) =>
+  z.coerce
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .positive({ error: `expected ${what}` });
+
+const stringList = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string().min(1)),
+);
+
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, {
+  error: 'expected a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 chars)',
+});
+
+export const SINK_KINDS = ['stdout', 'file', 'kafka', 'pubsub'] as const;
+export const PLUGINS = ['wal2json', 'pgoutput'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const ENVELOPES = ['structured', 'binary', 'debezium'] as const;
+
+/** Which table plays which role in the task system (DESIGN §4). `table` is `schema.table`. */
+const roleSchema = z.object({
+  table: z.string().regex(/^[^.]+\.[^.]+$/, { error: 'expected schema.table' }),
+  idColumn: z.string().default('id'),
+  statusColumn: z.string().optional(),
+  contextColumn: z.string().optional(),
+});
+
+export const configSchema = z.object({
+  // connection (original flag names kept for existing deployments)
+  pgUrl: z.string().optional(),
+  db: z.string().optional(),
+  pgHost: z.string().optional(),
+  pgPort: port('PostgreSQL').optional(),
+  user: z.string().optional(),
+  password: z.string().optional(),
+
+  // HTTP server
+  serverHost: z.string().default('127.0.0.1'),
+  serverPort: z.coerce
+    .number({ error: 'expected a port number (0-65535, 0 = any free port)' })
+    .int({ error: 'expected a port number (0-65535, 0 = any free port)' })
+    .min(0, { error: 'expected a port number (0-65535, 0 = any free port)' })
+    .max(65535, { error: 'expected a port number (0-65535, 0 = any free port)' })
+    .default(8080),
+  insecureListen: boolish.default(false),
+  authTokensFile: z.string().optional(),
+
+  // OIDC / workspace API (start-job)
+  oidc: z.string().optional(),
+  clientId: z.string().optional(),
+  clientSecret: z.string().optional(),
+  ws: z.string().optional(),
+  mongoAddr: z.string().optional(),
+
+  // Google Pub/Sub
+  projectId: z.string().optional(),
+  serviceAccount: z.string().optional(),
+  topic: z.string().optional(),
+
+  // sinks
+  sink: z
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v),
+      z
+        .array(z.enum(SINK_KINDS, { error: `expected one of ${SINK_KINDS.join('|')}` }))
+        .min(1, { error: 'expected at least one sink' }),
+    )
+    .default(['stdout']),
+  filePath: z.string().default('tag-connector-events.ndjson'),
+  kafkaBrokers: stringList.optional(),
+  envelope: z.enum(ENVELOPES, { error: `expected one of ${ENVELOPES.join('|')}` }).default('structured'),
+
+  // replication
+  slot: identifier.default('tag_connector'),
+  publication: identifier.default('tag_connector'),
+  plugin: z.enum(PLUGINS, { error: `expected one of ${PLUGINS.join('|')}` }).default('wal2json'),
+  schemas: stringList.default(['public']),
+  tables: stringList.default([]),
+  excludeTables: stringList.default([]),
+  stateSchema: identifier.default('tag_connector'),
+  preset: z.enum(['none', 'pgboss', 'etl'], { error: 'expected none|pgboss|etl' }).default('etl'),
+  roles: z
+    .object({
+      task: roleSchema.optional(),
+      etlContext: roleSchema.optional(),
+      eventStore: roleSchema.optional(),
+    })
+    .default({}),
+  workspaceColumn: z.string().default('workspace'),
+
+  // limits (backpressure)
+  maxInFlightEvents: positiveInt('a positive number of events').default(20000),
+  maxInFlightBytes: positiveInt('a positive number of bytes').default(64 * 1024 * 1024),
+  batchSize: positiveInt('a positive number of events').default(2000),
+  flushIntervalMs: positiveInt('a positive number of milliseconds').default(20),
+  statusIntervalMs: positiveInt('a positive number of milliseconds').default(1000),
+  sinkRetryLimit: positiveInt('a positive number of attempts').default(10),
+  shutdownTimeoutMs: positiveInt('a positive number of milliseconds').default(8000),
+  heartbeatIntervalMs: z.coerce.number().int().min(0).default(0),
+  lagWarnBytes: positiveInt('a positive number of bytes').default(1024 * 1024 * 1024),
+
+  logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join('|')}` }).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type SinkKind = (typeof SINK_KINDS)[number];
+
+/** Keys whose values are secrets: never defaulted, never logged, redacted in /info. */
+export const SECRET_KEYS = ['password', 'clientSecret'] as const;
+
+/** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
+export const URL_KEYS = ['pgUrl', 'mongoAddr'] as const;

@@ -1,0 +1,2 @@
+export * from './envelope.ts';
+export { toDebezium, type DebeziumValue } from './debezium.ts';

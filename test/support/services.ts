@@ -1,0 +1,116 @@
+/**
+ * The test servers, started once per run on loopback. Each service starts, says which env vars reach
+ * it (`PGURL`, later `KAFKA_BROKERS`, `PUBSUB_EMULATOR_HOST`, ...) and stops. Used by jest's global
+ * setup and by `script/services up|down` for work by hand.
+ *
+ *   node test/support/services.ts up pg kafka     # prints export lines for eval
+ *   node test/support/services.ts down
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { PgCluster } from './pg.ts';
+
+export interface RunningService {
+  name: string;
+  env: Record<string, string>;
+  /** How to stop it later from another process. */
+  pids: number[];
+  dirs: string[];
+  /** Signal that stops it cleanly (PostgreSQL: SIGINT = fast shutdown). */
+  signal?: NodeJS.Signals;
+}
+
+export interface ServiceDef {
+  name: string;
+  /** Whether the service can start here (binaries built/cached); bootstrap installs them. */
+  available(): boolean;
+  start(ownerPid: number): Promise<RunningService>;
+}
+
+export const CACHE_DIR = process.env.TAG_CONNECTOR_CACHE ?? join(homedir(), '.cache', 'tag-connector');
+
+const pgService: ServiceDef = {
+  name: 'pg',
+  available: () => true,
+  async start(ownerPid) {
+    const cluster = new PgCluster({ ownerPid });
+    await cluster.start();
+    const pid = Number(readFileSync(join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return {
+      name: 'pg',
+      env: { PGURL: cluster.url(), TAG_CONNECTOR_PG_DIR: cluster.dir },
+      pids: [pid],
+      dirs: [cluster.dir],
+      signal: 'SIGINT',
+    };
+  },
+};
+
+/** Registry; other services register themselves from their own modules (see extraServices). */
+export const services: Record<string, ServiceDef> = { pg: pgService };
+
+export async function loadExtraServices(): Promise<void> {
+  for (const mod of ['./kafka.ts', './pubsub.ts', './mongo.ts', './oidc.ts', './graphql.ts']) {
+    const path = new URL(mod, import.meta.url);
+    if (!existsSync(path)) continue;
+    const m = (await import(path.href)) as { service?: ServiceDef };
+    if (m.service) services[m.service.name] = m.service;
+  }
+}
+
+export async function startServices(names: string[], ownerPid: number): Promise<RunningService[]> {
+  await loadExtraServices();
+  const unknown = names.filter((n) => !services[n]);
+  if (unknown.length)
+    throw new Error(`unknown service(s): ${unknown.join(', ')} (known: ${Object.keys(services).join(', ')})`);
+  return Promise.all(names.map((n) => services[n]!.start(ownerPid)));
+}
+
+export function stopRunning(running: RunningService[]): void {
+  for (const s of running) {
+    for (const pid of s.pids) {
+      try {
+        process.kill(pid, s.signal ?? 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+const STATE = join(CACHE_DIR, 'services', 'state.json');
+
+async function main(argv: string[]): Promise<void> {
+  const [verb, ...names] = argv;
+  if (verb === 'up') {
+    await loadExtraServices();
+    const wanted = names.length ? names : Object.keys(services).filter((n) => services[n]!.available());
+    const running = await startServices(wanted, 0);
+    mkdirSync(join(CACHE_DIR, 'services'), { recursive: true });
+    const prev: RunningService[] = existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : [];
+    writeFileSync(STATE, JSON.stringify([...prev, ...running], null, 2));
+    for (const s of running)
+      for (const [k, v] of Object.entries(s.env)) process.stdout.write(`export ${k}=${v}\n`);
+    process.exit(0);
+  } else if (verb === 'down') {
+    const running: RunningService[] = existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : [];
+    stopRunning(running);
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const s of running) for (const d of s.dirs) rmSync(d, { recursive: true, force: true });
+    rmSync(STATE, { force: true });
+    process.stderr.write(`stopped ${running.map((s) => s.name).join(', ') || 'nothing'}\n`);
+  } else if (verb === 'status') {
+    process.stdout.write(existsSync(STATE) ? readFileSync(STATE, 'utf8') : '[]\n');
+  } else {
+    process.stderr.write('usage: script/services up [pg kafka pubsub mongo oidc graphql] | down | status\n');
+    process.exit(2);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((err) => {
+    process.stderr.write(`services: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
