@@ -1,0 +1,28 @@
+import type { SinkKind } from '../config/index.ts';
+import type { SinkContext } from './context.ts';
+import type { Sink } from './sink.ts';
+
+export type { Sink, OutboundEvent, SinkStatus } from './sink.ts';
+export type { SinkContext } from './context.ts';
+
+/** Builds one sink of a kind; heavy client libraries are imported only when their sink is used. */
+export async function createSink(kind: SinkKind, ctx: SinkContext): Promise<Sink> {
+  switch (kind) {
+    case 'stdout': {
+      const { StdoutSink } = await import('./stdout.ts');
+      return new StdoutSink();
+    }
+    case 'file': {
+      const { FileSink } = await import('./file.ts');
+      return new FileSink(ctx.config.filePath);
+    }
+    case 'kafka': {
+      const { createKafkaSink } = await import('./kafka.ts');
+      return createKafkaSink(ctx);
+    }
+    case 'pubsub': {
+      const { createPubSubSink } = await import('./pubsub.ts');
+      return createPubSubSink(ctx);
+    }
+  }
+}
