@@ -50,6 +50,60 @@ export const jobOptions: Record<string, Options> = {
   'mongo-addr': { type: 'string', group: 'Workspace API:', describe: 'MongoDB URL of the snapshot store' },
 };
 
+/** start-job only: the workspace snapshot, its store and the job chronology (src/startjob). */
+export const startJobOptions: Record<string, Options> = {
+  'oidc-scope': { type: 'string', group: 'Workspace API:', describe: 'Scope to request with the token' },
+  'ws-query': {
+    type: 'string',
+    group: 'Workspace API:',
+    describe: 'GraphQL query of one page (or @file); variables $first/$after (cursor) or $limit/$offset',
+  },
+  'ws-paging': { type: 'string', group: 'Workspace API:', describe: 'cursor|offset [cursor]' },
+  'ws-items-path': {
+    type: 'string',
+    group: 'Workspace API:',
+    describe: 'Dotted path of the page in the response data [items]',
+  },
+  'ws-id-field': { type: 'string', group: 'Workspace API:', describe: 'Id field of an item [id]' },
+  'ws-page-size': { type: 'string', group: 'Workspace API:', describe: 'Items per page [500]' },
+  'ws-timeout-ms': { type: 'string', group: 'Workspace API:', describe: 'Request timeout [30000]' },
+  'ws-retries': { type: 'string', group: 'Workspace API:', describe: 'Retries on 5xx/timeouts [5]' },
+  'ws-retry-base-ms': { type: 'string', group: 'Workspace API:', describe: 'First backoff delay [500]' },
+  full: { type: 'boolean', group: 'Jobs:', describe: 'Healing runs emit every item, not only differences' },
+  'start-initial-sync': {
+    type: 'boolean',
+    group: 'Jobs:',
+    describe: 'Run an initial sync at start (env alias START_INITIAL_SYNC)',
+  },
+  'cron-pattern-healing-job': {
+    type: 'string',
+    group: 'Jobs:',
+    describe: 'Cron (6 fields, UTC) of healing runs [0 */30 * * * *] (alias CRON_PATTERN_HEALING_JOB)',
+  },
+  'cron-pattern-dump-job': {
+    type: 'string',
+    group: 'Jobs:',
+    describe: 'Cron (6 fields, UTC) of dump runs [0 0 3 * * *] (alias CRON_PATTERN_DUMP_JOB)',
+  },
+  'enable-healing-job-operation': {
+    type: 'boolean',
+    group: 'Jobs:',
+    describe: 'Run healing jobs [true] (alias ENABLE_HEALING_JOB_OPERATION)',
+  },
+  'enable-dump-file-creation': {
+    type: 'boolean',
+    group: 'Jobs:',
+    describe: 'Run dump jobs [false] (alias ENABLE_DUMP_FILE_CREATION)',
+  },
+  'heal-must-wait-for-initial-sync': {
+    type: 'boolean',
+    group: 'Jobs:',
+    describe:
+      'Refuse healing before a successful initial sync [true] (alias HEAL_MUST_WAIT_FOR_INITIAL_SYNC)',
+  },
+  'dump-dir': { type: 'string', group: 'Jobs:', describe: 'Directory of the gzipped NDJSON dumps [dumps]' },
+};
+
 export const sinkOptions: Record<string, Options> = {
   sink: {
     type: 'string',
@@ -67,7 +121,45 @@ export const sinkOptions: Record<string, Options> = {
     group: 'Sinks:',
     describe: 'Kafka bootstrap brokers, comma-separated host:port',
   },
-  topic: { type: 'string', group: 'Sinks:', describe: 'Kafka / Pub/Sub topic' },
+  topic: {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka / Pub/Sub topic [tag-connector.events]',
+  },
+  'kafka-exactly-once': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka: events and checkpoint in one transaction per batch (false = idempotent only) [true]',
+  },
+  'kafka-checkpoint-topic': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka: compacted topic of the sink checkpoints [tag-connector.checkpoints]',
+  },
+  'kafka-partitions': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka: partitions of event topics it creates [6]',
+  },
+  'kafka-replication-factor': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka: replication factor of topics it creates, -1 = broker default [-1]',
+  },
+  'kafka-client-id': { type: 'string', group: 'Sinks:', describe: 'Kafka: client id [tag-connector]' },
+  'kafka-tls': { type: 'string', group: 'Sinks:', describe: 'Kafka: connect with TLS [false]' },
+  'kafka-ca-file': { type: 'string', group: 'Sinks:', describe: 'Kafka: CA certificate file (PEM) for TLS' },
+  'kafka-sasl-mechanism': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka: SASL mechanism plain|scram-sha-256|scram-sha-512',
+  },
+  'kafka-sasl-username': { type: 'string', group: 'Sinks:', describe: 'Kafka: SASL user' },
+  'kafka-sasl-password': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka: SASL password (no default; prefer TAG_CONNECTOR_KAFKA_SASL_PASSWORD_FILE)',
+  },
   'project-id': { type: 'string', group: 'Sinks:', describe: 'Google Cloud project of the Pub/Sub topic' },
   'service-account': {
     type: 'string',
@@ -120,6 +212,14 @@ export const replicationOptions: Record<string, Options> = {
   },
 };
 
+export const jobRunnerOptions: Record<string, Options> = {
+  'pgboss-schema': {
+    type: 'string',
+    group: 'Job runner:',
+    describe: "Schema of pg-boss's queue tables [pgboss]",
+  },
+};
+
 export const commonOptions: Record<string, Options> = {
   config: { type: 'string', describe: 'YAML config file (flags > env TAG_CONNECTOR_* > file > defaults)' },
   'log-level': { type: 'string', describe: 'fatal|error|warn|info|debug|trace|silent [info]' },
@@ -138,5 +238,6 @@ export const allDaemonOptions = [
   jobOptions,
   sinkOptions,
   replicationOptions,
+  jobRunnerOptions,
   commonOptions,
 ];

@@ -85,6 +85,24 @@ export const configSchema = z.object({
   clientSecret: z.string().optional(),
   ws: z.string().optional(),
   mongoAddr: z.string().optional(),
+  // start-job: workspace snapshot (src/startjob)
+  oidcScope: z.string().optional(),
+  wsQuery: z.string().optional(),
+  wsPaging: z.enum(['cursor', 'offset'], { error: 'expected cursor|offset' }).default('cursor'),
+  wsItemsPath: z.string().default('items'),
+  wsIdField: z.string().default('id'),
+  wsPageSize: positiveInt('a positive number of items').default(500),
+  wsTimeoutMs: positiveInt('a positive number of milliseconds').default(30000),
+  wsRetries: z.coerce.number().int().min(0).default(5),
+  wsRetryBaseMs: positiveInt('a positive number of milliseconds').default(500),
+  full: boolish.default(false),
+  startInitialSync: boolish.default(false),
+  cronPatternHealingJob: z.string().default('0 */30 * * * *'),
+  cronPatternDumpJob: z.string().default('0 0 3 * * *'),
+  enableHealingJobOperation: boolish.default(true),
+  enableDumpFileCreation: boolish.default(false),
+  healMustWaitForInitialSync: boolish.default(true),
+  dumpDir: z.string().default('dumps'),
 
   // Google Pub/Sub
   projectId: z.string().optional(),
@@ -102,6 +120,28 @@ export const configSchema = z.object({
     .default(['stdout']),
   filePath: z.string().default('tag-connector-events.ndjson'),
   kafkaBrokers: stringList.optional(),
+  // Kafka sink (src/sinks/kafka.ts); `topic` is its default topic [tag-connector.events]
+  kafkaExactlyOnce: boolish.default(true),
+  kafkaCheckpointTopic: z.string().min(1).default('tag-connector.checkpoints'),
+  kafkaPartitions: positiveInt('a positive number of partitions').default(6),
+  kafkaReplicationFactor: z.coerce
+    .number({ error: 'expected a replication factor (-1 = the broker default)' })
+    .int({ error: 'expected a replication factor (-1 = the broker default)' })
+    .min(-1, { error: 'expected a replication factor (-1 = the broker default)' })
+    .default(-1),
+  kafkaClientId: z.string().min(1).default('tag-connector'),
+  kafkaTls: boolish.default(false),
+  kafkaCaFile: z.string().optional(),
+  kafkaSaslMechanism: z
+    .enum(['plain', 'scram-sha-256', 'scram-sha-512'], { error: 'expected plain|scram-sha-256|scram-sha-512' })
+    .optional(),
+  kafkaSaslUsername: z.string().optional(),
+  kafkaSaslPassword: z.string().optional(),
+  /**
+   * Topic per event type or table, for Kafka and Pub/Sub: keys are an event type (`task.created`), a
+   * type prefix (`task.*`) or a table (`public.tasks`); the first match in that order wins, else `topic`.
+   */
+  topicRoutes: z.record(z.string(), z.string().min(1)).default({}),
   envelope: z.enum(ENVELOPES, { error: `expected one of ${ENVELOPES.join('|')}` }).default('structured'),
 
   // replication
@@ -112,6 +152,8 @@ export const configSchema = z.object({
   tables: stringList.default([]),
   excludeTables: stringList.default([]),
   stateSchema: identifier.default('tag_connector'),
+  // job runner
+  pgbossSchema: identifier.default('pgboss'),
   preset: z.enum(['none', 'pgboss', 'etl'], { error: 'expected none|pgboss|etl' }).default('etl'),
   roles: z
     .object({
@@ -141,7 +183,20 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type SinkKind = (typeof SINK_KINDS)[number];
 
 /** Keys whose values are secrets: never defaulted, never logged, redacted in /info. */
-export const SECRET_KEYS = ['password', 'clientSecret'] as const;
+export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword'] as const;
 
 /** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
 export const URL_KEYS = ['pgUrl', 'mongoAddr'] as const;
+
+/**
+ * Environment names of the job initiator this replaces (lblod delta-producer-background-jobs-initiator),
+ * accepted as aliases of the TAG_CONNECTOR_* names; the TAG_CONNECTOR_* name wins when both are set.
+ */
+export const ENV_ALIASES: Readonly<Record<string, keyof ConfigInput>> = {
+  START_INITIAL_SYNC: 'startInitialSync',
+  CRON_PATTERN_HEALING_JOB: 'cronPatternHealingJob',
+  CRON_PATTERN_DUMP_JOB: 'cronPatternDumpJob',
+  ENABLE_HEALING_JOB_OPERATION: 'enableHealingJobOperation',
+  ENABLE_DUMP_FILE_CREATION: 'enableDumpFileCreation',
+  HEAL_MUST_WAIT_FOR_INITIAL_SYNC: 'healMustWaitForInitialSync',
+};

@@ -1,5 +1,43 @@
 import type { Config } from '../config/index.ts';
+import { createLogger } from '../log.ts';
+import { VERSION } from '../version.ts';
+import { Extractor } from './extractor.ts';
 
-export async function runExtractor(_config: Config): Promise<number> {
-  throw new Error('extract-tasks is not implemented yet');
+/** `extract-tasks`: run until SIGTERM/SIGINT (exit 0 after draining) or a fatal error (non-zero). */
+export async function runExtractor(config: Config): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  logger.info(
+    { version: VERSION, slot: config.slot, plugin: config.plugin, sinks: config.sink },
+    'extract-tasks starting',
+  );
+  const extractor = new Extractor(config, logger);
+  const { startApi } = await import('../api/index.ts');
+  let api: Awaited<ReturnType<typeof startApi>> | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    logger.info({ signal }, 'stopping');
+    stopping = (async () => {
+      await extractor.stop();
+      await api?.close().catch(() => undefined);
+    })();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  try {
+    api = await startApi({ config, logger, extractor });
+    await extractor.start();
+  } catch (err) {
+    await extractor.stop().catch(() => undefined);
+    await api?.close().catch(() => undefined);
+    throw err;
+  }
+  try {
+    await extractor.pipeline!.done;
+  } catch (err) {
+    await api?.close().catch(() => undefined);
+    throw err;
+  }
+  await stopping;
+  return 0;
 }

@@ -1,7 +1,17 @@
 import type { CommandModule } from 'yargs';
 import { extractTasksCommand } from './extract-tasks.ts';
+import { migrateCommand } from './migrate.ts';
+import { runTaskCommand } from './run-task.ts';
 import { startJobCommand } from './start-job.ts';
+import { tasksCommand } from './tasks.ts';
 import { versionCommand } from './version.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [extractTasksCommand, startJobCommand, versionCommand];
+export const commands: CommandModule<any, any>[] = [
+  extractTasksCommand,
+  startJobCommand,
+  versionCommand,
+  migrateCommand,
+  runTaskCommand,
+  tasksCommand,
+];

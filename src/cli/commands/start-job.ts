@@ -1,15 +1,17 @@
 import type { CommandModule } from 'yargs';
 import { configFromArgv, runMain } from '../load.ts';
-import { allDaemonOptions, withOptions } from '../options.ts';
+import { allDaemonOptions, startJobOptions, withOptions } from '../options.ts';
 
 export const startJobCommand: CommandModule = {
   command: 'start-job',
   describe: 'Run the job runner: scheduled workspace snapshots, initial-sync, healing and dump jobs',
-  builder: (y) => withOptions(y, ...allDaemonOptions),
+  builder: (y) => withOptions(y, ...allDaemonOptions, startJobOptions),
   handler: async (argv) => {
+    const { applyEnvAliases } = await import('../../startjob/aliases.ts');
+    applyEnvAliases(process.env);
     const config = configFromArgv(argv);
     await runMain(async () => {
-      const { runStartJob } = await import('../../jobrunner/start-job.ts');
+      const { runStartJob } = await import('../../startjob/index.ts');
       return runStartJob(config);
     });
   },

@@ -1,0 +1,32 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from '../config/index.ts';
+import type { Extractor } from '../extractor/extractor.ts';
+import type { Logger } from '../log.ts';
+import { healthRoutes } from './routes/health.ts';
+import { infoRoutes } from './routes/info.ts';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  extractor: Extractor;
+}
+
+/** The fastify app (a plugin tree; server.ts-style shell in index.ts). Tests use app.inject(). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.logger.child({ part: 'api' }) as FastifyBaseLogger, disableRequestLogging: true });
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) deps.logger.error({ err: err.message }, 'request failed');
+    void reply
+      .status(status)
+      .send({ error: status >= 500 ? 'internal_error' : 'bad_request', message: err.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply
+      .status(404)
+      .send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+  await app.register(healthRoutes, deps);
+  await app.register(infoRoutes, deps);
+  return app;
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app.ts';
+
+export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { extractor } = deps;
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
+    async () => ({
+      status: 'ok',
+    }),
+  );
+  app.get('/readyz', async (_req, reply) => {
+    const state = extractor.pipeline?.state ?? 'starting';
+    const sinks = extractor.runners.map((r) => ({ name: r.name, state: r.getStatus().state }));
+    const ready = (state === 'streaming' || state === 'paused') && sinks.every((s) => s.state === 'ok');
+    return reply
+      .status(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'not_ready', pipeline: state, sinks });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const registry = extractor.metrics.registry;
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+}

@@ -1,0 +1,68 @@
+import type { Lsn } from '../util/lsn.ts';
+
+/** A decoded row: column name → typed value (see values.ts for the type mapping). */
+export type Row = Record<string, unknown>;
+
+export interface BeginChange {
+  kind: 'begin';
+  xid: number;
+  /** LSN of the commit record: known at BEGIN, so every event of the transaction gets a stable id. */
+  commitLsn: Lsn;
+  /** End of the transaction (wal2json `nextlsn`, pgoutput's end_lsn): what we confirm once it is delivered. */
+  endLsn: Lsn;
+  /** Commit time, ISO-8601. */
+  commitTime: string;
+}
+
+export interface CommitChange {
+  kind: 'commit';
+  commitLsn: Lsn;
+  endLsn: Lsn;
+}
+
+export interface RowChange {
+  kind: 'insert' | 'update' | 'delete';
+  lsn: Lsn;
+  schema: string;
+  table: string;
+  /** New row (insert/update). Columns Postgres did not send (unchanged TOAST) are absent. */
+  new: Row | null;
+  /** Old row: replica identity columns, or the whole row under REPLICA IDENTITY FULL. */
+  old: Row | null;
+  /** Primary key columns, when the plugin tells. */
+  pk?: string[];
+  /** Columns known to be unchanged TOAST values that Postgres did not send (pgoutput says so itself). */
+  unchangedToast?: string[];
+}
+
+export interface TruncateChange {
+  kind: 'truncate';
+  lsn: Lsn;
+  schema: string;
+  table: string;
+}
+
+export interface MessageChange {
+  kind: 'message';
+  lsn: Lsn;
+  transactional: boolean;
+  prefix: string;
+  content: string;
+}
+
+/** Relation metadata (pgoutput) or anything else that carries no data. */
+export interface NoopChange {
+  kind: 'noop';
+}
+
+export type Change = BeginChange | CommitChange | RowChange | TruncateChange | MessageChange | NoopChange;
+
+/** A change that could not be decoded: reported with its LSN, and it stops the stream. */
+export class DecodeError extends Error {
+  readonly lsn: string;
+  constructor(lsn: string, message: string) {
+    super(`cannot decode the change at LSN ${lsn}: ${message}`);
+    this.name = 'DecodeError';
+    this.lsn = lsn;
+  }
+}

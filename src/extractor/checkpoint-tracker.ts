@@ -1,0 +1,117 @@
+import type { Lsn } from '../util/lsn.ts';
+
+interface PendingTx {
+  endLsn: Lsn;
+  /** Ordinal of the transaction's last event (for an empty transaction: of the event before it). */
+  lastOrdinal: number;
+}
+
+/**
+ * Which LSN may be confirmed to Postgres (DESIGN §3). Events get increasing ordinals; each sink reports
+ * the highest ordinal it holds durably; a transaction is done when every sink has its last event, and
+ * only then is its end LSN confirmable. The confirmed LSN is the low watermark over all sinks and never
+ * moves backwards. Pure: no I/O, no timers.
+ */
+export class CheckpointTracker {
+  private nextOrdinal = 1;
+  private readonly durable = new Map<string, number>();
+  private readonly pending: PendingTx[] = [];
+  private pendingHead = 0;
+  private openTx = false;
+  private confirmed: Lsn;
+  /** (ordinal, bytes) of events not yet durable everywhere, for the in-flight byte bound. */
+  private readonly sizes: number[] = [];
+  private sizesHead = 0;
+  private sizesFirstOrdinal = 1;
+  private bytesInFlight = 0;
+
+  constructor(sinks: readonly string[], startLsn: Lsn) {
+    for (const s of sinks) this.durable.set(s, 0);
+    this.confirmed = startLsn;
+  }
+
+  begin(): void {
+    this.openTx = true;
+  }
+
+  /** Registers an event of the open transaction; returns its ordinal. */
+  event(bytes: number): number {
+    const ordinal = this.nextOrdinal++;
+    this.sizes.push(bytes);
+    this.bytesInFlight += bytes;
+    return ordinal;
+  }
+
+  commit(endLsn: Lsn): void {
+    this.openTx = false;
+    this.pending.push({ endLsn, lastOrdinal: this.nextOrdinal - 1 });
+    this.advance();
+  }
+
+  /**
+   * A server keepalive at `walEnd`: when nothing is open or pending, everything before it has been
+   * received and delivered, so it is safe to confirm (this keeps an idle slot from holding WAL).
+   */
+  keepalive(walEnd: Lsn): void {
+    if (this.openTx || this.pendingHead < this.pending.length) return;
+    if (this.minDurable() < this.nextOrdinal - 1) return;
+    if (walEnd > this.confirmed) this.confirmed = walEnd;
+  }
+
+  markDurable(sink: string, ordinal: number): void {
+    const prev = this.durable.get(sink);
+    if (prev === undefined) throw new Error(`unknown sink ${sink}`);
+    if (ordinal < prev) throw new Error(`sink ${sink} moved backwards: ${ordinal} < ${prev}`);
+    this.durable.set(sink, ordinal);
+    this.advance();
+  }
+
+  minDurable(): number {
+    let min = Infinity;
+    for (const v of this.durable.values()) if (v < min) min = v;
+    return min === Infinity ? this.nextOrdinal - 1 : min;
+  }
+
+  private advance(): void {
+    const low = this.minDurable();
+    while (this.pendingHead < this.pending.length && this.pending[this.pendingHead]!.lastOrdinal <= low) {
+      const tx = this.pending[this.pendingHead++]!;
+      if (tx.endLsn > this.confirmed) this.confirmed = tx.endLsn;
+    }
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending.splice(0, this.pendingHead);
+      this.pendingHead = 0;
+    }
+    while (this.sizesFirstOrdinal <= low && this.sizesHead < this.sizes.length) {
+      this.bytesInFlight -= this.sizes[this.sizesHead++]!;
+      this.sizesFirstOrdinal++;
+    }
+    if (this.sizesHead > 4096 && this.sizesHead * 2 > this.sizes.length) {
+      this.sizes.splice(0, this.sizesHead);
+      this.sizesHead = 0;
+    }
+  }
+
+  /** Forget undelivered transactions (after a lost connection Postgres resends them). */
+  resetPending(): void {
+    this.pending.length = 0;
+    this.pendingHead = 0;
+    this.openTx = false;
+  }
+
+  confirmedLsn(): Lsn {
+    return this.confirmed;
+  }
+  inFlightEvents(): number {
+    return this.nextOrdinal - 1 - this.minDurable();
+  }
+  inFlightBytes(): number {
+    return this.bytesInFlight;
+  }
+  lastOrdinal(): number {
+    return this.nextOrdinal - 1;
+  }
+  pendingTransactions(): number {
+    return this.pending.length - this.pendingHead;
+  }
+}

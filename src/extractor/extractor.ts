@@ -1,0 +1,165 @@
+import pg from 'pg';
+import { databaseName, pgClientConfig, type Config } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import { createMetrics, type Metrics } from '../metrics.ts';
+import { createSink } from '../sinks/index.ts';
+import { SinkRunner } from '../sinks/runner.ts';
+import type { OutboundEvent } from '../sinks/sink.ts';
+import { migrate } from '../state/migrate.ts';
+import { VERSION } from '../version.ts';
+import { errors } from '../errors.ts';
+import { Catalog } from './catalog.ts';
+import { PgCheckpointStore } from './checkpoint-store.ts';
+import { Mapper } from './mapper.ts';
+import { Pipeline, type Decoder } from './pipeline.ts';
+import { PgReplicationSource } from './replication-source.ts';
+import { resolveRoles, TableFilter } from './roles.ts';
+import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
+import { extractorMigrations } from './state/migrations.ts';
+import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
+import { parseLsn } from '../util/lsn.ts';
+
+/**
+ * The composition root of `extract-tasks`: builds every part, starts them in order, stops them in
+ * reverse. start() and stop() are safe to call more than once.
+ */
+export class Extractor {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly database: string;
+  readonly filter: TableFilter;
+  readonly pool: pg.Pool;
+  pipeline?: Pipeline;
+  runners: SinkRunner[] = [];
+  private readonly durableListeners = new Set<(e: OutboundEvent) => void>();
+  private started = false;
+  private stopped = false;
+
+  constructor(config: Config, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+    this.metrics = createMetrics();
+    this.database = databaseName(config);
+    this.filter = new TableFilter(config, resolveRoles(config));
+    this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
+    this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
+  }
+
+  /** Durable events, for the HTTP Stream. */
+  onDurableEvent(listener: (e: OutboundEvent) => void): () => void {
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { config, logger } = this;
+    await preflight(this.pool);
+    await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
+    if (config.plugin === 'wal2json') await checkPluginAllowed(this.pool, 'wal2json');
+    if (config.plugin === 'pgoutput') {
+      await ensurePublication(
+        this.pool,
+        config.publication,
+        {
+          schemas: this.filter.schemaList(),
+          tables: this.filter.explicitList(),
+          roleTables: this.filter.roleTableList(),
+        },
+        logger,
+      );
+    }
+    const slot = await ensureSlot(this.pool, {
+      slot: config.slot,
+      plugin: config.plugin,
+      stateSchema: config.stateSchema,
+      logger,
+    });
+
+    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot);
+    const ctx = { config, logger, database: this.database, version: VERSION };
+    const pipelineRef: { p?: Pipeline } = {};
+    for (const kind of new Set(config.sink)) {
+      const sink = await createSink(kind, ctx);
+      this.runners.push(
+        new SinkRunner(sink, {
+          batchSize: config.batchSize,
+          retryLimit: config.sinkRetryLimit,
+          logger,
+          store,
+          onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
+          onFatal: (_name, err) => pipelineRef.p?.fail(err),
+          onBatch: (name, events, ms) => {
+            this.metrics.sinkEvents.inc({ sink: name }, events.length);
+            this.metrics.sinkLatency.observe({ sink: name }, ms / 1000);
+            const t = Date.parse(events[events.length - 1]!.event.time);
+            if (Number.isFinite(t))
+              this.metrics.commitToAck.observe({ sink: name }, Math.max(0, Date.now() - t) / 1000);
+          },
+        }),
+      );
+    }
+    for (const r of this.runners) await r.open();
+
+    const decoder: Decoder =
+      config.plugin === 'wal2json' ? decodeWal2Json : (await import('./pgoutput.ts')).createPgoutputDecoder();
+    const options: Record<string, string> =
+      config.plugin === 'wal2json'
+        ? {
+            ...WAL2JSON_OPTIONS,
+            'add-tables': this.filter.wal2jsonAddTables(),
+            ...(this.filter.wal2jsonFilterTables()
+              ? { 'filter-tables': this.filter.wal2jsonFilterTables() }
+              : {}),
+          }
+        : {
+            proto_version: '1',
+            publication_names: `"${config.publication.replace(/"/g, '""')}"`,
+            messages: 'true',
+          };
+
+    const pipeline = new Pipeline({
+      logger,
+      metrics: this.metrics,
+      decoder,
+      catalog: new Catalog(this.pool),
+      filter: this.filter,
+      mapper: new Mapper({ database: this.database, slot: config.slot, roles: resolveRoles(config) }),
+      runners: this.runners,
+      connect: () =>
+        new PgReplicationSource(
+          { ...pgClientConfig(config), application_name: 'tag-connector' },
+          { slot: config.slot, options },
+        ),
+      beforeConnect: async () => {
+        const { rows } = await this.pool.query<{ wal_status: string | null; confirmed: string | null }>(
+          `SELECT wal_status, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`,
+          [config.slot],
+        );
+        if (!rows[0]) throw errors.slotLost(config.slot);
+        if (rows[0].wal_status === 'lost') throw errors.slotInvalidated(config.slot, 'lost');
+        return rows[0].confirmed ? parseLsn(rows[0].confirmed) : 0n;
+      },
+      startLsn: slot.confirmedFlushLsn,
+      maxInFlightEvents: config.maxInFlightEvents,
+      maxInFlightBytes: config.maxInFlightBytes,
+      statusIntervalMs: config.statusIntervalMs,
+      onDurableEvent: (e) => {
+        for (const l of this.durableListeners) l(e);
+      },
+    });
+    pipelineRef.p = pipeline;
+    this.pipeline = pipeline;
+    await pipeline.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.pipeline?.stop(this.config.shutdownTimeoutMs);
+    if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);
+    await this.pool.end().catch(() => undefined);
+  }
+}

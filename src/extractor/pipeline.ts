@@ -1,0 +1,438 @@
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { OutboundEvent } from '../sinks/sink.ts';
+import type { SinkRunner } from '../sinks/runner.ts';
+import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
+import type { Catalog, TableInfo } from './catalog.ts';
+import { DecodeError, type Change, type RowChange, type TruncateChange } from './changes.ts';
+import { CheckpointTracker } from './checkpoint-tracker.ts';
+import type { Mapper, TxContext } from './mapper.ts';
+import type { ReplicationSource } from './replication-source.ts';
+import type { TableFilter } from './roles.ts';
+import { completeToast } from './toast.ts';
+
+export type Decoder = (payload: Buffer, walLsn: string) => Change;
+
+export interface PipelineOptions {
+  logger: Logger;
+  metrics?: Metrics;
+  decoder: Decoder;
+  catalog: Catalog;
+  filter: TableFilter;
+  mapper: Mapper;
+  runners: SinkRunner[];
+  /** A fresh source per (re)connection. */
+  connect: () => ReplicationSource;
+  /** Checks before each (re)connect: slot still there and valid (throws a fatal error if not). */
+  beforeConnect?: () => Promise<Lsn>;
+  startLsn: Lsn;
+  maxInFlightEvents: number;
+  maxInFlightBytes: number;
+  statusIntervalMs: number;
+  /** Taps for the HTTP Stream: events once every sink holds them durably. */
+  onDurableEvent?: (event: OutboundEvent) => void;
+}
+
+export type PipelineState =
+  'starting' | 'streaming' | 'paused' | 'reconnecting' | 'stopping' | 'stopped' | 'failed';
+
+type InputItem = { k: 'd'; lsn: string; buf: Buffer } | { k: 'ka'; lsn: string; reply: boolean };
+
+const INPUT_HIGH_WATER = 5000;
+const KEEPALIVE_MAX_SILENCE_MS = 10_000;
+
+/**
+ * replication stream → decoder → transaction assembly → mapper → sink runners → checkpoint tracker →
+ * standby status updates (DESIGN §2). Transactions are streamed through, never held whole; in-flight
+ * events and bytes are bounded and at the bound the replication socket is paused until sinks drain.
+ */
+export class Pipeline {
+  private readonly o: PipelineOptions;
+  private readonly log: Logger;
+  private tracker: CheckpointTracker;
+  private source?: ReplicationSource;
+  private input: (InputItem | undefined)[] = [];
+  private inputHead = 0;
+  private processing = false;
+  private tx: TxContext | null = null;
+  private seq = 0;
+  private sourcePaused = false;
+  private capacityWaiter?: () => void;
+  private statusTimer?: NodeJS.Timeout;
+  private lastSentLsn: Lsn = 0n;
+  private lastSentAt = 0;
+  private lastReceivedLsn = '0/0';
+  private stopping = false;
+  private reconnectAttempt = 0;
+  private doneResolve!: () => void;
+  private doneReject!: (err: Error) => void;
+  /** Resolves when the pipeline stopped cleanly, rejects on a fatal error. */
+  readonly done: Promise<void>;
+  state: PipelineState = 'starting';
+  fatalError?: Error;
+  readonly startedAt = Date.now();
+  private readonly durableQueue: OutboundEvent[] = [];
+  private durableHead = 0;
+  counts = { changes: 0, events: 0, transactions: 0 };
+
+  constructor(options: PipelineOptions) {
+    this.o = options;
+    this.log = options.logger;
+    this.tracker = new CheckpointTracker(
+      options.runners.map((r) => r.name),
+      options.startLsn,
+    );
+    this.done = new Promise((res, rej) => {
+      this.doneResolve = res;
+      this.doneReject = rej;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  async start(): Promise<void> {
+    this.statusTimer = setInterval(() => this.sendStatus(false), this.o.statusIntervalMs);
+    this.statusTimer.unref();
+    await this.connect();
+  }
+
+  confirmedLsn(): Lsn {
+    return this.tracker.confirmedLsn();
+  }
+  receivedLsn(): string {
+    return this.lastReceivedLsn;
+  }
+  inFlight(): { events: number; bytes: number } {
+    return { events: this.tracker.inFlightEvents(), bytes: this.tracker.inFlightBytes() };
+  }
+
+  /** Called by a sink runner when its events up to `ordinal` are durable. */
+  markDurable = (sink: string, ordinal: number): void => {
+    const before = this.tracker.minDurable();
+    this.tracker.markDurable(sink, ordinal);
+    const after = this.tracker.minDurable();
+    if (after > before) this.releaseDurable(after);
+    this.updateFlow();
+  };
+
+  private releaseDurable(upTo: number): void {
+    const q = this.durableQueue;
+    while (this.durableHead < q.length && q[this.durableHead]!.ordinal <= upTo) {
+      const e = q[this.durableHead]!;
+      q[this.durableHead++] = undefined as unknown as OutboundEvent;
+      this.o.onDurableEvent?.(e);
+    }
+    if (this.durableHead === q.length) {
+      q.length = 0;
+      this.durableHead = 0;
+    } else if (this.durableHead > 8192) {
+      q.splice(0, this.durableHead);
+      this.durableHead = 0;
+    }
+  }
+
+  private overCapacity(): boolean {
+    return (
+      this.tracker.inFlightEvents() >= this.o.maxInFlightEvents ||
+      this.tracker.inFlightBytes() >= this.o.maxInFlightBytes
+    );
+  }
+
+  private underResumeMark(): boolean {
+    return (
+      this.tracker.inFlightEvents() <= this.o.maxInFlightEvents / 2 &&
+      this.tracker.inFlightBytes() <= this.o.maxInFlightBytes / 2
+    );
+  }
+
+  private updateFlow(): void {
+    const m = this.o.metrics;
+    if (m) {
+      m.inFlight.set(this.tracker.inFlightEvents());
+      m.inFlightBytes.set(this.tracker.inFlightBytes());
+    }
+    if (this.capacityWaiter && !this.overCapacity()) {
+      const w = this.capacityWaiter;
+      this.capacityWaiter = undefined;
+      w();
+    }
+    if (
+      this.sourcePaused &&
+      !this.stopping &&
+      this.underResumeMark() &&
+      this.inputLength() < INPUT_HIGH_WATER / 2
+    ) {
+      this.sourcePaused = false;
+      if (this.state === 'paused') this.state = 'streaming';
+      m?.paused.set(0);
+      this.source?.resume();
+    }
+  }
+
+  private pauseSource(): void {
+    if (this.sourcePaused) return;
+    this.sourcePaused = true;
+    if (this.state === 'streaming') this.state = 'paused';
+    this.o.metrics?.paused.set(1);
+    this.source?.pause();
+  }
+
+  private inputLength(): number {
+    return this.input.length - this.inputHead;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.o.beforeConnect) await this.o.beforeConnect();
+    const source = this.o.connect();
+    this.source = source;
+    await source.start({
+      onData: (lsn, buf) => {
+        this.input.push({ k: 'd', lsn, buf });
+        this.afterInput();
+      },
+      onKeepalive: (lsn, reply) => {
+        this.input.push({ k: 'ka', lsn, reply });
+        this.afterInput();
+      },
+      onClose: (err) => this.onSourceClosed(source, err),
+    });
+    if (this.sourcePaused) source.pause();
+    this.state = this.sourcePaused ? 'paused' : 'streaming';
+    this.reconnectAttempt = 0;
+    this.log.info({ confirmed: formatLsn(this.tracker.confirmedLsn()) }, 'streaming');
+    this.sendStatus(false);
+  }
+
+  private afterInput(): void {
+    if (this.inputLength() >= INPUT_HIGH_WATER) this.pauseSource();
+    if (!this.processing) void this.process();
+  }
+
+  private async process(): Promise<void> {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (this.inputHead < this.input.length) {
+        if (this.fatalError) return;
+        if (this.overCapacity()) {
+          this.pauseSource();
+          await new Promise<void>((r) => (this.capacityWaiter = r));
+          continue;
+        }
+        const item = this.input[this.inputHead]!;
+        this.input[this.inputHead++] = undefined;
+        const pending = this.handle(item);
+        if (pending) await pending;
+      }
+      this.input = [];
+      this.inputHead = 0;
+    } catch (err) {
+      this.fail(err as Error);
+    } finally {
+      this.processing = false;
+      this.updateFlow();
+      if (this.inputHead < this.input.length && !this.fatalError) void this.process();
+    }
+  }
+
+  private handle(item: InputItem): Promise<void> | void {
+    this.lastReceivedLsn = item.lsn;
+    if (item.k === 'ka') {
+      this.tracker.keepalive(parseLsn(item.lsn));
+      if (item.reply) this.sendStatus(true);
+      return;
+    }
+    const change = this.o.decoder(item.buf, item.lsn);
+    this.counts.changes++;
+    switch (change.kind) {
+      case 'begin':
+        this.tx = { xid: change.xid, commitLsn: change.commitLsn, commitTime: change.commitTime };
+        this.seq = 0;
+        this.tracker.begin();
+        return;
+      case 'commit':
+        if (!this.tx) throw new DecodeError(item.lsn, 'COMMIT without BEGIN');
+        this.tx = null;
+        this.counts.transactions++;
+        this.o.metrics?.transactions.inc();
+        this.tracker.commit(change.endLsn);
+        return;
+      case 'message':
+        if (change.transactional && this.tx) this.seq++;
+        return;
+      case 'noop':
+        return;
+      default: {
+        if (!this.tx) throw new DecodeError(item.lsn, `${change.kind} outside a transaction`);
+        const seq = this.seq++;
+        const info = this.o.catalog.cached(change.schema, change.table);
+        if (info) return this.emit(change, seq, info, item.lsn);
+        return this.o.catalog
+          .load(change.schema, change.table)
+          .then((i) => this.emit(change, seq, i, item.lsn));
+      }
+    }
+  }
+
+  private emit(
+    change: RowChange | TruncateChange,
+    seq: number,
+    info: TableInfo,
+    walLsn: string,
+  ): Promise<void> | void {
+    if (!this.o.filter.isTracked(info.root)) return;
+    const tx = this.tx!;
+    let row = change.kind === 'truncate' ? null : change.new;
+    let unchangedToast: string[] = [];
+    if (change.kind !== 'truncate') {
+      const t = completeToast(change, info);
+      if (t.stale) {
+        // The table changed shape since we cached it: reload once and redo.
+        this.o.catalog.invalidate(change.schema, change.table);
+        return this.o.catalog.load(change.schema, change.table).then((fresh) => {
+          const again = completeToast(change, fresh);
+          return this.push(change, seq, fresh, again.row, again.unchangedToast, tx, walLsn);
+        });
+      }
+      row = t.row;
+      unchangedToast = t.unchangedToast;
+    }
+    this.push(change, seq, info, row, unchangedToast, tx, walLsn);
+  }
+
+  private push(
+    change: RowChange | TruncateChange,
+    seq: number,
+    info: TableInfo,
+    row: Record<string, unknown> | null,
+    unchangedToast: string[],
+    tx: TxContext,
+    _walLsn: string,
+  ): void {
+    const pk = change.kind === 'truncate' ? [] : (change.pk ?? info.pk);
+    const event = this.o.mapper.map({ change, root: info.root, row, unchangedToast, pk }, tx, seq);
+    const json = JSON.stringify(event);
+    const ordinal = this.tracker.event(json.length);
+    const out: OutboundEvent = {
+      ordinal,
+      position: { commitLsn: tx.commitLsn, seq },
+      event,
+      json,
+      table: info.root,
+    };
+    this.counts.events++;
+    this.o.metrics?.events.inc({ table: info.root, type: event.type });
+    if (this.o.onDurableEvent) this.durableQueue.push(out);
+    for (const r of this.o.runners) r.push(out);
+  }
+
+  private sendStatus(replyRequested: boolean): void {
+    const source = this.source;
+    if (!source || this.state === 'reconnecting' || this.state === 'stopped') return;
+    const lsn = this.tracker.confirmedLsn();
+    const now = Date.now();
+    if (!replyRequested && lsn === this.lastSentLsn && now - this.lastSentAt < KEEPALIVE_MAX_SILENCE_MS)
+      return;
+    if (lsn < this.lastSentLsn)
+      throw new Error(
+        `confirmed LSN would move backwards (${formatLsn(lsn)} < ${formatLsn(this.lastSentLsn)})`,
+      );
+    try {
+      source.sendStatus(lsn);
+      this.lastSentLsn = lsn;
+      this.lastSentAt = now;
+      this.o.metrics?.confirmedLsn.set(Number(lsn));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not send status update');
+    }
+  }
+
+  private onSourceClosed(source: ReplicationSource, err?: Error): void {
+    if (source !== this.source || this.stopping || this.fatalError) return;
+    if (!err) return;
+    this.log.warn({ err: err.message }, 'replication connection lost; reconnecting');
+    this.o.metrics?.reconnects.inc();
+    this.state = 'reconnecting';
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    const old = this.source;
+    this.source = undefined;
+    await old?.stop().catch(() => undefined);
+    // Finish what arrived before the break, let the sinks make it durable, then forget unconfirmed
+    // transactions: Postgres resends them from confirmed_flush_lsn and the sinks skip what they hold.
+    while (this.processing || this.inputLength() > 0) await new Promise((r) => setTimeout(r, 10));
+    await Promise.all(this.o.runners.map((r) => r.drain()));
+    this.tracker.resetPending();
+    this.tx = null;
+    for (;;) {
+      if (this.stopping || this.fatalError) return;
+      this.reconnectAttempt++;
+      const delay = Math.min(10_000, 250 * 2 ** Math.min(this.reconnectAttempt - 1, 6));
+      await new Promise((r) => setTimeout(r, delay));
+      if (this.stopping || this.fatalError) return;
+      try {
+        await this.connect();
+        return;
+      } catch (err) {
+        const e = err as Error & { exitCode?: number };
+        if (e.exitCode && e.exitCode !== 1) return this.fail(e); // slot lost / invalidated: fatal
+        this.log.warn({ err: e.message, attempt: this.reconnectAttempt }, 'reconnect failed');
+        const failed = this.source as ReplicationSource | undefined;
+        await failed?.stop().catch(() => undefined);
+        this.source = undefined;
+      }
+    }
+  }
+
+  fail(err: Error): void {
+    if (this.fatalError) return;
+    this.fatalError = err;
+    this.state = 'failed';
+    this.o.metrics?.errors.inc({ kind: err.name });
+    this.log.error({ err: err.message }, 'fatal error, stopping');
+    this.capacityWaiter?.();
+    void this.shutdown(2000).finally(() => this.doneReject(err));
+  }
+
+  /** Drains in-flight events (bounded by `timeoutMs`), confirms what is durable, closes everything. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.stopping) return this.done.catch(() => undefined);
+    await this.shutdown(timeoutMs);
+    this.doneResolve();
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.state !== 'failed') this.state = 'stopping';
+    this.source?.pause();
+    const deadline = Date.now() + timeoutMs;
+    const timeout = new Promise<void>((r) => setTimeout(r, Math.max(0, timeoutMs)).unref());
+    if (!this.fatalError) {
+      const drained = (async () => {
+        while ((this.processing || this.inputLength() > 0) && !this.fatalError)
+          await new Promise((r) => setTimeout(r, 5));
+        await Promise.all(this.o.runners.map((r) => r.drain()));
+      })();
+      await Promise.race([drained, timeout]);
+      if (Date.now() >= deadline)
+        this.log.warn('shutdown drain timed out; undelivered events will be resent on restart');
+    }
+    clearInterval(this.statusTimer);
+    try {
+      const lsn = this.tracker.confirmedLsn();
+      if (lsn > this.lastSentLsn) this.source?.sendStatus(lsn);
+      this.lastSentLsn = lsn;
+    } catch {
+      /* connection already gone */
+    }
+    await this.source?.stop().catch(() => undefined);
+    this.source = undefined;
+    const errors: Error[] = [];
+    for (const r of [...this.o.runners].reverse()) await r.close().catch((e: Error) => errors.push(e));
+    if (errors.length) this.log.warn({ errors: errors.map((e) => e.message) }, 'errors while closing sinks');
+    if (this.state !== 'failed') this.state = 'stopped';
+    this.log.info({ confirmed: formatLsn(this.tracker.confirmedLsn()), ...this.counts }, 'stopped');
+  }
+}

@@ -1,0 +1,123 @@
+import type { ClientConfig } from 'pg';
+import { LogicalReplicationService } from 'pg-logical-replication';
+import type pg from 'pg';
+import type { Lsn } from '../util/lsn.ts';
+import { standbyStatusUpdate } from './standby-status.ts';
+
+export interface SourceHandlers {
+  onData(walLsn: string, payload: Buffer): void;
+  onKeepalive(walEnd: string, replyRequested: boolean): void;
+  /** The stream ended: by stop() (err undefined) or by a failure. */
+  onClose(err?: Error): void;
+}
+
+/** The replication connection: bytes in, status updates out, and a tap to pause it (TCP backpressure). */
+export interface ReplicationSource {
+  start(handlers: SourceHandlers): Promise<void>;
+  pause(): void;
+  resume(): void;
+  sendStatus(lsn: Lsn, replyRequested?: boolean): void;
+  stop(): Promise<void>;
+}
+
+export interface StartCommand {
+  slot: string;
+  /** Output plugin options for START_REPLICATION. */
+  options: Record<string, string>;
+}
+
+interface InternalConnection {
+  stream: { pause(): void; resume(): void };
+  sendCopyFromChunk(buf: Buffer): void;
+}
+
+/**
+ * ReplicationSource over pg-logical-replication. We use its connection handling and CopyData framing
+ * but not its acknowledgements: `acknowledge.auto` and its periodic timer (`timeoutSeconds`) confirm
+ * LSNs as soon as they are *received*, which would lose undelivered changes on a crash. Both are off;
+ * the pipeline sends standby status updates with the durable low watermark itself.
+ */
+export class PgReplicationSource implements ReplicationSource {
+  private readonly clientConfig: ClientConfig;
+  private readonly command: StartCommand;
+  private service?: LogicalReplicationService;
+  private paused = false;
+  private stopping = false;
+
+  constructor(clientConfig: ClientConfig, command: StartCommand) {
+    this.clientConfig = clientConfig;
+    this.command = command;
+  }
+
+  private connection(): InternalConnection | undefined {
+    // The library keeps the pg connection private; we need its socket for pause/resume and to write
+    // our own status updates.
+    return (this.service as unknown as { _connection?: InternalConnection } | undefined)?._connection;
+  }
+
+  async start(handlers: SourceHandlers): Promise<void> {
+    this.stopping = false;
+    const service = new LogicalReplicationService(this.clientConfig, {
+      acknowledge: { auto: false, timeoutSeconds: 0 },
+      flowControl: { enabled: false },
+    });
+    this.service = service;
+    const options = this.command.options;
+    const plugin = {
+      options,
+      name: 'raw',
+      // The decoders work on the raw bytes: JSON.parse here would round int8 values.
+      parse: (buffer: Buffer) => buffer,
+      start: (client: pg.Client, slot: string, lsn: string) => {
+        const opts = Object.entries(options)
+          .map(([k, v]) => `"${k}" '${v.replace(/'/g, "''")}'`)
+          .join(', ');
+        return client.query(`START_REPLICATION SLOT "${slot}" LOGICAL ${lsn}${opts ? ` (${opts})` : ''}`);
+      },
+    };
+    let closed = false;
+    const close = (err?: Error) => {
+      if (closed) return;
+      closed = true;
+      handlers.onClose(this.stopping ? undefined : (err ?? new Error('replication connection closed')));
+    };
+    service.on('data', (lsn: string, payload: Buffer) => handlers.onData(lsn, payload));
+    service.on('heartbeat', (lsn: string, _ts: number, reply: boolean) => handlers.onKeepalive(lsn, reply));
+    service.on('error', (err: Error) => close(err));
+    const started = new Promise<void>((resolve, reject) => {
+      service.once('start', () => resolve());
+      const running = service.subscribe(plugin as never, this.command.slot, '0/0');
+      running.then(
+        () => close(),
+        (err: Error) => {
+          reject(err);
+          close(err);
+        },
+      );
+    });
+    await started;
+    if (this.paused) this.connection()?.stream.pause();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.connection()?.stream.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.connection()?.stream.resume();
+  }
+
+  sendStatus(lsn: Lsn, replyRequested = false): void {
+    if (lsn === 0n) return; // InvalidXLogRecPtr: nothing confirmed yet, send nothing
+    this.connection()?.sendCopyFromChunk(standbyStatusUpdate(lsn, Date.now(), replyRequested));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const s = this.service;
+    this.service = undefined;
+    if (s) await s.destroy().catch(() => undefined);
+  }
+}

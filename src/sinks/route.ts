@@ -1,0 +1,34 @@
+import type { OutboundEvent } from './sink.ts';
+
+/** The Kafka / Pub/Sub topic when neither `--topic` nor a route names one. */
+export const DEFAULT_TOPIC = 'tag-connector.events';
+
+/**
+ * Picks an event's topic from `topicRoutes` (config): an exact event type (`task.created`) first, then a
+ * table (`public.tasks`), then a type prefix (`task.*`, longest first), else the default topic.
+ */
+export function topicRouter(
+  routes: Readonly<Record<string, string>>,
+  defaultTopic: string,
+): (event: OutboundEvent) => string {
+  const entries = Object.entries(routes);
+  if (entries.length === 0) return () => defaultTopic;
+  const exact = new Map(entries.filter(([k]) => !k.endsWith('*')));
+  const prefixes = entries
+    .filter(([k]) => k.endsWith('*'))
+    .map(([k, v]) => [k.slice(0, -1), v] as const)
+    .sort((a, b) => b[0].length - a[0].length);
+  return (e) => {
+    const byType = exact.get(e.event.type);
+    if (byType) return byType;
+    const byTable = exact.get(e.table);
+    if (byTable) return byTable;
+    for (const [prefix, topic] of prefixes) if (e.event.type.startsWith(prefix)) return topic;
+    return defaultTopic;
+  };
+}
+
+/** Every topic a router can return (to create them up front). */
+export function routedTopics(routes: Readonly<Record<string, string>>, defaultTopic: string): string[] {
+  return [...new Set([defaultTopic, ...Object.values(routes)])];
+}

@@ -1,0 +1,182 @@
+import type { Logger } from '../log.ts';
+import { comparePosition, formatPosition, type Position } from '../util/lsn.ts';
+import type { OutboundEvent, Sink, SinkStatus } from './sink.ts';
+
+/** Where a sink that doesn't keep its own checkpoint keeps it (the state store). */
+export interface CheckpointStore {
+  load(sink: string): Promise<Position | null>;
+  save(sink: string, position: Position): Promise<void>;
+}
+
+export interface SinkRunnerOptions {
+  batchSize: number;
+  retryLimit: number;
+  logger: Logger;
+  /** Called in order with the highest ordinal durable in this sink. */
+  onDurable: (sink: string, ordinal: number) => void;
+  /** Called once when the sink gave up (retry limit): the daemon stops. */
+  onFatal: (sink: string, err: Error) => void;
+  store?: CheckpointStore;
+  /** Backoff cap in ms. */
+  maxBackoffMs?: number;
+  /** Observes each durable batch (metrics). */
+  onBatch?: (sink: string, events: readonly OutboundEvent[], ms: number) => void;
+}
+
+export class SinkFailedError extends Error {
+  readonly code = 'SINK_FAILED';
+  constructor(sink: string, attempts: number, cause: Error) {
+    super(`sink ${sink} failed ${attempts} times in a row, giving up: ${cause.message}`);
+    this.name = 'SinkFailedError';
+  }
+}
+
+/**
+ * Drives one sink: its own queue (bounded by the pipeline's in-flight limit), batching, retries with
+ * capped exponential backoff, the dedupe (events at or below the sink's checkpoint are skipped: that
+ * is how redelivered transactions are not written twice), and checkpoint persistence.
+ */
+export class SinkRunner {
+  readonly sink: Sink;
+  private readonly opts: SinkRunnerOptions;
+  private queue: OutboundEvent[] = [];
+  private head = 0;
+  private running = false;
+  private checkpoint: Position | null = null;
+  private status: SinkStatus = { state: 'starting', checkpoint: null, delivered: 0, skipped: 0 };
+  private drainWaiters: (() => void)[] = [];
+  private stopped = false;
+  private wake?: () => void;
+
+  constructor(sink: Sink, opts: SinkRunnerOptions) {
+    this.sink = sink;
+    this.opts = opts;
+  }
+
+  get name(): string {
+    return this.sink.name;
+  }
+
+  async open(): Promise<Position | null> {
+    const own = await this.sink.open();
+    this.checkpoint = this.sink.ownsCheckpoint
+      ? own
+      : ((await this.opts.store?.load(this.sink.name)) ?? null);
+    this.status = { ...this.status, state: 'ok', checkpoint: this.checkpoint };
+    this.opts.logger.info(
+      { sink: this.name, checkpoint: this.checkpoint ? formatPosition(this.checkpoint) : null },
+      'sink open',
+    );
+    return this.checkpoint;
+  }
+
+  push(event: OutboundEvent): void {
+    this.queue.push(event);
+    if (!this.running) void this.loop();
+  }
+
+  queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  getStatus(): SinkStatus {
+    return { ...this.status, checkpoint: this.checkpoint };
+  }
+
+  /** Resolves when everything queued so far is durable (or the runner stopped). */
+  drain(): Promise<void> {
+    if (this.queued() === 0 && !this.running) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private takeBatch(): OutboundEvent[] {
+    const end = Math.min(this.queue.length, this.head + this.opts.batchSize);
+    const batch = this.queue.slice(this.head, end);
+    this.head = end;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 65536) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return batch;
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (!this.stopped && this.queued() > 0) {
+        const taken = this.takeBatch();
+        // Dedupe: a resent transaction's events at or below our checkpoint are already here.
+        const cp = this.checkpoint;
+        const batch = cp ? taken.filter((e) => comparePosition(e.position, cp) > 0) : taken;
+        const skipped = taken.length - batch.length;
+        if (skipped) this.status.skipped += skipped;
+        if (batch.length > 0) {
+          const ok = await this.writeWithRetry(batch);
+          if (!ok) return;
+          const last = batch[batch.length - 1]!;
+          this.checkpoint = last.position;
+          this.status.delivered += batch.length;
+        }
+        this.opts.onDurable(this.name, taken[taken.length - 1]!.ordinal);
+      }
+    } finally {
+      this.running = false;
+      if (this.queued() === 0 || this.stopped) {
+        const waiters = this.drainWaiters;
+        this.drainWaiters = [];
+        for (const w of waiters) w();
+      } else {
+        void this.loop();
+      }
+    }
+  }
+
+  private async writeWithRetry(batch: OutboundEvent[]): Promise<boolean> {
+    const maxBackoff = this.opts.maxBackoffMs ?? 5000;
+    for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
+      try {
+        await this.sink.write(batch);
+        if (!this.sink.ownsCheckpoint && this.opts.store) {
+          await this.opts.store.save(this.name, batch[batch.length - 1]!.position);
+        }
+        this.opts.onBatch?.(this.name, batch, performance.now() - started);
+        if (this.status.state !== 'ok') {
+          this.opts.logger.info({ sink: this.name, attempt }, 'sink recovered');
+          this.status = { ...this.status, state: 'ok', lastError: undefined };
+        }
+        return true;
+      } catch (err) {
+        const e = err as Error;
+        this.status = { ...this.status, state: 'retrying', lastError: e.message };
+        if (attempt >= this.opts.retryLimit || this.stopped) {
+          this.status.state = 'failed';
+          const failure = new SinkFailedError(this.name, attempt, e);
+          this.opts.logger.error({ sink: this.name, err: e.message, attempt }, 'sink failed, giving up');
+          this.opts.onFatal(this.name, failure);
+          this.stopped = true;
+          return false;
+        }
+        const delay = Math.min(maxBackoff, 100 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+        this.opts.logger.warn(
+          { sink: this.name, err: e.message, attempt, retryInMs: Math.round(delay) },
+          'sink write failed, retrying',
+        );
+        await new Promise<void>((r) => {
+          this.wake = r;
+          setTimeout(r, delay);
+        });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.status.state = 'closed';
+    await this.sink.close();
+  }
+}

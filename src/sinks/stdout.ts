@@ -1,0 +1,31 @@
+import type { Position } from '../util/lsn.ts';
+import type { OutboundEvent, Sink } from './sink.ts';
+
+/**
+ * NDJSON to stdout. Durable means "handed to the OS" (the write callback fired); its checkpoint lives
+ * in the state store, so a restart doesn't print a delivered event again, though a crash between the
+ * write and the checkpoint can (at-least-once).
+ */
+export class StdoutSink implements Sink {
+  readonly name = 'stdout';
+  readonly ownsCheckpoint = false;
+  private readonly out: NodeJS.WritableStream;
+
+  constructor(out: NodeJS.WritableStream = process.stdout) {
+    this.out = out;
+  }
+
+  async open(): Promise<Position | null> {
+    return null;
+  }
+
+  write(batch: readonly OutboundEvent[]): Promise<void> {
+    let text = '';
+    for (const e of batch) text += e.json + '\n';
+    return new Promise((resolve, reject) => {
+      this.out.write(text, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {}
+}

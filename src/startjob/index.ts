@@ -1,0 +1,182 @@
+import Fastify, { type FastifyInstance, type preHandlerHookHandler } from 'fastify';
+import type { Config } from '../config/index.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { createSink } from '../sinks/index.ts';
+import { VERSION } from '../version.ts';
+import { jobApi } from './api.ts';
+import { runDump } from './dump.ts';
+import { SinkPublisher, SnapshotEvents, type Publisher } from './events.ts';
+import { JobManager, type Executor, type RunHooks } from './jobs.ts';
+import { runSnapshot } from './snapshot.ts';
+import { SnapshotStore } from './store.ts';
+import { OidcTokenSource, type TokenSource } from './token.ts';
+import { resolveQuery, WorkspaceReader } from './workspace.ts';
+
+export { JobManager } from './jobs.ts';
+export { SnapshotStore } from './store.ts';
+export { WorkspaceReader } from './workspace.ts';
+export { OidcTokenSource } from './token.ts';
+
+/**
+ * start-job's composition root: snapshot store (Mongo) → token source (OIDC) → workspace reader
+ * (GraphQL) → sinks → job manager (chronology, cron) → HTTP job API. Started in that order, stopped in
+ * reverse; `stop` is idempotent and reports every teardown error together.
+ */
+export interface StartJob {
+  app: FastifyInstance;
+  jobs: JobManager;
+  store: SnapshotStore;
+  token?: TokenSource;
+  publisher: Publisher;
+  /** Address the API listens on (after start). */
+  address?: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartJobDeps {
+  logger?: Logger;
+  /** Instead of the configured sinks (tests). */
+  publisher?: Publisher;
+  token?: TokenSource;
+  hooks?: RunHooks;
+  /** The shared API auth preHandler (src/api), when there is one. */
+  auth?: preHandlerHookHandler;
+  /** Extra GraphQL variables for every page. */
+  variables?: Record<string, unknown>;
+}
+
+export function requireStartJobConfig(config: Config): { ws: string; mongoAddr: string } {
+  const missing = [!config.ws && '--ws', !config.mongoAddr && '--mongo-addr'].filter(Boolean);
+  if (missing.length)
+    throw Object.assign(new Error(`start-job needs ${missing.join(' and ')}`), {
+      code: 'CONFIG',
+      exitCode: 2,
+    });
+  return { ws: config.ws!, mongoAddr: config.mongoAddr! };
+}
+
+export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Promise<StartJob> {
+  const { ws, mongoAddr } = requireStartJobConfig(config);
+  const logger = deps.logger ?? createLogger(config.logLevel, { name: 'start-job' });
+  const store = new SnapshotStore({ url: mongoAddr });
+  const token =
+    deps.token ??
+    (config.oidc
+      ? new OidcTokenSource({
+          oidc: config.oidc,
+          clientId: config.clientId ?? '',
+          clientSecret: config.clientSecret ?? '',
+          scope: config.oidcScope,
+        })
+      : undefined);
+  const query = resolveQuery(config.wsQuery, config.wsPaging);
+  const reader = () =>
+    new WorkspaceReader({
+      url: ws,
+      query,
+      paging: config.wsPaging,
+      itemsPath: config.wsItemsPath,
+      idField: config.wsIdField,
+      pageSize: config.wsPageSize,
+      timeoutMs: config.wsTimeoutMs,
+      retries: config.wsRetries,
+      retryBaseMs: config.wsRetryBaseMs,
+      token,
+      variables: deps.variables,
+      onRetry: (info) => logger.warn(info, 'workspace API request failed; retrying'),
+    });
+  let publisher = deps.publisher;
+  if (!publisher) {
+    const ctx = { config, logger, database: new URL(ws).host, version: VERSION };
+    const sinks = [];
+    for (const kind of config.sink) {
+      const sink = await createSink(kind, ctx);
+      await sink.open();
+      sinks.push(sink);
+    }
+    publisher = new SinkPublisher(sinks);
+  }
+  const events = new SnapshotEvents({ source: `/tag-connector/workspace/${new URL(ws).host}` });
+  const snapshot: Executor = (run, signal) =>
+    runSnapshot({
+      snapshotId: run._id,
+      kind: run.kind,
+      source: reader(),
+      store,
+      publisher: publisher!,
+      events,
+      idField: config.wsIdField,
+      full: run.full,
+      signal,
+    }).then((counts) => ({ counts }));
+  const jobs = new JobManager({
+    store,
+    logger,
+    executors: {
+      'initial-sync': snapshot,
+      healing: snapshot,
+      dump: (run, signal) =>
+        runDump({ dumpId: run._id, dir: config.dumpDir, store, publisher: publisher!, events, signal }).then(
+          (result) => ({ result }),
+        ),
+    },
+    hooks: deps.hooks,
+    startInitialSync: config.startInitialSync,
+    cronHealing: config.cronPatternHealingJob,
+    cronDump: config.cronPatternDumpJob,
+    enableHealing: config.enableHealingJobOperation,
+    enableDump: config.enableDumpFileCreation,
+    healMustWaitForInitialSync: config.healMustWaitForInitialSync,
+    full: config.full,
+  });
+  const app = Fastify({ loggerInstance: logger.child({ part: 'api' }) }) as unknown as FastifyInstance;
+  await app.register(jobApi, { jobs, auth: deps.auth });
+
+  const self: StartJob = { app, jobs, store, token, publisher };
+  let phase: 'new' | 'started' | 'stopped' = 'new';
+  self.start = async () => {
+    if (phase !== 'new') return;
+    phase = 'started';
+    await store.open();
+    await jobs.start();
+    self.address = await app.listen({ host: config.serverHost, port: config.serverPort });
+    logger.info({ address: self.address }, 'start-job listening');
+  };
+  self.stop = async () => {
+    if (phase === 'stopped') return;
+    phase = 'stopped';
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => fn().catch((e: unknown) => errors.push(e));
+    await step(() => app.close());
+    await step(() => jobs.stop(config.shutdownTimeoutMs));
+    await step(() => publisher!.close());
+    await step(() => store.close());
+    if (errors.length) throw new AggregateError(errors, 'start-job shutdown had errors');
+  };
+  return self;
+}
+
+/** The `start-job` command: runs until SIGINT/SIGTERM. */
+export async function runStartJob(config: Config): Promise<number> {
+  if (!['127.0.0.1', '::1', 'localhost'].includes(config.serverHost) && !config.insecureListen)
+    throw Object.assign(
+      new Error(
+        `refusing to serve the job API on ${config.serverHost} without auth: the shared API auth is not wired yet; pass --insecure-listen to accept`,
+      ),
+      { exitCode: 2 },
+    );
+  const sj = await buildStartJob(config);
+  try {
+    await sj.start();
+  } catch (err) {
+    await sj.stop().catch(() => undefined);
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await sj.stop();
+  return 0;
+}

@@ -1,0 +1,125 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { DecodeError } from '../../src/extractor/changes.ts';
+import { decodeWal2Json } from '../../src/extractor/wal2json.ts';
+
+const col = (name: string, type: string, value: string) =>
+  `{"name":"${name}","type":"${type}","value":${value}}`;
+
+describe('wal2json v2 decoder', () => {
+  it('decodes BEGIN with the commit LSN and end LSN', () => {
+    const c = decodeWal2Json(
+      '{"action":"B","xid":726,"timestamp":"2026-11-23 16:21:52.623558+00","lsn":"0/1505FC0","nextlsn":"0/1505FF0"}',
+      '0/1',
+    );
+    expect(c).toEqual({
+      kind: 'begin',
+      xid: 726,
+      commitLsn: 0x1505fc0n,
+      endLsn: 0x1505ff0n,
+      commitTime: '2026-11-23T16:21:52.623558+00:00',
+    });
+  });
+
+  it('keeps int8 and numeric exact and types the rest', () => {
+    const msg = `{"action":"I","xid":1,"lsn":"0/10","schema":"public","table":"w","pk":[{"name":"id","type":"bigint"}],"columns":[${[
+      col('id', 'bigint', '9223372036854775807'),
+      col('neg', 'bigint', '-9223372036854775808'),
+      col('n', 'numeric(20,5)', '12345.67800'),
+      col('i', 'integer', '42'),
+      col('f', 'double precision', '1.5e-7'),
+      col('nan', 'double precision', '"NaN"'),
+      col('b', 'boolean', 'true'),
+      col('t', 'text', '"héllo \\"value\\":12345678901234567890"'),
+      col('j', 'jsonb', '"{\\"a\\": [1, 2]}"'),
+      col('by', 'bytea', '"0102ff"'),
+      col('ts', 'timestamp with time zone', '"2024-01-02 03:04:05.123456+05:30"'),
+      col('tsn', 'timestamp without time zone', '"2024-01-02 03:04:05"'),
+      col('arr', 'integer[]', '"{1,2,3}"'),
+      col('tarr', 'text[]', '"{a,\\"b c\\",NULL}"'),
+      col('nul', 'text', 'null'),
+    ].join(',')}]}`;
+    const c = decodeWal2Json(msg, '0/10');
+    expect(c.kind).toBe('insert');
+    if (c.kind !== 'insert') return;
+    expect(c.pk).toEqual(['id']);
+    expect(c.new).toEqual({
+      id: '9223372036854775807',
+      neg: '-9223372036854775808',
+      n: '12345.67800',
+      i: 42,
+      f: 1.5e-7,
+      nan: 'NaN',
+      b: true,
+      t: 'héllo "value":12345678901234567890',
+      j: { a: [1, 2] },
+      by: Buffer.from([1, 2, 255]).toString('base64'),
+      ts: '2024-01-02T03:04:05.123456+05:30',
+      tsn: '2024-01-02T03:04:05',
+      arr: [1, 2, 3],
+      tarr: ['a', 'b c', null],
+      nul: null,
+    });
+  });
+
+  it('decodes every int8 exactly (property)', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }), (n) => {
+        const c = decodeWal2Json(
+          `{"action":"I","lsn":"0/1","schema":"s","table":"t","columns":[${col('v', 'bigint', n.toString())}]}`,
+          '0/1',
+        );
+        return c.kind === 'insert' && c.new!.v === n.toString();
+      }),
+    );
+  });
+
+  it('never rewrites string contents (property)', () => {
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const c = decodeWal2Json(
+          `{"action":"I","lsn":"0/1","schema":"s","table":"t","columns":[${col('v', 'text', JSON.stringify(s))}]}`,
+          '0/1',
+        );
+        return c.kind === 'insert' && c.new!.v === s;
+      }),
+    );
+  });
+
+  it('gives updates their identity as the old row and deletes no new row', () => {
+    const u = decodeWal2Json(
+      `{"action":"U","lsn":"0/2","schema":"public","table":"t","columns":[${col('id', 'integer', '1')}],"identity":[${col('id', 'integer', '1')},${col('big', 'text', '"x"')}]}`,
+      '0/2',
+    );
+    expect(u).toMatchObject({ kind: 'update', new: { id: 1 }, old: { id: 1, big: 'x' } });
+    const d = decodeWal2Json(
+      `{"action":"D","lsn":"0/3","schema":"public","table":"t","identity":[${col('id', 'integer', '1')}]}`,
+      '0/3',
+    );
+    expect(d).toMatchObject({ kind: 'delete', new: null, old: { id: 1 } });
+  });
+
+  it('decodes truncate, messages and commit', () => {
+    expect(decodeWal2Json('{"action":"T","lsn":"0/4","schema":"public","table":"t"}', '0/4')).toMatchObject({
+      kind: 'truncate',
+      table: 't',
+    });
+    expect(
+      decodeWal2Json('{"action":"M","lsn":"0/5","transactional":false,"prefix":"p","content":"c"}', '0/5'),
+    ).toMatchObject({
+      kind: 'message',
+      prefix: 'p',
+    });
+    expect(decodeWal2Json('{"action":"C","lsn":"0/6","nextlsn":"0/7"}', '0/6')).toEqual({
+      kind: 'commit',
+      commitLsn: 6n,
+      endLsn: 7n,
+    });
+  });
+
+  it('reports undecodable input with its LSN', () => {
+    expect(() => decodeWal2Json('{"action":"I",', '0/ABC')).toThrow(DecodeError);
+    expect(() => decodeWal2Json('{"action":"X"}', '0/ABC')).toThrow(/LSN 0\/ABC/);
+    expect(() => decodeWal2Json('{"action":"B","lsn":"0/1"}', '0/ABC')).toThrow(/include-/);
+  });
+});
