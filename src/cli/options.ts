@@ -220,6 +220,17 @@ export const jobRunnerOptions: Record<string, Options> = {
   },
 };
 
+export const tuningOptions: Record<string, Options> = {
+  'batch-size': { type: 'string', group: 'Tuning:', describe: 'Most events per sink write [2000]' },
+  'max-in-flight-events': { type: 'string', group: 'Tuning:', describe: 'Events not yet durable everywhere before the stream pauses [20000]' },
+  'max-in-flight-bytes': { type: 'string', group: 'Tuning:', describe: 'Bytes of such events before the stream pauses [64 MiB]' },
+  'status-interval-ms': { type: 'string', group: 'Tuning:', describe: 'Standby status update interval [1000]' },
+  'sink-retry-limit': { type: 'string', group: 'Tuning:', describe: 'Failed writes in a row before a sink stops the daemon [30]' },
+  'shutdown-timeout-ms': { type: 'string', group: 'Tuning:', describe: 'Drain time on SIGTERM [8000]' },
+  'heartbeat-interval-ms': { type: 'string', group: 'Tuning:', describe: 'Write a heartbeat row this often, 0 = off [0]' },
+  'lag-warn-bytes': { type: 'string', group: 'Tuning:', describe: 'Warn when slot lag exceeds this [1 GiB]' },
+};
+
 export const commonOptions: Record<string, Options> = {
   config: { type: 'string', describe: 'YAML config file (flags > env TAG_CONNECTOR_* > file > defaults)' },
   'log-level': { type: 'string', describe: 'fatal|error|warn|info|debug|trace|silent [info]' },
@@ -239,5 +250,6 @@ export const allDaemonOptions = [
   sinkOptions,
   replicationOptions,
   jobRunnerOptions,
+  tuningOptions,
   commonOptions,
 ];

@@ -170,7 +170,7 @@ export const configSchema = z.object({
   batchSize: positiveInt('a positive number of events').default(2000),
   flushIntervalMs: positiveInt('a positive number of milliseconds').default(20),
   statusIntervalMs: positiveInt('a positive number of milliseconds').default(1000),
-  sinkRetryLimit: positiveInt('a positive number of attempts').default(10),
+  sinkRetryLimit: positiveInt('a positive number of attempts').default(30),
   shutdownTimeoutMs: positiveInt('a positive number of milliseconds').default(8000),
   heartbeatIntervalMs: z.coerce.number().int().min(0).default(0),
   lagWarnBytes: positiveInt('a positive number of bytes').default(1024 * 1024 * 1024),

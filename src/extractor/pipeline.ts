@@ -36,7 +36,10 @@ export interface PipelineOptions {
 export type PipelineState =
   'starting' | 'streaming' | 'paused' | 'reconnecting' | 'stopping' | 'stopped' | 'failed';
 
-type InputItem = { k: 'd'; lsn: string; buf: Buffer } | { k: 'ka'; lsn: string; reply: boolean };
+type InputItem =
+  | { k: 'c'; lsn: string; change: Change }
+  | { k: 'ka'; lsn: string; reply: boolean }
+  | { k: 'err'; lsn: string; error: Error };
 
 const INPUT_HIGH_WATER = 5000;
 const KEEPALIVE_MAX_SILENCE_MS = 10_000;
@@ -186,7 +189,14 @@ export class Pipeline {
     this.source = source;
     await source.start({
       onData: (lsn, buf) => {
-        this.input.push({ k: 'd', lsn, buf });
+        // Decode right away: the protocol parser reuses its buffer, so the bytes are only valid now.
+        let item: InputItem;
+        try {
+          item = { k: 'c', lsn, change: this.o.decoder(buf, lsn) };
+        } catch (err) {
+          item = { k: 'err', lsn, error: err as Error };
+        }
+        this.input.push(item);
         this.afterInput();
       },
       onKeepalive: (lsn, reply) => {
@@ -241,7 +251,8 @@ export class Pipeline {
       if (item.reply) this.sendStatus(true);
       return;
     }
-    const change = this.o.decoder(item.buf, item.lsn);
+    if (item.k === 'err') throw item.error;
+    const change = item.change;
     this.counts.changes++;
     switch (change.kind) {
       case 'begin':

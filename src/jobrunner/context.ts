@@ -63,7 +63,11 @@ export interface TaskContext {
   ): Promise<SubtaskResult[]>;
 }
 
-const storage = new AsyncLocalStorage<TaskContext>();
+// On globalThis: a worker that imports this module by another path (src vs dist, a copy in
+// node_modules) still finds the context the runner entered.
+const STORAGE_KEY = Symbol.for('tag-connector.jobrunner.context');
+const storage: AsyncLocalStorage<TaskContext> = ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??=
+  new AsyncLocalStorage<TaskContext>()) as AsyncLocalStorage<TaskContext>;
 
 export function runWithContext<T>(ctx: TaskContext, fn: () => T): T {
   return storage.run(ctx, fn);

@@ -33,6 +33,36 @@ export function childEnv(config: Partial<Config>, base: NodeJS.ProcessEnv = proc
   return env;
 }
 
+/** The environment of a detached run from a runner's own settings: the same database and schemas. */
+export function runnerEnv(
+  pgConfig: {
+    connectionString?: string;
+    host?: string;
+    port?: number;
+    database?: string;
+    user?: string;
+    password?: unknown;
+  },
+  settings: { stateSchema: string; pgbossSchema: string; logLevel?: string },
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const password = typeof pgConfig.password === 'string' ? pgConfig.password : undefined;
+  return childEnv(
+    {
+      pgUrl: pgConfig.connectionString,
+      pgHost: pgConfig.host,
+      pgPort: pgConfig.port,
+      db: pgConfig.database,
+      user: pgConfig.user,
+      password,
+      stateSchema: settings.stateSchema,
+      pgbossSchema: settings.pgbossSchema,
+      logLevel: settings.logLevel as Config['logLevel'] | undefined,
+    },
+    base,
+  );
+}
+
 export interface DetachedRun {
   pid: number;
   /** Resolves when the process exits: its outcome, or undefined (killed, crashed, code 1). */

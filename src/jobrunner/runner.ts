@@ -3,7 +3,7 @@ import { PgBoss, type Job, type ScheduleOptions } from 'pg-boss';
 import type { Logger } from '../log.ts';
 import { migrate } from '../state/migrate.ts';
 import type { Db } from '../state/db.ts';
-import { spawnRunTask, type DetachedRun } from './detached.ts';
+import { runnerEnv, spawnRunTask, type DetachedRun } from './detached.ts';
 import { jobrunnerMigrations } from './migrations.ts';
 import { runTask, type RunResult } from './run-task.ts';
 import { EventStore, type CreatedTask, type Enqueue } from './store.ts';
@@ -53,7 +53,10 @@ export interface JobRunnerOptions {
   shutdownTimeoutMs?: number;
   /** Run pg-boss's cron scheduler in this process [true]. */
   schedule?: boolean;
-  /** Command of a detached run (`[node, cli main]`), and its environment (connection settings). */
+  /**
+   * Command of a detached run (`[node, cli main]`), and its environment: by default this process's,
+   * with the connection settings and schemas of this runner as TAG_CONNECTOR_* variables.
+   */
   detachedCommand?: string[];
   detachedEnv?: NodeJS.ProcessEnv;
   /** Called with every detached process started (the chaos test kills some). */
@@ -174,11 +177,13 @@ export class JobRunner {
   private async createQueue(q: QueueDefinition): Promise<void> {
     const dead = deadLetterName(q);
     if (dead && !(await this.boss.getQueue(dead))) await this.boss.createQueue(dead);
+    const retryBackoff = q.retryBackoff ?? DEFAULTS.retryBackoff;
     const policy = {
       retryLimit: q.retryLimit ?? DEFAULTS.retryLimit,
       retryDelay: q.retryDelay ?? DEFAULTS.retryDelay,
-      retryBackoff: q.retryBackoff ?? DEFAULTS.retryBackoff,
-      retryDelayMax: q.retryDelayMax ?? DEFAULTS.retryDelayMax,
+      retryBackoff,
+      // pg-boss refuses a maximum delay without backoff
+      ...(retryBackoff ? { retryDelayMax: q.retryDelayMax ?? DEFAULTS.retryDelayMax } : {}),
       expireInSeconds: q.expireInSeconds ?? DEFAULTS.expireInSeconds,
     };
     if (await this.boss.getQueue(q.name)) {
@@ -240,7 +245,13 @@ export class JobRunner {
   private async runDetached(id: number, job: Job<TaskJobData>): Promise<RunResult> {
     const run = spawnRunTask(id, {
       command: this.options.detachedCommand,
-      env: this.options.detachedEnv ?? process.env,
+      env:
+        this.options.detachedEnv ??
+        runnerEnv(this.options.pg, {
+          stateSchema: this.options.stateSchema,
+          pgbossSchema: this.options.pgbossSchema,
+          logLevel: this.log.level,
+        }),
       attempt: job.retryCount,
     });
     this.detachedRuns.add(run);

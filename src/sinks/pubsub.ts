@@ -1,6 +1,164 @@
+import { PubSub, type Topic } from '@google-cloud/pubsub';
+import type { Logger } from '../log.ts';
 import type { SinkContext } from './context.ts';
-import type { Sink } from './sink.ts';
+import { encodeEvent, type Envelope } from './encode.ts';
+import { DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
+import type { OutboundEvent, Sink } from './sink.ts';
 
-export async function createPubSubSink(_ctx: SinkContext): Promise<Sink> {
-  throw new Error('the pubsub sink is not implemented yet');
+/**
+ * The Google Pub/Sub sink. Ordering key = the event's partition key (`messageOrdering: true`), so one
+ * entity's events are delivered in commit order. Attributes always carry the CloudEvents context
+ * (`ce_id`, `ce_type`, `ce_lsn`, ...; binary mode), whatever the envelope of the body.
+ *
+ * Pub/Sub has no transactions: delivery is at-least-once. `write` resolves once every publish of the
+ * batch resolved; the runner then saves the checkpoint in Postgres. A crash between a publish and the
+ * checkpoint (or a retried batch whose first attempt partly succeeded) publishes some events again,
+ * with the same `ce_id` = `<commitLsn>/<seq>`: subscribers dedupe by it. After a failed publish the
+ * ordering key is paused by the client; we resume it (`resumePublishing`) before rethrowing so the
+ * runner's retry can publish it again.
+ *
+ * `PUBSUB_EMULATOR_HOST` (pstest, the gcloud emulator) is honoured by the client library.
+ */
+
+export interface PubSubSinkOptions {
+  projectId: string;
+  /** Service-account key file; default: Application Default Credentials. */
+  keyFilename?: string;
+  topic: string;
+  routes: Readonly<Record<string, string>>;
+  envelope: Envelope;
+  database: string;
+  version: string;
+  /** Create missing topics at open [true]. */
+  createTopics?: boolean;
+  /** Per publish RPC timeout (the client retries within it) [20000]. */
+  publishTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export class PubSubSinkError extends Error {
+  readonly code = 'PUBSUB_SINK';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PubSubSinkError';
+  }
+}
+
+export class PubSubSink implements Sink {
+  readonly name = 'pubsub';
+  readonly ownsCheckpoint = false;
+  private readonly o: PubSubSinkOptions;
+  private readonly client: PubSub;
+  private readonly topics = new Map<string, Topic>();
+  private readonly route: (e: OutboundEvent) => string;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(options: PubSubSinkOptions) {
+    this.o = options;
+    this.client = new PubSub({
+      projectId: options.projectId,
+      ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
+    });
+    this.route = topicRouter(options.routes, options.topic);
+  }
+
+  private topic(name: string): Topic {
+    let t = this.topics.get(name);
+    if (!t) {
+      t = this.client.topic(name, {
+        messageOrdering: true,
+        batching: { maxMessages: 1000, maxMilliseconds: 5, maxBytes: 8 << 20 },
+        gaxOpts: { timeout: this.o.publishTimeoutMs ?? 20000 },
+      });
+      this.topics.set(name, t);
+    }
+    return t;
+  }
+
+  async open(): Promise<null> {
+    if (this.o.createTopics !== false) await this.ensureTopics();
+    return null;
+  }
+
+  /** Creates missing topics (needs pubsub.topics.create; without it they must exist already). */
+  async ensureTopics(): Promise<void> {
+    for (const name of routedTopics(this.o.routes, this.o.topic)) {
+      try {
+        const [exists] = await this.client.topic(name).exists();
+        if (!exists) await this.client.createTopic(name).catch((err: { code?: number }) => {
+          if (err.code !== 6 /* ALREADY_EXISTS */) throw err;
+        });
+      } catch (err) {
+        throw new PubSubSinkError(
+          `pubsub: cannot check/create topic ${name} in project ${this.o.projectId}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    }
+  }
+
+  write(batch: readonly OutboundEvent[]): Promise<void> {
+    const run = this.chain.then(() => this.writeNow(batch));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(batch: readonly OutboundEvent[]): Promise<void> {
+    if (batch.length === 0) return;
+    const used = new Set<Topic>();
+    const pending = batch.map((e) => {
+      const { headers, value } = encodeEvent(e, this.o.envelope, this.o.database, this.o.version);
+      const topic = this.topic(this.route(e));
+      used.add(topic);
+      const orderingKey = e.event.partitionkey;
+      return topic
+        .publishMessage({ data: Buffer.from(value), attributes: headers, orderingKey })
+        .then(
+          () => null,
+          (err: Error) => ({ err, topic, orderingKey }),
+        );
+    });
+    for (const t of used) void t.flush().catch(() => undefined);
+    const failures = (await Promise.all(pending)).filter((f) => f !== null);
+    if (failures.length === 0) return;
+    // The client pauses a key after a failed publish (later messages of the key fail too): resume
+    // every failed key so the runner's retry of this batch can publish it again.
+    const resumed = new Set<string>();
+    for (const f of failures) {
+      const k = `${f.topic.name}\u0000${f.orderingKey}`;
+      if (resumed.has(k)) continue;
+      resumed.add(k);
+      f.topic.resumePublishing(f.orderingKey);
+    }
+    const first = failures[0]!.err;
+    throw new PubSubSinkError(
+      `pubsub: ${failures.length} of ${batch.length} publishes failed: ${first.message}`,
+      { cause: first },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    for (const t of this.topics.values()) await t.flush().catch(() => undefined);
+    await this.client.close().catch(() => undefined);
+  }
+}
+
+export async function createPubSubSink(ctx: SinkContext): Promise<Sink> {
+  const c = ctx.config;
+  const projectId =
+    c.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? (process.env.PUBSUB_EMULATOR_HOST ? 'tag-connector' : undefined);
+  if (!projectId) {
+    throw new PubSubSinkError('--sink pubsub needs --project-id (or GOOGLE_CLOUD_PROJECT)');
+  }
+  return new PubSubSink({
+    projectId,
+    keyFilename: c.serviceAccount,
+    topic: c.topic ?? DEFAULT_TOPIC,
+    routes: c.topicRoutes,
+    envelope: c.envelope,
+    database: ctx.database,
+    version: ctx.version,
+    logger: ctx.logger,
+  });
 }

@@ -3,19 +3,27 @@ import type { JobKind, JobStatus, Trigger } from './chronology.ts';
 import type { SnapshotCounts } from './events.ts';
 
 /**
- * The snapshot store in MongoDB: the latest document of every workspace item, with its content hash,
- * the snapshot that last changed it (`snapshotId`) and the last snapshot that saw it (`seenIn`); and
- * the job runs (status, timings, counts, errors), so `GET /jobs` and the chronology survive restarts.
- * Works against MongoDB and FerretDB (only find/$in/$ne, bulkWrite, updateMany, deleteMany, indexes).
+ * The snapshot store in MongoDB: the latest document of every workspace item, with its content hash
+ * and the snapshot that last changed it (`snapshotId`); and the job runs (status, timings, counts,
+ * errors), so `GET /jobs` and the chronology survive restarts. Only simple operations (insertMany,
+ * replaceOne, deleteMany by `_id $in`, `_id`-sorted scans): FerretDB's SQLite backend scans a whole
+ * collection for any filter but `_id` equality, so the diff is a merge of two id-ordered scans
+ * rather than a query per item or per page.
  */
 
 export interface StoredItem {
   _id: string;
   hash: string;
+  /** The snapshot that last created or changed it. */
   snapshotId: string;
-  seenIn: string;
   doc: Record<string, unknown>;
   updatedAt: Date;
+}
+
+export interface StagedItem {
+  _id: string;
+  hash: string;
+  doc: Record<string, unknown>;
 }
 
 export interface JobRunDoc {
@@ -49,6 +57,7 @@ export class SnapshotStore {
   readonly db: Db;
   readonly items: Collection<StoredItem>;
   readonly runs: Collection<JobRunDoc>;
+  private readonly prefix: string;
 
   constructor(opts: StoreOptions) {
     this.client = new MongoClient(opts.url, {
@@ -58,6 +67,7 @@ export class SnapshotStore {
     });
     const dbName = opts.database ?? (new URL(opts.url).pathname.slice(1) || 'tag_connector');
     const prefix = opts.prefix ?? 'workspace';
+    this.prefix = prefix;
     this.db = this.client.db(dbName);
     this.items = this.db.collection<StoredItem>(`${prefix}_items`);
     this.runs = this.db.collection<JobRunDoc>(`${prefix}_job_runs`);
@@ -65,7 +75,6 @@ export class SnapshotStore {
 
   async open(): Promise<void> {
     await this.client.connect();
-    await this.items.createIndex({ seenIn: 1 });
     await this.runs.createIndex({ kind: 1, scheduledAt: -1 });
   }
 
@@ -73,57 +82,54 @@ export class SnapshotStore {
     await this.client.close();
   }
 
-  /** Hash and last snapshot of the stored items among `ids`. */
-  async hashesOf(ids: readonly string[]): Promise<Map<string, { hash: string; seenIn: string }>> {
-    const out = new Map<string, { hash: string; seenIn: string }>();
-    if (ids.length === 0) return out;
-    const cursor = this.items.find({ _id: { $in: [...ids] } }, { projection: { hash: 1, seenIn: 1 } });
-    for await (const d of cursor) out.set(d._id, { hash: d.hash, seenIn: d.seenIn });
-    return out;
+  /**
+   * The staging collection of one snapshot: the items as read from the API ({_id, hash, doc}), so the
+   * run can compare two id-ordered cursors instead of querying per item. Dropped when the run ends.
+   */
+  staging(snapshotId: string): Collection<StagedItem> {
+    return this.db.collection<StagedItem>(`${this.prefix}_staging_${snapshotId.replace(/[^\w-]/g, '_')}`);
   }
 
-  /** Writes new or changed items and marks unchanged ones as seen by this snapshot. */
-  async applyPage(
+  /** Adds a page to the staging collection; an id already staged (served twice) is ignored. */
+  async stage(staging: Collection<StagedItem>, rows: readonly StagedItem[]): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await staging.insertMany([...rows], { ordered: false });
+    } catch (err) {
+      const e = err as { code?: number; writeErrors?: { code?: number }[] };
+      const dupOnly = e.code === 11000 && (e.writeErrors ?? []).every((w) => w.code === 11000);
+      if (!dupOnly) throw err;
+    }
+  }
+
+  /** Writes created items (insert) and changed items (replace), stamped with the snapshot id. */
+  async writeItems(
     snapshotId: string,
-    upserts: readonly { id: string; hash: string; doc: Record<string, unknown> }[],
-    unchangedIds: readonly string[],
+    created: readonly StagedItem[],
+    changed: readonly StagedItem[],
   ): Promise<void> {
     const now = new Date();
-    if (upserts.length)
+    const doc = (r: StagedItem): StoredItem => ({ _id: r._id, hash: r.hash, snapshotId, doc: r.doc, updatedAt: now });
+    if (created.length) await this.items.insertMany(created.map(doc), { ordered: false });
+    if (changed.length)
       await this.items.bulkWrite(
-        upserts.map((u) => ({
-          replaceOne: {
-            filter: { _id: u.id },
-            replacement: { hash: u.hash, snapshotId, seenIn: snapshotId, doc: u.doc, updatedAt: now },
-            upsert: true,
-          },
-        })),
+        changed.map((r) => ({ replaceOne: { filter: { _id: r._id }, replacement: doc(r), upsert: true } })),
         { ordered: false },
       );
-    if (unchangedIds.length)
-      await this.items.updateMany({ _id: { $in: [...unchangedIds] } }, { $set: { seenIn: snapshotId } });
-  }
-
-  /** Items the snapshot did not see (deleted upstream), in batches. */
-  async *unseen(snapshotId: string, batchSize: number): AsyncGenerator<StoredItem[]> {
-    let batch: StoredItem[] = [];
-    for await (const d of this.items.find({ seenIn: { $ne: snapshotId } }).sort({ _id: 1 })) {
-      batch.push(d);
-      if (batch.length >= batchSize) {
-        yield batch;
-        batch = [];
-      }
-    }
-    if (batch.length) yield batch;
   }
 
   async deleteItems(ids: readonly string[]): Promise<void> {
     if (ids.length) await this.items.deleteMany({ _id: { $in: [...ids] } });
   }
 
-  /** Every stored item, in id order (dump). */
+  /** Every stored item, in id order (diff, dump). */
   all(): AsyncIterable<StoredItem> {
     return this.items.find({}).sort({ _id: 1 });
+  }
+
+  /** Hash of every stored item, in id order. */
+  hashes(): AsyncIterable<{ _id: string; hash: string; doc: Record<string, unknown> }> {
+    return this.items.find({}, { projection: { hash: 1, doc: 1 } }).sort({ _id: 1 });
   }
 
   async count(): Promise<number> {
@@ -154,5 +160,7 @@ export class SnapshotStore {
   async drop(): Promise<void> {
     await this.items.drop().catch(() => undefined);
     await this.runs.drop().catch(() => undefined);
+    for (const c of await this.db.listCollections({}, { nameOnly: true }).toArray())
+      if (c.name.startsWith(`${this.prefix}_staging_`)) await this.db.dropCollection(c.name).catch(() => undefined);
   }
 }

@@ -42,7 +42,7 @@ export const service: ServiceDef = {
       '--telemetry=disable',
       '--log-level=warn',
     ];
-    const pid = await spawnServer('FerretDB', FERRETDB_BIN, args, ownerPid, () => listening(port));
-    return { name: 'mongo', env: { MONGO_URL: `mongodb://127.0.0.1:${port}/` }, pids: [pid], dirs: [dir] };
+    const { pid, logDir } = await spawnServer('FerretDB', FERRETDB_BIN, args, ownerPid, () => listening(port));
+    return { name: 'mongo', env: { MONGO_URL: `mongodb://127.0.0.1:${port}/` }, pids: [pid], dirs: [dir, logDir] };
   },
 };

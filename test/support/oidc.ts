@@ -11,7 +11,7 @@ export const service: ServiceDef = {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
     const script = new URL('./startjob/oidc-server.ts', import.meta.url).pathname;
-    const pid = await spawnServer('OpenID provider', process.execPath, ['--no-warnings', script, String(port)], ownerPid, () =>
+    const { pid, logDir } = await spawnServer('OpenID provider', process.execPath, ['--no-warnings', script, String(port)], ownerPid, () =>
       httpOk(`${issuer}/.well-known/openid-configuration`),
     );
     return {
@@ -25,7 +25,7 @@ export const service: ServiceDef = {
         OIDC_WS_CLIENT_SECRET: WS_CLIENT_SECRET,
       },
       pids: [pid],
-      dirs: [],
+      dirs: [logDir],
     };
   },
 };

@@ -58,7 +58,7 @@ export async function createReferenceSlot(url: string, slot: string): Promise<vo
 }
 
 export async function currentWalLsn(url: string): Promise<string> {
-  const [r] = await sql<{ lsn: string }>(url, 'SELECT pg_current_wal_lsn()::text AS lsn');
+  const [r] = await sql<{ lsn: string }>(url, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
   return r!.lsn;
 }
 

@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PgCluster } from './pg.ts';
 
 export interface RunningService {
@@ -54,7 +55,7 @@ export async function loadExtraServices(): Promise<void> {
   for (const mod of ['./kafka.ts', './pubsub.ts', './mongo.ts', './oidc.ts', './graphql.ts']) {
     const path = new URL(mod, import.meta.url);
     if (!existsSync(path)) continue;
-    const m = (await import(path.href)) as { service?: ServiceDef };
+    const m = (await import(fileURLToPath(path))) as { service?: ServiceDef };
     if (m.service) services[m.service.name] = m.service;
   }
 }

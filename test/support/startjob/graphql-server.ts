@@ -7,6 +7,7 @@
  *                                 status 0 = hang (timeouts), status -1 = drop the connection
  *   POST /control/<name>/auth    {issuer, clientId, clientSecret} bearer tokens required, checked by
  *                                 introspection at the OpenID provider; {} = no auth
+ *   POST /control/<name>/delay   {ms}                    answer every request that much later
  *   POST /control/<name>/revoke                           tokens seen so far get 401 from now on
  *   GET  /control/<name>/stats                            requests, distinct tokens, 401s, failures
  * Usage: node graphql-server.ts PORT
@@ -30,6 +31,7 @@ interface Workspace {
   nextId: number;
   version: number;
   fail: { status: number; times: number } | null;
+  delayMs: number;
   auth: { issuer: string; clientId: string; clientSecret: string } | null;
   revoked: Set<string>;
   seenTokens: Set<string>;
@@ -47,6 +49,7 @@ function ws(name: string): Workspace {
       nextId: 1,
       version: 0,
       fail: null,
+      delayMs: 0,
       auth: null,
       revoked: new Set(),
       seenTokens: new Set(),
@@ -229,6 +232,9 @@ function control(name: string, verb: string, args: Record<string, unknown>): unk
     case 'fail':
       w.fail = args.times === 0 || args.status === undefined ? null : { status: Number(args.status), times: Number(args.times ?? -1) };
       return { fail: w.fail };
+    case 'delay':
+      w.delayMs = Number(args.ms ?? 0);
+      return { delayMs: w.delayMs };
     case 'auth':
       w.auth = args.issuer ? (args as unknown as Workspace['auth']) : null;
       return { auth: Boolean(w.auth) };
@@ -269,6 +275,7 @@ export function createWorkspaceServer() {
           return res.end(JSON.stringify({ errors: [{ message: 'invalid or expired token' }] }));
         }
       }
+      if (w.delayMs) await new Promise((r) => setTimeout(r, w.delayMs));
       req.url = '/graphql' + url.search;
       return yoga.handle(req, res, { workspace: w });
     } catch (err) {

@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { waitFor } from '../ports.ts';
 
 const GUARD = new URL('../guard.mjs', import.meta.url).pathname;
 
 /**
  * Starts a test server process: under guard.mjs when it belongs to a test run (ownerPid), detached
- * for `script/services up` (ownerPid 0). Waits until `ready` resolves.
+ * for `script/services up` (ownerPid 0). Its output goes to a log file, not a pipe: a pipe breaks when
+ * `services up` exits, and a Go server (FerretDB) dies on the next log line (EPIPE). Waits for `ready`.
  */
 export async function spawnServer(
   what: string,
@@ -14,20 +18,21 @@ export async function spawnServer(
   ownerPid: number,
   ready: () => Promise<boolean>,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<number> {
+): Promise<{ pid: number; log: string; logDir: string }> {
+  const logDir = mkdtempSync(join(tmpdir(), 'tagc-log-'));
+  const log = join(logDir, 'server.log');
+  const fd = openSync(log, 'a');
   const [c, a] = ownerPid ? [process.execPath, [GUARD, String(ownerPid), '--', cmd, ...args]] : [cmd, args];
-  const proc = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'], detached: !ownerPid, env });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const proc = spawn(c, a, { stdio: ['ignore', fd, fd], detached: !ownerPid, env });
+  closeSync(fd);
   if (!ownerPid) proc.unref();
   await waitFor(what, async () => {
-    if (proc.exitCode !== null) throw new Error(`${what} exited (${proc.exitCode}): ${stderr}`);
+    if (proc.exitCode !== null)
+      throw new Error(`${what} exited (${proc.exitCode}): ${readFileSync(log, 'utf8').slice(-4000)}`);
     return ready();
   });
-  proc.stderr?.removeAllListeners('data');
-  proc.stderr?.resume();
-  (proc.stderr as unknown as { unref?: () => void })?.unref?.();
-  return proc.pid!;
+  proc.unref();
+  return { pid: proc.pid!, log, logDir };
 }
 
 export async function httpOk(url: string): Promise<boolean> {

@@ -1,0 +1,4 @@
+/** Never succeeds: its job ends in the dead-letter queue. */
+export default function alwaysFails(): never {
+  throw new Error('always fails');
+}

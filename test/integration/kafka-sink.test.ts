@@ -1,0 +1,343 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Producer, stringSerializers } from '@platformatic/kafka';
+import type { CloudEvent } from '../../src/events/envelope.ts';
+import { StreamVerifier } from '../../src/events/verify.ts';
+import { decodeMessage } from '../../src/sinks/encode.ts';
+import { KafkaSink, transactionalIdFor, type KafkaSinkOptions } from '../../src/sinks/kafka.ts';
+import { formatPosition } from '../../src/util/lsn.ts';
+import { makeEvent, makeEvents } from '../support/events.ts';
+import { KafkaBroker } from '../support/kafka.ts';
+import { readTopic, type ReadMessage } from '../support/kafka-read.ts';
+
+/**
+ * The Kafka sink against a real one-node KRaft broker (test/support/kafka.ts): envelopes, keys and
+ * order, the transactional checkpoint across crashes, a broker outage, and concurrent idempotent sends.
+ */
+
+const BROKERS = process.env.KAFKA_BROKERS;
+const d = BROKERS ? describe : describe.skip;
+const WRITER = new URL('../support/kafka-writer.ts', import.meta.url).pathname;
+
+function names(tag: string) {
+  const u = randomUUID().slice(0, 8);
+  return { slot: `s_${tag}_${u}`, topic: `t-${tag}-${u}`, checkpointTopic: `cp-${tag}-${u}` };
+}
+
+function sinkOptions(brokers: string, n: ReturnType<typeof names>, extra: Partial<KafkaSinkOptions> = {}) {
+  return {
+    brokers: [brokers],
+    ...n,
+    routes: {},
+    exactlyOnce: true,
+    envelope: 'structured' as const,
+    partitions: 3,
+    replicationFactor: 1,
+    clientId: 'tagc-test',
+    database: 'testdb',
+    version: 'test',
+    ...extra,
+  } satisfies KafkaSinkOptions;
+}
+
+function decode(messages: ReadMessage[]): CloudEvent[] {
+  return messages.map((m) => decodeMessage(m.headers, m.value));
+}
+
+/** Every key's events in one partition and, by offset, in commit order. */
+function expectKeyOrder(messages: ReadMessage[]): void {
+  const byKey = new Map<string, ReadMessage[]>();
+  for (const m of messages) byKey.set(m.key, [...(byKey.get(m.key) ?? []), m]);
+  for (const [, ms] of byKey) {
+    expect(new Set(ms.map((m) => m.partition)).size).toBe(1);
+    const byOffset = [...ms].sort((a, b) => (a.offset < b.offset ? -1 : 1));
+    const ids = byOffset.map((m) => decodeMessage(m.headers, m.value).id);
+    const v = new StreamVerifier();
+    for (const m of byOffset) v.add(decodeMessage(m.headers, m.value));
+    expect(v.report().outOfOrder).toBe(0);
+    expect(ids.length).toBe(ms.length);
+  }
+}
+
+d('Kafka sink (real broker)', () => {
+  const brokers = BROKERS!;
+
+  it.each(['structured', 'binary', 'debezium'] as const)(
+    '%s envelope: keys = partition keys, commit order per key, decodable',
+    async (envelope) => {
+      const n = names(envelope);
+      const sink = new KafkaSink(sinkOptions(brokers, n, { envelope }));
+      expect(await sink.open()).toBeNull();
+      const all = makeEvents(0, 90);
+      for (let i = 0; i < 90; i += 30) await sink.write(all.slice(i, i + 30));
+      await sink.close();
+
+      const got = await readTopic(brokers, n.topic, { count: 90 });
+      expect(got).toHaveLength(90);
+      expect(got.every((m) => m.key === decodeMessage(m.headers, m.value).partitionkey)).toBe(true);
+      expectKeyOrder(got);
+      const events = decode(got);
+      expect(new Set(events.map((e) => e.id))).toEqual(new Set(all.map((e) => e.event.id)));
+      const sample = got.find((m) => m.headers.ce_id === all[10]!.event.id)!;
+      const value = JSON.parse(sample.value);
+      if (envelope === 'structured') {
+        expect(sample.headers['content-type']).toMatch(/^application\/cloudevents\+json/);
+        expect(value).toEqual(all[10]!.event);
+      } else if (envelope === 'binary') {
+        expect(sample.headers).toMatchObject({ ce_id: all[10]!.event.id, ce_type: 'task.updated', ce_lsn: all[10]!.event.lsn });
+        expect(value).toEqual(all[10]!.event.data);
+      } else {
+        expect(value).toMatchObject({
+          op: 'u',
+          before: { id: 'k3', n: 3 },
+          after: { id: 'k3', n: 10 },
+          source: { connector: 'postgresql', db: 'testdb', table: 'tasks', txId: all[10]!.event.xid },
+        });
+        expect(typeof value.ts_ms).toBe('number');
+      }
+      // the checkpoint record lives in its own compacted topic, not among the events
+      const cps = await readTopic(brokers, n.checkpointTopic, { count: 3 });
+      expect(cps.map((m) => m.key)).toEqual([n.slot, n.slot, n.slot]);
+      expect(JSON.parse(cps[2]!.value)).toMatchObject({ id: all[89]!.event.id });
+    },
+  );
+
+  it('routes events to topics per type/table', async () => {
+    const n = names('route');
+    const other = `${n.topic}-created`;
+    const sink = new KafkaSink(sinkOptions(brokers, n, { routes: { 'task.created': other } }));
+    await sink.open();
+    const events = makeEvents(0, 6).map((e, i) =>
+      i % 2 ? { ...e, event: { ...e.event, type: 'task.created' } } : e,
+    );
+    await sink.write(events);
+    await sink.close();
+    expect(await readTopic(brokers, other, { count: 3 })).toHaveLength(3);
+    expect(await readTopic(brokers, n.topic, { count: 3 })).toHaveLength(3);
+  });
+
+  it('reads its checkpoint back on open (the last committed batch)', async () => {
+    const n = names('cp');
+    const a = new KafkaSink(sinkOptions(brokers, n));
+    expect(await a.open()).toBeNull();
+    await a.write(makeEvents(0, 10));
+    await a.write(makeEvents(10, 5));
+    await a.close();
+    const b = new KafkaSink(sinkOptions(brokers, n));
+    expect(await b.open()).toEqual(makeEvent(14).position);
+    await b.close();
+    // another slot in the same checkpoint topic has its own
+    const c = new KafkaSink(sinkOptions(brokers, { ...n, slot: `${n.slot}_other` }));
+    expect(await c.open()).toBeNull();
+    await c.close();
+  });
+
+  it('an abandoned transaction (crash before commit) is aborted: checkpoint = last committed batch, each event once', async () => {
+    const n = names('crash');
+    const a = new KafkaSink(sinkOptions(brokers, n));
+    await a.open();
+    await a.write(makeEvents(0, 20));
+    // a "crashed" instance: same transactional id, events and checkpoint sent, never committed (twice,
+    // so the checkpoint topic holds two aborted transactions of one producer id)
+    for (const from of [20, 25]) {
+      const zombie = new Producer<string, string, string, string>({
+        clientId: 'zombie',
+        bootstrapBrokers: [brokers],
+        idempotent: true,
+        transactionalId: transactionalIdFor('tagc-test', n.slot),
+        serializers: stringSerializers,
+      });
+      const tx = await zombie.beginTransaction();
+      await tx.send({
+        messages: [
+          ...makeEvents(from, 10).map((e) => ({ topic: n.topic, key: e.event.partitionkey, value: e.json })),
+          { topic: n.checkpointTopic, key: n.slot, value: JSON.stringify({ commitLsn: '0/1FFFFFF', seq: 0 }) },
+        ],
+      });
+      await zombie.close(true); // no commit, no abort: the process "died"
+    }
+    const b = new KafkaSink(sinkOptions(brokers, n));
+    const cp = await b.open();
+    expect(cp && formatPosition(cp)).toBe(formatPosition(makeEvent(19).position));
+    await b.write(makeEvents(20, 20)); // the runner redelivers after the checkpoint
+    await b.close();
+
+    const got = await readTopic(brokers, n.topic, { count: 40 });
+    const ids = decode(got).map((e) => e.id);
+    expect(ids).toHaveLength(40);
+    expect(new Set(ids).size).toBe(40);
+  });
+
+  it('SIGKILLed writer processes: every event exactly once for a read_committed consumer', async () => {
+    const n = names('kill');
+    const TOTAL = 6000;
+    const run = (killAfterCommits: number | null) =>
+      new Promise<{ lastCommitted: number; start: number }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [WRITER, brokers, n.slot, n.topic, n.checkpointTopic, String(TOTAL), '150'],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        let err = '';
+        let commits = 0;
+        let lastCommitted = -1;
+        let start = -1;
+        child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+          const lines = out.split('\n');
+          out = lines.pop()!;
+          for (const line of lines) {
+            const [what, arg] = line.split(' ');
+            if (what === 'start') start = Number(arg);
+            if (what === 'committed') {
+              lastCommitted = Number(arg);
+              if (++commits === killAfterCommits) child.kill('SIGKILL');
+            }
+          }
+        });
+        child.on('exit', (code, signal) => {
+          if (killAfterCommits === null && code !== 0) reject(new Error(`writer failed (${code}): ${err}`));
+          else if (killAfterCommits !== null && signal !== 'SIGKILL') reject(new Error(`writer ended early: ${err}`));
+          else resolve({ lastCommitted, start });
+        });
+      });
+    let expectedStart = 0;
+    for (const killAt of [3, 7, 5]) {
+      const r = await run(killAt);
+      expect(r.start).toBe(expectedStart);
+      const sink = new KafkaSink(sinkOptions(brokers, n));
+      const cp = await sink.open();
+      await sink.close();
+      // the checkpoint holds at least what the killed writer reported committed (maybe one more batch)
+      const cpIndex = cp ? Number((cp.commitLsn - 0x1000000n) / 0x100n) * 3 + cp.seq : -1;
+      expect(cpIndex).toBeGreaterThanOrEqual(r.lastCommitted);
+      expectedStart = cpIndex + 1;
+    }
+    const last = await run(null);
+    expect(last.lastCommitted).toBe(TOTAL - 1);
+
+    const got = await readTopic(brokers, n.topic, { count: TOTAL, quietMs: 5000 });
+    const v = new StreamVerifier();
+    for (const e of decode(got)) v.add(e);
+    const report = v.report(makeEvents(0, TOTAL).map((e) => e.event.id));
+    expect({ events: report.events, duplicates: report.duplicates, gaps: report.gaps }).toEqual({
+      events: TOTAL,
+      duplicates: 0,
+      gaps: 0,
+    });
+    expectKeyOrder(got);
+  });
+
+  it('many concurrent single-event idempotent sends all arrive (client regression)', async () => {
+    const n = names('conc');
+    const COUNT = 2000;
+    const producer = new Producer<string, string, string, string>({
+      clientId: 'tagc-conc',
+      bootstrapBrokers: [brokers],
+      idempotent: true,
+      serializers: stringSerializers,
+      autocreateTopics: true,
+    });
+    const events = makeEvents(0, COUNT);
+    // the first send creates the topic; then all at once
+    await producer.send({ messages: [{ topic: n.topic, key: 'warmup', value: '{}' }] });
+    const results = await Promise.allSettled(
+      events.map((e) => producer.send({ messages: [{ topic: n.topic, key: e.event.partitionkey, value: e.json }] })),
+    );
+    await producer.close();
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    const got = await readTopic(brokers, n.topic, { count: COUNT + 1, quietMs: 5000 });
+    const ids = new Set(got.filter((m) => m.key !== 'warmup').map((m) => JSON.parse(m.value).id));
+    expect(ids.size).toBe(COUNT);
+
+    // and through the sink, non-transactional, overlapping writes of one event each
+    const n2 = names('conc2');
+    const sink = new KafkaSink(sinkOptions(brokers, n2, { exactlyOnce: false }));
+    expect(await sink.open()).toBeNull();
+    const w = await Promise.allSettled(events.slice(0, 500).map((e) => sink.write([e])));
+    await sink.close();
+    expect(w.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await readTopic(brokers, n2.topic, { count: 500 })).toHaveLength(500);
+  });
+
+  it('write loop throughput (exactly-once, 1000-event transactions)', async () => {
+    const n = names('perf');
+    const sink = new KafkaSink(sinkOptions(brokers, n));
+    await sink.open();
+    const N = 20000;
+    const events = makeEvents(0, N);
+    const started = performance.now();
+    const lat: number[] = [];
+    for (let i = 0; i < N; i += 1000) {
+      const t = performance.now();
+      await sink.write(events.slice(i, i + 1000));
+      lat.push(performance.now() - t);
+    }
+    const ms = performance.now() - started;
+    await sink.close();
+    lat.sort((a, b) => a - b);
+    const rate = Math.round((N / ms) * 1000);
+    process.stderr.write(
+      `kafka sink exactly-once: ${N} events in ${Math.round(ms)} ms = ${rate} events/s; ` +
+        `batch commit p50 ${Math.round(lat[Math.floor(lat.length / 2)]!)} ms, max ${Math.round(lat[lat.length - 1]!)} ms\n`,
+    );
+    expect(rate).toBeGreaterThan(500);
+  });
+});
+
+d('Kafka sink under a broker outage (own broker)', () => {
+  let broker: KafkaBroker;
+  beforeAll(async () => {
+    broker = await new KafkaBroker().start();
+  }, 120000);
+  afterAll(async () => {
+    await broker?.destroy();
+  });
+
+  it('writes fail while the broker is down and succeed after it is back; nothing lost or doubled', async () => {
+    const n = names('outage');
+    const sink = new KafkaSink(sinkOptions(broker.brokers, n, { timeoutMs: 5000, retries: 2 }));
+    await sink.open();
+    const TOTAL = 3000;
+    const BATCH = 100;
+    let failures = 0;
+    let stoppedAt = -1;
+    let restartedAt = -1;
+    const outage = (async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      stoppedAt = Date.now();
+      await broker.stop('kill');
+      await new Promise((r) => setTimeout(r, 10000));
+      await broker.start();
+      restartedAt = Date.now();
+    })();
+    // the runner's loop in small: retry the same batch with a pause until it goes through
+    for (let i = 0; i < TOTAL; i += BATCH) {
+      for (;;) {
+        try {
+          await sink.write(makeEvents(i, BATCH));
+          break;
+        } catch {
+          failures++;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      if (i === TOTAL / 2) await outage; // make sure the second half goes after the restart
+      else await new Promise((r) => setTimeout(r, 30));
+    }
+    await outage;
+    await sink.close();
+    expect(stoppedAt).toBeGreaterThan(0);
+    expect(restartedAt).toBeGreaterThan(stoppedAt);
+    expect(failures).toBeGreaterThan(0);
+
+    const got = await readTopic(broker.brokers, n.topic, { count: TOTAL, quietMs: 5000 });
+    const ids = decode(got).map((e) => e.id);
+    expect(new Set(ids).size).toBe(TOTAL);
+    expect(ids).toHaveLength(TOTAL);
+    process.stderr.write(`kafka outage: ${failures} failed write attempts, ${TOTAL} events exactly once\n`);
+  }, 180000);
+});

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { Consumer, FetchIsolationLevels, stringDeserializers } from '@platformatic/kafka';
+
+export interface ReadMessage {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Reads a topic from the beginning with a fresh consumer group until `count` messages arrived or
+ * `quietMs` passed without a new one (then returns what it has). read_committed unless told otherwise.
+ */
+export async function readTopic(
+  brokers: string,
+  topic: string,
+  {
+    count = Infinity,
+    quietMs = 3000,
+    timeoutMs = 60000,
+    isolation = 'read_committed' as 'read_committed' | 'read_uncommitted',
+  } = {},
+): Promise<ReadMessage[]> {
+  const consumer = new Consumer<string, string, string, string>({
+    clientId: 'tagc-test-reader',
+    groupId: `tagc-test-${randomUUID()}`,
+    bootstrapBrokers: [brokers],
+    deserializers: stringDeserializers,
+    isolationLevel:
+      isolation === 'read_committed' ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
+    maxWaitTime: 200,
+    autocommit: false,
+  });
+  const out: ReadMessage[] = [];
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' });
+    const started = Date.now();
+    let last = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (out.length >= count || Date.now() - last > quietMs || Date.now() - started > timeoutMs) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 100);
+      stream.on('data', (m) => {
+        last = Date.now();
+        out.push({
+          topic: m.topic,
+          partition: m.partition,
+          offset: m.offset,
+          key: m.key ?? '',
+          value: m.value ?? '',
+          headers: Object.fromEntries([...m.headers].map(([k, v]) => [String(k), String(v)])),
+        });
+      });
+      stream.on('error', (err) => {
+        clearInterval(timer);
+        reject(err);
+      });
+    });
+    await stream.close();
+  } finally {
+    await consumer.close(true).catch(() => undefined);
+  }
+  return out;
+}
