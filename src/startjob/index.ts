@@ -133,17 +133,17 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
   const app = Fastify({ loggerInstance: logger.child({ part: 'api' }) }) as unknown as FastifyInstance;
   await app.register(jobApi, { jobs, auth: deps.auth });
 
-  const self: StartJob = { app, jobs, store, token, publisher };
   let phase: 'new' | 'started' | 'stopped' = 'new';
-  self.start = async () => {
+  const self: StartJob = { app, jobs, store, token, publisher, start, stop };
+  async function start() {
     if (phase !== 'new') return;
     phase = 'started';
     await store.open();
     await jobs.start();
     self.address = await app.listen({ host: config.serverHost, port: config.serverPort });
     logger.info({ address: self.address }, 'start-job listening');
-  };
-  self.stop = async () => {
+  }
+  async function stop() {
     if (phase === 'stopped') return;
     phase = 'stopped';
     const errors: unknown[] = [];
@@ -153,7 +153,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     await step(() => publisher!.close());
     await step(() => store.close());
     if (errors.length) throw new AggregateError(errors, 'start-job shutdown had errors');
-  };
+  }
   return self;
 }
 

@@ -86,8 +86,27 @@ export class SnapshotStore {
    * The staging collection of one snapshot: the items as read from the API ({_id, hash, doc}), so the
    * run can compare two id-ordered cursors instead of querying per item. Dropped when the run ends.
    */
-  staging(snapshotId: string): Collection<StagedItem> {
-    return this.db.collection<StagedItem>(`${this.prefix}_staging_${snapshotId.replace(/[^\w-]/g, '_')}`);
+  staging(snapshotId: string, part: 'read' | 'created'): Collection<StagedItem> {
+    return this.db.collection<StagedItem>(`${this.prefix}_staging_${snapshotId.replace(/[^\w-]/g, '_')}_${part}`);
+  }
+
+  /** Drops the staging collections of a snapshot (before a run, fresh; after it, cleanup). */
+  async dropStaging(snapshotId: string): Promise<void> {
+    for (const part of ['read', 'created'] as const) await this.staging(snapshotId, part).drop().catch(() => undefined);
+  }
+
+  /** Moves the staged created items into the store, in batches. */
+  async commitCreated(snapshotId: string, batchSize: number): Promise<void> {
+    let batch: StagedItem[] = [];
+    const flush = async () => {
+      if (batch.length) await this.writeItems(snapshotId, batch, []);
+      batch = [];
+    };
+    for await (const r of this.staging(snapshotId, 'created').find({}).sort({ _id: 1 })) {
+      batch.push(r);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
   }
 
   /** Adds a page to the staging collection; an id already staged (served twice) is ignored. */
@@ -128,7 +147,7 @@ export class SnapshotStore {
   }
 
   /** Hash of every stored item, in id order. */
-  hashes(): AsyncIterable<{ _id: string; hash: string; doc: Record<string, unknown> }> {
+  hashes(): AsyncIterable<StagedItem> {
     return this.items.find({}, { projection: { hash: 1, doc: 1 } }).sort({ _id: 1 });
   }
 
