@@ -183,10 +183,10 @@ describe('tasks demo under SIGKILL', () => {
       [5, 5],
     ]);
     // failures happened and were retried
-    const [{ errors }] = await sql<{ errors: number }>(
+    const [row] = await sql<{ errors: number }>(
       db.url,
       `SELECT count(*)::int AS errors FROM ${S}.event_store WHERE error`,
     );
-    expect(errors).toBeGreaterThan(0);
+    expect(row!.errors).toBeGreaterThan(0);
   }, 300000);
 });
