@@ -2,8 +2,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
 import type { Extractor } from '../extractor/extractor.ts';
 import type { Logger } from '../log.ts';
+import websocket from '@fastify/websocket';
+import swagger from '@fastify/swagger';
+import { Authenticator, authHook } from './auth.ts';
 import { healthRoutes } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
+import { snapshotRoutes } from './routes/snapshot.ts';
+import { streamRoutes } from './routes/stream.ts';
+import { VERSION } from '../version.ts';
 
 export interface AppDeps {
   config: Config;
@@ -13,7 +19,11 @@ export interface AppDeps {
 
 /** The fastify app (a plugin tree; server.ts-style shell in index.ts). Tests use app.inject(). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger.child({ part: 'api' }) as FastifyBaseLogger, disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ part: 'api' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) deps.logger.error({ err: err.message }, 'request failed');
@@ -26,7 +36,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .status(404)
       .send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'tag-connector',
+        version: VERSION,
+        description: 'Change-data-capture daemon: info, health, Stream and Snapshot',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  app.addHook('onRequest', authHook(new Authenticator(deps.config)));
   await app.register(healthRoutes, deps);
   await app.register(infoRoutes, deps);
+  await app.register(streamRoutes, deps);
+  await app.register(snapshotRoutes, deps);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

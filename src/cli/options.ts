@@ -31,6 +31,16 @@ export const serverOptions: Record<string, Options> = {
     group: 'HTTP API:',
     describe: 'Allow a non-loopback listen address without auth',
   },
+  'stream-retention-bytes': {
+    type: 'string',
+    group: 'HTTP API:',
+    describe: 'Disk kept for Stream resume (fromLsn / Last-Event-ID), 0 = off [256 MiB]',
+  },
+  'stream-retention-dir': {
+    type: 'string',
+    group: 'HTTP API:',
+    describe: 'Where that retention lives [~/.local/state/tag-connector/stream/<db>-<slot>]',
+  },
   'auth-tokens-file': {
     type: 'string',
     group: 'HTTP API:',
@@ -222,12 +232,32 @@ export const jobRunnerOptions: Record<string, Options> = {
 
 export const tuningOptions: Record<string, Options> = {
   'batch-size': { type: 'string', group: 'Tuning:', describe: 'Most events per sink write [2000]' },
-  'max-in-flight-events': { type: 'string', group: 'Tuning:', describe: 'Events not yet durable everywhere before the stream pauses [20000]' },
-  'max-in-flight-bytes': { type: 'string', group: 'Tuning:', describe: 'Bytes of such events before the stream pauses [64 MiB]' },
-  'status-interval-ms': { type: 'string', group: 'Tuning:', describe: 'Standby status update interval [1000]' },
-  'sink-retry-limit': { type: 'string', group: 'Tuning:', describe: 'Failed writes in a row before a sink stops the daemon [30]' },
+  'max-in-flight-events': {
+    type: 'string',
+    group: 'Tuning:',
+    describe: 'Events not yet durable everywhere before the stream pauses [20000]',
+  },
+  'max-in-flight-bytes': {
+    type: 'string',
+    group: 'Tuning:',
+    describe: 'Bytes of such events before the stream pauses [64 MiB]',
+  },
+  'status-interval-ms': {
+    type: 'string',
+    group: 'Tuning:',
+    describe: 'Standby status update interval [1000]',
+  },
+  'sink-retry-limit': {
+    type: 'string',
+    group: 'Tuning:',
+    describe: 'Failed writes in a row before a sink stops the daemon [30]',
+  },
   'shutdown-timeout-ms': { type: 'string', group: 'Tuning:', describe: 'Drain time on SIGTERM [8000]' },
-  'heartbeat-interval-ms': { type: 'string', group: 'Tuning:', describe: 'Write a heartbeat row this often, 0 = off [0]' },
+  'heartbeat-interval-ms': {
+    type: 'string',
+    group: 'Tuning:',
+    describe: 'Write a heartbeat row this often, 0 = off [0]',
+  },
   'lag-warn-bytes': { type: 'string', group: 'Tuning:', describe: 'Warn when slot lag exceeds this [1 GiB]' },
 };
 

@@ -133,7 +133,9 @@ export const configSchema = z.object({
   kafkaTls: boolish.default(false),
   kafkaCaFile: z.string().optional(),
   kafkaSaslMechanism: z
-    .enum(['plain', 'scram-sha-256', 'scram-sha-512'], { error: 'expected plain|scram-sha-256|scram-sha-512' })
+    .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
+      error: 'expected plain|scram-sha-256|scram-sha-512',
+    })
     .optional(),
   kafkaSaslUsername: z.string().optional(),
   kafkaSaslPassword: z.string().optional(),
@@ -163,6 +165,12 @@ export const configSchema = z.object({
     })
     .default({}),
   workspaceColumn: z.string().default('workspace'),
+  streamRetentionBytes: z.coerce
+    .number({ error: 'expected a number of bytes (0 = no Stream retention)' })
+    .int()
+    .min(0)
+    .default(256 * 1024 * 1024),
+  streamRetentionDir: z.string().optional(),
 
   // limits (backpressure)
   maxInFlightEvents: positiveInt('a positive number of events').default(20000),

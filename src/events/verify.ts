@@ -90,7 +90,12 @@ export class StreamVerifier {
     if (comparePosition(pos, state.last) < 0) {
       this.counts.outOfOrder++;
       found.push(
-        this.issue({ kind: 'out_of_order', key, id: event.id, detail: `after ${state.lastId} of the same key` }),
+        this.issue({
+          kind: 'out_of_order',
+          key,
+          id: event.id,
+          detail: `after ${state.lastId} of the same key`,
+        }),
       );
       return found;
     }

@@ -8,7 +8,10 @@ export interface BeginChange {
   xid: number;
   /** LSN of the commit record: known at BEGIN, so every event of the transaction gets a stable id. */
   commitLsn: Lsn;
-  /** End of the transaction (wal2json `nextlsn`, pgoutput's end_lsn): what we confirm once it is delivered. */
+  /**
+   * End of the transaction (wal2json `nextlsn`). pgoutput's Begin does not carry it: there it is
+   * `final_lsn`, a lower bound. Only CommitChange.endLsn (pgoutput's end_lsn) is ever confirmed.
+   */
   endLsn: Lsn;
   /** Commit time, ISO-8601. */
   commitTime: string;

@@ -3,6 +3,10 @@ import { databaseName, pgClientConfig, type Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { createSink } from '../sinks/index.ts';
+import { StreamLog } from '../sinks/stream-log.ts';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { SinkRunner } from '../sinks/runner.ts';
 import type { OutboundEvent } from '../sinks/sink.ts';
 import { migrate } from '../state/migrate.ts';
@@ -31,6 +35,7 @@ export class Extractor {
   readonly filter: TableFilter;
   readonly pool: pg.Pool;
   pipeline?: Pipeline;
+  streamLog?: StreamLog;
   runners: SinkRunner[] = [];
   private readonly durableListeners = new Set<(e: OutboundEvent) => void>();
   private started = false;
@@ -101,6 +106,32 @@ export class Extractor {
         }),
       );
     }
+    if (config.streamRetentionBytes > 0) {
+      const dir =
+        config.streamRetentionDir ??
+        join(
+          process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'),
+          'tag-connector',
+          'stream',
+          `${this.database}-${config.slot}`,
+        );
+      // A new slot starts a new history: an old retention under the same name would shadow it.
+      if (slot.created) rmSync(dir, { recursive: true, force: true });
+      this.streamLog = new StreamLog({
+        dir,
+        maxBytes: config.streamRetentionBytes,
+        startLsn: slot.confirmedFlushLsn,
+      });
+      this.runners.push(
+        new SinkRunner(this.streamLog, {
+          batchSize: config.batchSize,
+          retryLimit: config.sinkRetryLimit,
+          logger,
+          onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
+          onFatal: (_name, err) => pipelineRef.p?.fail(err),
+        }),
+      );
+    }
     for (const r of this.runners) await r.open();
 
     const decoder: Decoder =
@@ -130,7 +161,7 @@ export class Extractor {
       runners: this.runners,
       connect: () =>
         new PgReplicationSource(
-          { ...pgClientConfig(config), application_name: 'tag-connector' },
+          { ...pgClientConfig(config), application_name: 'tag-connector', options: '-c TimeZone=UTC -c DateStyle=ISO' },
           { slot: config.slot, options },
         ),
       beforeConnect: async () => {

@@ -11,7 +11,8 @@ import type { ReplicationSource } from './replication-source.ts';
 import type { TableFilter } from './roles.ts';
 import { completeToast } from './toast.ts';
 
-export type Decoder = (payload: Buffer, walLsn: string) => Change;
+/** Bytes of one XLogData message → its change(s): a pgoutput Truncate naming n tables is n changes. */
+export type Decoder = (payload: Buffer, walLsn: string) => Change | Change[];
 
 export interface PipelineOptions {
   logger: Logger;
@@ -190,13 +191,13 @@ export class Pipeline {
     await source.start({
       onData: (lsn, buf) => {
         // Decode right away: the protocol parser reuses its buffer, so the bytes are only valid now.
-        let item: InputItem;
         try {
-          item = { k: 'c', lsn, change: this.o.decoder(buf, lsn) };
+          const decoded = this.o.decoder(buf, lsn);
+          if (Array.isArray(decoded)) for (const change of decoded) this.input.push({ k: 'c', lsn, change });
+          else this.input.push({ k: 'c', lsn, change: decoded });
         } catch (err) {
-          item = { k: 'err', lsn, error: err as Error };
+          this.input.push({ k: 'err', lsn, error: err as Error });
         }
-        this.input.push(item);
         this.afterInput();
       },
       onKeepalive: (lsn, reply) => {

@@ -76,7 +76,13 @@ export interface KafkaCheckpointValue {
 }
 
 export function checkpointValue(slot: string, p: Position, now = new Date()): KafkaCheckpointValue {
-  return { commitLsn: formatLsn(p.commitLsn), seq: p.seq, id: formatPosition(p), slot, at: now.toISOString() };
+  return {
+    commitLsn: formatLsn(p.commitLsn),
+    seq: p.seq,
+    id: formatPosition(p),
+    slot,
+    at: now.toISOString(),
+  };
 }
 
 export function parseCheckpointValue(value: string): Position {
@@ -254,7 +260,11 @@ export class KafkaSink implements Sink {
     try {
       const existing = new Set(await admin.listTopics());
       const wanted = routedTopics(this.o.routes, this.o.topic).filter((t) => !existing.has(t));
-      const create = async (topics: string[], partitions: number, configs: { name: string; value: string }[]) => {
+      const create = async (
+        topics: string[],
+        partitions: number,
+        configs: { name: string; value: string }[],
+      ) => {
         if (topics.length === 0) return;
         try {
           await admin.createTopics({ topics, partitions, replicas: this.o.replicationFactor, configs });

@@ -85,9 +85,10 @@ export class PubSubSink implements Sink {
     for (const name of routedTopics(this.o.routes, this.o.topic)) {
       try {
         const [exists] = await this.client.topic(name).exists();
-        if (!exists) await this.client.createTopic(name).catch((err: { code?: number }) => {
-          if (err.code !== 6 /* ALREADY_EXISTS */) throw err;
-        });
+        if (!exists)
+          await this.client.createTopic(name).catch((err: { code?: number }) => {
+            if (err.code !== 6 /* ALREADY_EXISTS */) throw err;
+          });
       } catch (err) {
         throw new PubSubSinkError(
           `pubsub: cannot check/create topic ${name} in project ${this.o.projectId}: ${(err as Error).message}`,
@@ -111,12 +112,10 @@ export class PubSubSink implements Sink {
       const topic = this.topic(this.route(e));
       used.add(topic);
       const orderingKey = e.event.partitionkey;
-      return topic
-        .publishMessage({ data: Buffer.from(value), attributes: headers, orderingKey })
-        .then(
-          () => null,
-          (err: Error) => ({ err, topic, orderingKey }),
-        );
+      return topic.publishMessage({ data: Buffer.from(value), attributes: headers, orderingKey }).then(
+        () => null,
+        (err: Error) => ({ err, topic, orderingKey }),
+      );
     });
     for (const t of used) void t.flush().catch(() => undefined);
     const failures = (await Promise.all(pending)).filter((f) => f !== null);
@@ -147,7 +146,9 @@ export class PubSubSink implements Sink {
 export async function createPubSubSink(ctx: SinkContext): Promise<Sink> {
   const c = ctx.config;
   const projectId =
-    c.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? (process.env.PUBSUB_EMULATOR_HOST ? 'tag-connector' : undefined);
+    c.projectId ??
+    process.env.GOOGLE_CLOUD_PROJECT ??
+    (process.env.PUBSUB_EMULATOR_HOST ? 'tag-connector' : undefined);
   if (!projectId) {
     throw new PubSubSinkError('--sink pubsub needs --project-id (or GOOGLE_CLOUD_PROJECT)');
   }

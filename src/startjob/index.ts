@@ -1,10 +1,11 @@
 import Fastify, { type FastifyInstance, type preHandlerHookHandler } from 'fastify';
-import type { Config } from '../config/index.ts';
+import { pgClientConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSink } from '../sinks/index.ts';
 import { VERSION } from '../version.ts';
 import { jobApi } from './api.ts';
 import { runDump } from './dump.ts';
+import { EtlRunHooks } from './etl.ts';
 import { SinkPublisher, SnapshotEvents, type Publisher } from './events.ts';
 import { JobManager, type Executor, type RunHooks } from './jobs.ts';
 import { runSnapshot } from './snapshot.ts';
@@ -39,7 +40,8 @@ export interface StartJobDeps {
   /** Instead of the configured sinks (tests). */
   publisher?: Publisher;
   token?: TokenSource;
-  hooks?: RunHooks;
+  /** Where runs are recorded besides Mongo; default: the job runner's event store when Postgres is configured. */
+  hooks?: RunHooks | null;
   /** The shared API auth preHandler (src/api), when there is one. */
   auth?: preHandlerHookHandler;
   /** Extra GraphQL variables for every page. */
@@ -97,6 +99,11 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     }
     publisher = new SinkPublisher(sinks);
   }
+  const etl =
+    deps.hooks === undefined && (config.pgUrl || config.pgHost || config.db)
+      ? new EtlRunHooks(pgClientConfig(config), config.stateSchema)
+      : undefined;
+  const hooks = deps.hooks ?? etl;
   const events = new SnapshotEvents({ source: `/tag-connector/workspace/${new URL(ws).host}` });
   const snapshot: Executor = (run, signal) =>
     runSnapshot({
@@ -121,7 +128,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
           (result) => ({ result }),
         ),
     },
-    hooks: deps.hooks,
+    hooks,
     startInitialSync: config.startInitialSync,
     cronHealing: config.cronPatternHealingJob,
     cronDump: config.cronPatternDumpJob,
@@ -139,6 +146,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     if (phase !== 'new') return;
     phase = 'started';
     await store.open();
+    await etl?.open();
     await jobs.start();
     self.address = await app.listen({ host: config.serverHost, port: config.serverPort });
     logger.info({ address: self.address }, 'start-job listening');
@@ -152,6 +160,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     await step(() => jobs.stop(config.shutdownTimeoutMs));
     await step(() => publisher!.close());
     await step(() => store.close());
+    if (etl) await step(() => etl.close());
     if (errors.length) throw new AggregateError(errors, 'start-job shutdown had errors');
   }
   return self;

@@ -47,7 +47,7 @@ export interface JobManagerOptions extends ChronologyOptions {
   cronDump?: string;
   /** Healing runs emit every item. */
   full: boolean;
-  hooks?: RunHooks;
+  hooks?: RunHooks | null;
   now?: () => Date;
 }
 
@@ -91,6 +91,7 @@ export class JobManager {
         finishedAt: this.now(),
       });
     }
+    await this.sweep();
     this.initialSyncSucceeded = await this.opts.store.hasSuccessfulInitialSync();
     if (this.opts.cronHealing && this.opts.enableHealing) this.arm('healing', this.opts.cronHealing);
     if (this.opts.cronDump && this.opts.enableDump) this.arm('dump', this.opts.cronDump);
@@ -206,8 +207,24 @@ export class JobManager {
       else log.error({ reason }, 'job run failed');
     } finally {
       this.active.delete(run._id);
+      await this.sweep();
       await this.opts.hooks?.end(run).catch((err: unknown) => log.error({ err }, 'job runner hook failed'));
     }
+  }
+
+  /** Drops staging collections of runs no longer active (here or, per the store, elsewhere). */
+  private async sweep(): Promise<void> {
+    const keep = async () => [
+      ...this.active.keys(),
+      ...(await this.opts.store.activeRuns()).map((r) => r._id),
+    ];
+    const dropped = await keep()
+      .then((ids) => this.opts.store.sweepStaging(ids))
+      .catch((err: unknown) => {
+        this.opts.logger.warn({ err }, 'could not sweep staging collections');
+        return [];
+      });
+    if (dropped.length) this.opts.logger.info({ dropped }, 'dropped leftover staging collections');
   }
 
   private arm(kind: JobKind, pattern: string): void {

@@ -90,7 +90,12 @@ export async function* mergeClassify(
       lastA = order('the read', lastA, x.value._id);
       lastB = order('the store', lastB, y.value._id);
       const change = classifyItem(y.value.hash, x.value.hash);
-      yield { change, id: x.value._id, current: x.value, ...(change === 'changed' ? { previousHash: y.value.hash } : {}) };
+      yield {
+        change,
+        id: x.value._id,
+        current: x.value,
+        ...(change === 'changed' ? { previousHash: y.value.hash } : {}),
+      };
       x = await a.next();
       y = await b.next();
     }

@@ -87,12 +87,34 @@ export class SnapshotStore {
    * run can compare two id-ordered cursors instead of querying per item. Dropped when the run ends.
    */
   staging(snapshotId: string, part: 'read' | 'created'): Collection<StagedItem> {
-    return this.db.collection<StagedItem>(`${this.prefix}_staging_${snapshotId.replace(/[^\w-]/g, '_')}_${part}`);
+    return this.db.collection<StagedItem>(
+      `${this.prefix}_staging_${snapshotId.replace(/[^\w-]/g, '_')}_${part}`,
+    );
   }
 
   /** Drops the staging collections of a snapshot (before a run, fresh; after it, cleanup). */
   async dropStaging(snapshotId: string): Promise<void> {
-    for (const part of ['read', 'created'] as const) await this.staging(snapshotId, part).drop().catch(() => undefined);
+    for (const part of ['read', 'created'] as const)
+      await this.staging(snapshotId, part)
+        .drop()
+        .catch(() => undefined);
+  }
+
+  /**
+   * Drops the staging collections of every snapshot not in `keep`: leftovers of a killed process
+   * (whose last writes may even land after its run was found interrupted).
+   */
+  async sweepStaging(keep: readonly string[]): Promise<string[]> {
+    const keepNames = new Set(
+      keep.flatMap((id) => (['read', 'created'] as const).map((p) => this.staging(id, p).collectionName)),
+    );
+    const dropped: string[] = [];
+    for (const c of await this.db.listCollections({}, { nameOnly: true }).toArray())
+      if (c.name.startsWith(`${this.prefix}_staging_`) && !keepNames.has(c.name)) {
+        await this.db.dropCollection(c.name).catch(() => undefined);
+        dropped.push(c.name);
+      }
+    return dropped;
   }
 
   /** Moves the staged created items into the store, in batches. */
@@ -128,7 +150,13 @@ export class SnapshotStore {
     changed: readonly StagedItem[],
   ): Promise<void> {
     const now = new Date();
-    const doc = (r: StagedItem): StoredItem => ({ _id: r._id, hash: r.hash, snapshotId, doc: r.doc, updatedAt: now });
+    const doc = (r: StagedItem): StoredItem => ({
+      _id: r._id,
+      hash: r.hash,
+      snapshotId,
+      doc: r.doc,
+      updatedAt: now,
+    });
     if (created.length) await this.items.insertMany(created.map(doc), { ordered: false });
     if (changed.length)
       await this.items.bulkWrite(
@@ -180,6 +208,7 @@ export class SnapshotStore {
     await this.items.drop().catch(() => undefined);
     await this.runs.drop().catch(() => undefined);
     for (const c of await this.db.listCollections({}, { nameOnly: true }).toArray())
-      if (c.name.startsWith(`${this.prefix}_staging_`)) await this.db.dropCollection(c.name).catch(() => undefined);
+      if (c.name.startsWith(`${this.prefix}_staging_`))
+        await this.db.dropCollection(c.name).catch(() => undefined);
   }
 }

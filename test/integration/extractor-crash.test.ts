@@ -22,7 +22,21 @@ describe('extract-tasks survives SIGKILL: nothing lost, nothing doubled (file si
 
   it('matches a pg_recvlogical reading after 4 SIGKILLs mid-stream', async () => {
     const file = join(dir, 'events.ndjson');
-    const args = ['extract-tasks', '--pg-url', db.url, '--slot', 'crash_slot', '--sink', 'file', '--file-path', file, '--serverPort', '0', '--batch-size', '50'];
+    const args = [
+      'extract-tasks',
+      '--pg-url',
+      db.url,
+      '--slot',
+      'crash_slot',
+      '--sink',
+      'file',
+      '--file-path',
+      file,
+      '--serverPort',
+      '0',
+      '--batch-size',
+      '50',
+    ];
     // The daemon creates its slot on first start; the reference slot is created right after, and
     // the comparison starts at the first change both can see.
     let d = runCli(args);
@@ -40,7 +54,8 @@ describe('extract-tasks survives SIGKILL: nothing lost, nothing doubled (file si
     const expected = await recvLogical(db.url, 'crash_ref', end, TABLES);
     // Let the daemon catch up to the end, then stop it cleanly.
     const deadline = Date.now() + 60000;
-    while (readEvents(file).ids.length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while (readEvents(file).ids.length < expected.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     const exit = await d.kill('SIGTERM');
     if (exit.code !== 0) console.log(d.stderr().slice(-3000));
     expect(exit.code).toBe(0);
@@ -53,7 +68,15 @@ describe('extract-tasks survives SIGKILL: nothing lost, nothing doubled (file si
     // Nothing extra either: every event we wrote is a change pg_recvlogical saw.
     const expectedIds = new Set(expected.map((e) => e.id));
     const extra = got.ids.filter((id) => !expectedIds.has(id));
-    if (extra.length) console.log({ end, extra: extra.length, first: extra[0], last: extra[extra.length - 1], expectedFirst: expected[0]?.id, expectedLast: expected[expected.length - 1]?.id });
+    if (extra.length)
+      console.log({
+        end,
+        extra: extra.length,
+        first: extra[0],
+        last: extra[extra.length - 1],
+        expectedFirst: expected[0]?.id,
+        expectedLast: expected[expected.length - 1]?.id,
+      });
     expect(extra).toEqual([]);
   }, 180_000);
 });

@@ -24,7 +24,19 @@ describe('extract-tasks survives PostgreSQL restarts', () => {
 
   it('reconnects and resumes with nothing lost or doubled (fast and immediate restarts)', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tagc-restart-')), 'events.ndjson');
-    const d = runCli(['extract-tasks', '--pg-url', url, '--slot', 'restart_slot', '--sink', 'file', '--file-path', file, '--serverPort', '0']);
+    const d = runCli([
+      'extract-tasks',
+      '--pg-url',
+      url,
+      '--slot',
+      'restart_slot',
+      '--sink',
+      'file',
+      '--file-path',
+      file,
+      '--serverPort',
+      '0',
+    ]);
     await waitStreaming(d);
     await createReferenceSlot(url, 'restart_ref');
     const load = startWorkload(url, { rowsPerTx: 10, pauseMs: 5 });
@@ -37,7 +49,8 @@ describe('extract-tasks survives PostgreSQL restarts', () => {
     const end = await currentWalLsn(url);
     const expected = await recvLogical(url, 'restart_ref', end, TABLES);
     const deadline = Date.now() + 60000;
-    while (readEvents(file).ids.length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while (readEvents(file).ids.length < expected.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     const exit = await d.kill('SIGTERM');
     if (exit.code !== 0) console.log(d.stderr().slice(-3000));
     expect(exit.code).toBe(0);

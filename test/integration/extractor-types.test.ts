@@ -42,7 +42,19 @@ describe('extract-tasks: types, operations, TOAST, large transactions (wal2json,
     await sql(db.url, `CREATE TABLE toasty_full (id int PRIMARY KEY, small text, big text)`);
     await sql(db.url, `ALTER TABLE toasty_full REPLICA IDENTITY FULL`);
     await sql(db.url, `CREATE TABLE bulk (id int PRIMARY KEY, v text)`);
-    d = runCli(['extract-tasks', '--pg-url', db.url, '--slot', 'types_slot', '--sink', 'file', '--file-path', file, '--serverPort', '0']);
+    d = runCli([
+      'extract-tasks',
+      '--pg-url',
+      db.url,
+      '--slot',
+      'types_slot',
+      '--sink',
+      'file',
+      '--file-path',
+      file,
+      '--serverPort',
+      '0',
+    ]);
     await waitStreaming(d);
   });
   afterAll(async () => {

@@ -85,7 +85,11 @@ d('Kafka sink (real broker)', () => {
         expect(sample.headers['content-type']).toMatch(/^application\/cloudevents\+json/);
         expect(value).toEqual(all[10]!.event);
       } else if (envelope === 'binary') {
-        expect(sample.headers).toMatchObject({ ce_id: all[10]!.event.id, ce_type: 'task.updated', ce_lsn: all[10]!.event.lsn });
+        expect(sample.headers).toMatchObject({
+          ce_id: all[10]!.event.id,
+          ce_type: 'task.updated',
+          ce_lsn: all[10]!.event.lsn,
+        });
         expect(value).toEqual(all[10]!.event.data);
       } else {
         expect(value).toMatchObject({
@@ -152,7 +156,11 @@ d('Kafka sink (real broker)', () => {
       await tx.send({
         messages: [
           ...makeEvents(from, 10).map((e) => ({ topic: n.topic, key: e.event.partitionkey, value: e.json })),
-          { topic: n.checkpointTopic, key: n.slot, value: JSON.stringify({ commitLsn: '0/1FFFFFF', seq: 0 }) },
+          {
+            topic: n.checkpointTopic,
+            key: n.slot,
+            value: JSON.stringify({ commitLsn: '0/1FFFFFF', seq: 0 }),
+          },
         ],
       });
       await zombie.close(true); // no commit, no abort: the process "died"
@@ -200,7 +208,8 @@ d('Kafka sink (real broker)', () => {
         });
         child.on('exit', (code, signal) => {
           if (killAfterCommits === null && code !== 0) reject(new Error(`writer failed (${code}): ${err}`));
-          else if (killAfterCommits !== null && signal !== 'SIGKILL') reject(new Error(`writer ended early: ${err}`));
+          else if (killAfterCommits !== null && signal !== 'SIGKILL')
+            reject(new Error(`writer ended early: ${err}`));
           else resolve({ lastCommitted, start });
         });
       });
@@ -245,7 +254,9 @@ d('Kafka sink (real broker)', () => {
     // the first send creates the topic; then all at once
     await producer.send({ messages: [{ topic: n.topic, key: 'warmup', value: '{}' }] });
     const results = await Promise.allSettled(
-      events.map((e) => producer.send({ messages: [{ topic: n.topic, key: e.event.partitionkey, value: e.json }] })),
+      events.map((e) =>
+        producer.send({ messages: [{ topic: n.topic, key: e.event.partitionkey, value: e.json }] }),
+      ),
     );
     await producer.close();
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
@@ -325,7 +336,8 @@ d('Kafka sink under a broker outage (own broker)', () => {
           await new Promise((r) => setTimeout(r, 500));
         }
       }
-      if (i === TOTAL / 2) await outage; // make sure the second half goes after the restart
+      if (i === TOTAL / 2)
+        await outage; // make sure the second half goes after the restart
       else await new Promise((r) => setTimeout(r, 30));
     }
     await outage;

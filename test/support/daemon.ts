@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 /** The CLI from source (Node 24 runs TypeScript directly); TAG_CONNECTOR_CLI=dist uses the build. */
-export const CLI = process.env.TAG_CONNECTOR_CLI === 'dist' ? join(ROOT, 'dist', 'cli', 'main.js') : join(ROOT, 'src', 'cli', 'main.ts');
+export const CLI =
+  process.env.TAG_CONNECTOR_CLI === 'dist'
+    ? join(ROOT, 'dist', 'cli', 'main.js')
+    : join(ROOT, 'src', 'cli', 'main.ts');
 
 export interface Daemon {
   proc: ChildProcess;
@@ -49,8 +52,10 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
 export async function waitStreaming(d: Daemon, timeoutMs = 30000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!/"msg":"streaming"/.test(d.stderr())) {
-    if (d.proc.exitCode !== null) throw new Error(`daemon exited ${d.proc.exitCode}: ${d.stderr().slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`daemon not streaming after ${timeoutMs} ms: ${d.stderr().slice(-2000)}`);
+    if (d.proc.exitCode !== null)
+      throw new Error(`daemon exited ${d.proc.exitCode}: ${d.stderr().slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`daemon not streaming after ${timeoutMs} ms: ${d.stderr().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

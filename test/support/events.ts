@@ -35,9 +35,19 @@ export function makeEvent(
       changed: ['n'],
     },
   };
-  return { ordinal: i, position: { commitLsn, seq }, event, json: JSON.stringify(event), table: `public.${table}` };
+  return {
+    ordinal: i,
+    position: { commitLsn, seq },
+    event,
+    json: JSON.stringify(event),
+    table: `public.${table}`,
+  };
 }
 
-export function makeEvents(from: number, count: number, opts?: Parameters<typeof makeEvent>[1]): OutboundEvent[] {
+export function makeEvents(
+  from: number,
+  count: number,
+  opts?: Parameters<typeof makeEvent>[1],
+): OutboundEvent[] {
   return Array.from({ length: count }, (_, k) => makeEvent(from + k, opts));
 }

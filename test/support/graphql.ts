@@ -10,8 +10,12 @@ export const service: ServiceDef = {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const script = new URL('./startjob/graphql-server.ts', import.meta.url).pathname;
-    const { pid, logDir } = await spawnServer('GraphQL server', process.execPath, ['--no-warnings', script, String(port)], ownerPid, () =>
-      httpOk(`${base}/healthz`),
+    const { pid, logDir } = await spawnServer(
+      'GraphQL server',
+      process.execPath,
+      ['--no-warnings', script, String(port)],
+      ownerPid,
+      () => httpOk(`${base}/healthz`),
     );
     // Tests address their own workspace: `${WORKSPACE_GRAPHQL_URL}` is the base; see workspaceUrl().
     return { name: 'graphql', env: { WORKSPACE_GRAPHQL_URL: base }, pids: [pid], dirs: [logDir] };

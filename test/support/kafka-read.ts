@@ -30,7 +30,9 @@ export async function readTopic(
     bootstrapBrokers: [brokers],
     deserializers: stringDeserializers,
     isolationLevel:
-      isolation === 'read_committed' ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
+      isolation === 'read_committed'
+        ? FetchIsolationLevels.READ_COMMITTED
+        : FetchIsolationLevels.READ_UNCOMMITTED,
     maxWaitTime: 200,
     autocommit: false,
   });

@@ -13,7 +13,8 @@ import { spawnServer } from './startjob/spawn.ts';
  */
 export const FERRETDB_VERSION = process.env.FERRETDB_VERSION ?? 'v1.24.0';
 export const FERRETDB_BIN =
-  process.env.TAG_CONNECTOR_FERRETDB_BIN ?? join(CACHE_DIR, `ferretdb-${FERRETDB_VERSION}`, 'bin', 'ferretdb');
+  process.env.TAG_CONNECTOR_FERRETDB_BIN ??
+  join(CACHE_DIR, `ferretdb-${FERRETDB_VERSION}`, 'bin', 'ferretdb');
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -42,7 +43,14 @@ export const service: ServiceDef = {
       '--telemetry=disable',
       '--log-level=warn',
     ];
-    const { pid, logDir } = await spawnServer('FerretDB', FERRETDB_BIN, args, ownerPid, () => listening(port));
-    return { name: 'mongo', env: { MONGO_URL: `mongodb://127.0.0.1:${port}/` }, pids: [pid], dirs: [dir, logDir] };
+    const { pid, logDir } = await spawnServer('FerretDB', FERRETDB_BIN, args, ownerPid, () =>
+      listening(port),
+    );
+    return {
+      name: 'mongo',
+      env: { MONGO_URL: `mongodb://127.0.0.1:${port}/` },
+      pids: [pid],
+      dirs: [dir, logDir],
+    };
   },
 };

@@ -18,15 +18,39 @@ export interface ExpectedChange {
  * The reference reading: pg_recvlogical on a second wal2json slot, up to `endpos`. Event ids are
  * derived the same way the product does (commit LSN / index of the change in its transaction).
  */
-export async function recvLogical(url: string, slot: string, endpos: string, tables?: Set<string>): Promise<ExpectedChange[]> {
+export async function recvLogical(
+  url: string,
+  slot: string,
+  endpos: string,
+  tables?: Set<string>,
+): Promise<ExpectedChange[]> {
   const file = join(tmpdir(), `tagc-recv-${process.pid}-${Date.now()}.ndjson`);
   const u = new URL(url);
   await run(
     join(PG_BIN, 'pg_recvlogical'),
     [
-      '-h', u.hostname, '-p', u.port, '-U', u.username || 'postgres', '-d', u.pathname.slice(1),
-      '--slot', slot, '--start', '--endpos', endpos, '--no-loop', '-f', file,
-      '-o', 'format-version=2', '-o', 'include-lsn=1', '-o', 'include-transaction=1',
+      '-h',
+      u.hostname,
+      '-p',
+      u.port,
+      '-U',
+      u.username || 'postgres',
+      '-d',
+      u.pathname.slice(1),
+      '--slot',
+      slot,
+      '--start',
+      '--endpos',
+      endpos,
+      '--no-loop',
+      '-f',
+      file,
+      '-o',
+      'format-version=2',
+      '-o',
+      'include-lsn=1',
+      '-o',
+      'include-transaction=1',
     ],
     { timeout: 120_000, maxBuffer: 64 << 20 },
   );
@@ -35,7 +59,13 @@ export async function recvLogical(url: string, slot: string, endpos: string, tab
   let seq = 0;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
-    const m = JSON.parse(line) as { action: string; lsn?: string; schema?: string; table?: string; transactional?: boolean };
+    const m = JSON.parse(line) as {
+      action: string;
+      lsn?: string;
+      schema?: string;
+      table?: string;
+      transactional?: boolean;
+    };
     if (m.action === 'B') {
       commit = m.lsn!;
       seq = 0;
@@ -46,7 +76,8 @@ export async function recvLogical(url: string, slot: string, endpos: string, tab
     } else {
       const s = seq++;
       const table = `${m.schema}.${m.table}`;
-      if (!tables || tables.has(table)) out.push({ id: `${commit}/${s}`, action: m.action as ExpectedChange['action'], table });
+      if (!tables || tables.has(table))
+        out.push({ id: `${commit}/${s}`, action: m.action as ExpectedChange['action'], table });
     }
   }
   rmSync(file, { force: true });
@@ -63,7 +94,11 @@ export async function currentWalLsn(url: string): Promise<string> {
 }
 
 /** Reads an NDJSON events file into ids, counting duplicates. */
-export function readEvents(path: string): { ids: string[]; events: Record<string, unknown>[]; duplicates: string[] } {
+export function readEvents(path: string): {
+  ids: string[];
+  events: Record<string, unknown>[];
+  duplicates: string[];
+} {
   let text = '';
   try {
     text = readFileSync(path, 'utf8');

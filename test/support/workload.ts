@@ -16,7 +16,10 @@ export interface Workload {
   transactions(): number;
 }
 
-export function startWorkload(url: string, opts: { rowsPerTx?: number; pauseMs?: number; maxTx?: number } = {}): Workload {
+export function startWorkload(
+  url: string,
+  opts: { rowsPerTx?: number; pauseMs?: number; maxTx?: number } = {},
+): Workload {
   const rows = opts.rowsPerTx ?? 5;
   let running = true;
   let txs = 0;

@@ -51,7 +51,13 @@ describe('topicRouter', () => {
     expect(route(withType('task.deleted'))).toBe('task-any');
     expect(route(withType('etl_context.event'))).toBe('etl');
     expect(route(withType('row.insert'))).toBe('default');
-    expect(routedTopics(routes, 'default').sort()).toEqual(['created', 'default', 'etl', 'task-any', 'tasks']);
+    expect(routedTopics(routes, 'default').sort()).toEqual([
+      'created',
+      'default',
+      'etl',
+      'task-any',
+      'tasks',
+    ]);
   });
 });
 
@@ -121,7 +127,12 @@ describe('committedRecords (read_committed filtering)', () => {
   });
 
   it('keeps other producers interleaved with an aborted one', () => {
-    const batches = [data(0n, 1n, ['x']), data(1n, 2n, ['keep']), marker(2n, 1n, false), marker(3n, 2n, true)];
+    const batches = [
+      data(0n, 1n, ['x']),
+      data(1n, 2n, ['keep']),
+      marker(2n, 1n, false),
+      marker(3n, 2n, true),
+    ];
     expect(keys(committedRecords(batches, [{ producerId: 1n, firstOffset: 0n }]))).toEqual(['keep']);
   });
 });

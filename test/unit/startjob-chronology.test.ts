@@ -18,8 +18,13 @@ const synced: RunFacts = { kind: 'initial-sync', status: 'success' };
 describe('start-job chronology rules', () => {
   it('refuses healing before a successful initial sync', () => {
     expect(admit('healing', [], opts)).toMatchObject({ ok: false, code: 'needs-initial-sync' });
-    expect(admit('healing', [{ kind: 'initial-sync', status: 'failed' }], opts)).toMatchObject({ ok: false, code: 'needs-initial-sync' });
-    expect(admit('healing', [{ kind: 'initial-sync', status: 'canceled' }], opts)).toMatchObject({ ok: false });
+    expect(admit('healing', [{ kind: 'initial-sync', status: 'failed' }], opts)).toMatchObject({
+      ok: false,
+      code: 'needs-initial-sync',
+    });
+    expect(admit('healing', [{ kind: 'initial-sync', status: 'canceled' }], opts)).toMatchObject({
+      ok: false,
+    });
     expect(admit('healing', [synced], opts)).toEqual({ ok: true });
   });
 
@@ -37,26 +42,49 @@ describe('start-job chronology rules', () => {
   });
 
   it('keeps the two store writers apart; dump runs beside either', () => {
-    expect(admit('healing', [synced, { kind: 'initial-sync', status: 'busy' }], opts)).toMatchObject({ code: 'store-busy' });
-    expect(admit('initial-sync', [synced, { kind: 'healing', status: 'busy' }], opts)).toMatchObject({ code: 'store-busy' });
-    expect(admit('dump', [{ kind: 'healing', status: 'busy' }, { kind: 'initial-sync', status: 'busy' }], opts)).toEqual({ ok: true });
+    expect(admit('healing', [synced, { kind: 'initial-sync', status: 'busy' }], opts)).toMatchObject({
+      code: 'store-busy',
+    });
+    expect(admit('initial-sync', [synced, { kind: 'healing', status: 'busy' }], opts)).toMatchObject({
+      code: 'store-busy',
+    });
+    expect(
+      admit(
+        'dump',
+        [
+          { kind: 'healing', status: 'busy' },
+          { kind: 'initial-sync', status: 'busy' },
+        ],
+        opts,
+      ),
+    ).toEqual({ ok: true });
   });
 
   it('refuses disabled kinds', () => {
     expect(admit('healing', [synced], { ...opts, enableHealing: false })).toMatchObject({ code: 'disabled' });
     expect(admit('dump', [], { ...opts, enableDump: false })).toMatchObject({ code: 'disabled' });
-    expect(admit('initial-sync', [], { ...opts, enableHealing: false, enableDump: false })).toEqual({ ok: true });
+    expect(admit('initial-sync', [], { ...opts, enableHealing: false, enableDump: false })).toEqual({
+      ok: true,
+    });
   });
 
   it('property: an admitted run never overlaps an active run of its kind, and healing implies a synced store', () => {
     const fact = fc.record({ kind: fc.constantFrom(...JOB_KINDS), status: fc.constantFrom(...JOB_STATUSES) });
     fc.assert(
-      fc.property(fc.array(fact, { maxLength: 8 }), fc.constantFrom(...JOB_KINDS), fc.boolean(), (runs, kind, wait) => {
-        const v = admit(kind, runs, { ...opts, healMustWaitForInitialSync: wait });
-        if (!v.ok) return;
-        expect(runs.some((r) => r.kind === kind && (r.status === 'busy' || r.status === 'scheduled'))).toBe(false);
-        if (kind === 'healing' && wait) expect(runs.some((r) => r.kind === 'initial-sync' && r.status === 'success')).toBe(true);
-      }),
+      fc.property(
+        fc.array(fact, { maxLength: 8 }),
+        fc.constantFrom(...JOB_KINDS),
+        fc.boolean(),
+        (runs, kind, wait) => {
+          const v = admit(kind, runs, { ...opts, healMustWaitForInitialSync: wait });
+          if (!v.ok) return;
+          expect(runs.some((r) => r.kind === kind && (r.status === 'busy' || r.status === 'scheduled'))).toBe(
+            false,
+          );
+          if (kind === 'healing' && wait)
+            expect(runs.some((r) => r.kind === 'initial-sync' && r.status === 'success')).toBe(true);
+        },
+      ),
     );
   });
 
@@ -71,10 +99,18 @@ describe('start-job chronology rules', () => {
   });
 
   it('cron: 6 fields (seconds first) and 5 fields, in UTC; bad patterns are named', () => {
-    expect(nextCronTime('0 */30 * * * *', new Date('2024-01-01T00:10:00Z')).toISOString()).toBe('2024-01-01T00:30:00.000Z');
-    expect(nextCronTime('0 */30 * * * *', new Date('2024-01-01T00:30:00Z')).toISOString()).toBe('2024-01-01T01:00:00.000Z');
-    expect(nextCronTime('*/5 * * * * *', new Date('2024-01-01T00:00:01Z')).toISOString()).toBe('2024-01-01T00:00:05.000Z');
-    expect(nextCronTime('0 3 * * *', new Date('2024-01-01T04:00:00Z')).toISOString()).toBe('2024-01-02T03:00:00.000Z');
+    expect(nextCronTime('0 */30 * * * *', new Date('2024-01-01T00:10:00Z')).toISOString()).toBe(
+      '2024-01-01T00:30:00.000Z',
+    );
+    expect(nextCronTime('0 */30 * * * *', new Date('2024-01-01T00:30:00Z')).toISOString()).toBe(
+      '2024-01-01T01:00:00.000Z',
+    );
+    expect(nextCronTime('*/5 * * * * *', new Date('2024-01-01T00:00:01Z')).toISOString()).toBe(
+      '2024-01-01T00:00:05.000Z',
+    );
+    expect(nextCronTime('0 3 * * *', new Date('2024-01-01T04:00:00Z')).toISOString()).toBe(
+      '2024-01-02T03:00:00.000Z',
+    );
     expect(() => parseCron('* * *')).toThrow('5 or 6 fields');
     expect(() => parseCron('0 99 * * * *')).toThrow('invalid cron pattern');
   });

@@ -15,7 +15,9 @@ async function all(gen: AsyncIterable<Classified>) {
 
 describe('snapshot diff (pure)', () => {
   it('hashes content independent of key order', () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"y":2,"z":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[1,{"y":2,"z":1}]},"b":1}',
+    );
     expect(contentHash({ a: 1, b: 2 })).toBe(contentHash({ b: 2, a: 1 }));
     expect(contentHash({ a: 1 })).not.toBe(contentHash({ a: 2 }));
   });
@@ -30,7 +32,12 @@ describe('snapshot diff (pure)', () => {
     const fresh = [staged('a'), staged('b', 'new'), staged('d'), staged('e')];
     const stored = [staged('b'), staged('c'), staged('d'), staged('f')];
     expect(await all(mergeClassify(fresh, stored))).toEqual([
-      ['a', 'created'], ['b', 'changed'], ['c', 'deleted'], ['d', 'unchanged'], ['e', 'created'], ['f', 'deleted'],
+      ['a', 'created'],
+      ['b', 'changed'],
+      ['c', 'deleted'],
+      ['d', 'unchanged'],
+      ['e', 'created'],
+      ['f', 'deleted'],
     ]);
   });
 
@@ -39,13 +46,24 @@ describe('snapshot diff (pure)', () => {
   });
 
   it('property: the merge equals the set difference', async () => {
-    const map = fc.dictionary(fc.stringMatching(/^[a-z0-9]{1,6}$/), fc.constantFrom('h1', 'h2'), { maxKeys: 40 });
+    const map = fc.dictionary(fc.stringMatching(/^[a-z0-9]{1,6}$/), fc.constantFrom('h1', 'h2'), {
+      maxKeys: 40,
+    });
     await fc.assert(
       fc.asyncProperty(map, map, async (now, before) => {
-        const sorted = (m: Record<string, string>) => Object.keys(m).sort().map((k) => staged(k, m[k]));
+        const sorted = (m: Record<string, string>) =>
+          Object.keys(m)
+            .sort()
+            .map((k) => staged(k, m[k]));
         const got = new Map(await all(mergeClassify(sorted(now), sorted(before))));
         for (const k of new Set([...Object.keys(now), ...Object.keys(before)])) {
-          const want = !(k in before) ? 'created' : !(k in now) ? 'deleted' : now[k] === before[k] ? 'unchanged' : 'changed';
+          const want = !(k in before)
+            ? 'created'
+            : !(k in now)
+              ? 'deleted'
+              : now[k] === before[k]
+                ? 'unchanged'
+                : 'changed';
           expect(got.get(k)).toBe(want);
         }
       }),
@@ -58,7 +76,12 @@ describe('snapshot diff (pure)', () => {
     const b = ev.item('snap-1', 'changed', 'item-1', { hash: 'h', item: {} });
     expect(a.id).toBe('snap-1/item-1');
     expect(b).toEqual(a);
-    expect(a).toMatchObject({ specversion: '1.0', type: 'snapshot.item_changed', subject: 'items/item-1', partitionkey: 'item-1' });
+    expect(a).toMatchObject({
+      specversion: '1.0',
+      type: 'snapshot.item_changed',
+      subject: 'items/item-1',
+      partitionkey: 'item-1',
+    });
     expect(ev.run('snap-1', 'snapshot.completed', {}).id).toBe('snap-1/completed');
   });
 
@@ -73,7 +96,13 @@ describe('snapshot diff (pure)', () => {
       TAG_CONNECTOR_CRON_PATTERN_DUMP_JOB: '0 0 2 * * *',
     };
     expect(applyEnvAliases(env).sort()).toEqual(
-      ['ENABLE_DUMP_FILE_CREATION', 'ENABLE_HEALING_JOB_OPERATION', 'HEAL_MUST_WAIT_FOR_INITIAL_SYNC', 'CRON_PATTERN_HEALING_JOB', 'START_INITIAL_SYNC'].sort(),
+      [
+        'ENABLE_DUMP_FILE_CREATION',
+        'ENABLE_HEALING_JOB_OPERATION',
+        'HEAL_MUST_WAIT_FOR_INITIAL_SYNC',
+        'CRON_PATTERN_HEALING_JOB',
+        'START_INITIAL_SYNC',
+      ].sort(),
     );
     const c = loadConfig({ env });
     expect(c).toMatchObject({

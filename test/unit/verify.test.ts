@@ -11,7 +11,15 @@ describe('StreamVerifier', () => {
     const v = new StreamVerifier();
     for (let i = 0; i < 50; i++) expect(v.add(ev(i))).toEqual([]);
     const r = v.report();
-    expect(r).toMatchObject({ events: 50, unique: 50, keys: 7, duplicates: 0, outOfOrder: 0, gaps: 0, ok: true });
+    expect(r).toMatchObject({
+      events: 50,
+      unique: 50,
+      keys: 7,
+      duplicates: 0,
+      outOfOrder: 0,
+      gaps: 0,
+      ok: true,
+    });
     expect(formatReport(r)).toContain('OK');
   });
 

@@ -1,7 +1,9 @@
 import type { CommandModule } from 'yargs';
+import { doctorCommand } from './doctor.ts';
 import { extractTasksCommand } from './extract-tasks.ts';
 import { migrateCommand } from './migrate.ts';
 import { runTaskCommand } from './run-task.ts';
+import { slotCommand } from './slot.ts';
 import { startJobCommand } from './start-job.ts';
 import { tasksCommand } from './tasks.ts';
 import { versionCommand } from './version.ts';
@@ -14,4 +16,6 @@ export const commands: CommandModule<any, any>[] = [
   migrateCommand,
   runTaskCommand,
   tasksCommand,
+  doctorCommand,
+  slotCommand,
 ];

@@ -5,7 +5,10 @@ import { createLogger } from '../../../src/log.ts';
 /** Addresses of the start-job test servers (test/support/{oidc,graphql,mongo}.ts). */
 export function env(name: 'OIDC_ISSUER' | 'WORKSPACE_GRAPHQL_URL' | 'MONGO_URL'): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run through script/test or eval "$(script/services up oidc graphql mongo)"`);
+  if (!v)
+    throw new Error(
+      `${name} is not set: run through script/test or eval "$(script/services up oidc graphql mongo)"`,
+    );
   return v;
 }
 
@@ -36,7 +39,10 @@ export class TestWorkspace {
     return this.control('reset', { count });
   }
   mutate(m: { create?: number; change?: number; delete?: number }) {
-    return this.control<{ created: string[]; changed: string[]; deleted: string[]; count: number }>('mutate', m);
+    return this.control<{ created: string[]; changed: string[]; deleted: string[]; count: number }>(
+      'mutate',
+      m,
+    );
   }
   fail(status: number, times: number) {
     return this.control('fail', { status, times });
@@ -49,9 +55,13 @@ export class TestWorkspace {
     });
   }
   stats() {
-    return this.control<{ requests: number; unauthorized: number; failures: number; tokens: number; count: number }>(
-      'stats',
-    );
+    return this.control<{
+      requests: number;
+      unauthorized: number;
+      failures: number;
+      tokens: number;
+      count: number;
+    }>('stats');
   }
 }
 

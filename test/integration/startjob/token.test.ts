@@ -25,7 +25,11 @@ async function readAll(r: WorkspaceReader): Promise<number> {
 
 describe('OIDC client-credentials token (real oidc-provider)', () => {
   it('fetches a token by discovery from the issuer and caches it', async () => {
-    const source = new OidcTokenSource({ oidc: env('OIDC_ISSUER'), clientId: CLIENT_ID(), clientSecret: CLIENT_SECRET() });
+    const source = new OidcTokenSource({
+      oidc: env('OIDC_ISSUER'),
+      clientId: CLIENT_ID(),
+      clientSecret: CLIENT_SECRET(),
+    });
     const a = await source.get();
     const [b, c] = await Promise.all([source.get(), source.get()]);
     expect(a).toMatch(/^\S{20,}$/);
@@ -36,7 +40,11 @@ describe('OIDC client-credentials token (real oidc-provider)', () => {
   });
 
   it('accepts the token endpoint itself instead of the issuer', async () => {
-    const source = new OidcTokenSource({ oidc: `${env('OIDC_ISSUER')}/token`, clientId: CLIENT_ID(), clientSecret: CLIENT_SECRET() });
+    const source = new OidcTokenSource({
+      oidc: `${env('OIDC_ISSUER')}/token`,
+      clientId: CLIENT_ID(),
+      clientSecret: CLIENT_SECRET(),
+    });
     expect(await source.get()).toMatch(/^\S{20,}$/);
   });
 
@@ -56,7 +64,11 @@ describe('OIDC client-credentials token (real oidc-provider)', () => {
   });
 
   it('names the problem when the secret is wrong', async () => {
-    const source = new OidcTokenSource({ oidc: env('OIDC_ISSUER'), clientId: CLIENT_ID(), clientSecret: 'wrong' });
+    const source = new OidcTokenSource({
+      oidc: env('OIDC_ISSUER'),
+      clientId: CLIENT_ID(),
+      clientSecret: 'wrong',
+    });
     await expect(source.get()).rejects.toThrow(/token request to .* failed: invalid_client/);
   });
 
@@ -64,7 +76,11 @@ describe('OIDC client-credentials token (real oidc-provider)', () => {
     const ws = new TestWorkspace();
     await ws.reset(250);
     await ws.requireAuth();
-    const source = new OidcTokenSource({ oidc: env('OIDC_ISSUER'), clientId: CLIENT_ID(), clientSecret: CLIENT_SECRET() });
+    const source = new OidcTokenSource({
+      oidc: env('OIDC_ISSUER'),
+      clientId: CLIENT_ID(),
+      clientSecret: CLIENT_SECRET(),
+    });
     expect(await readAll(reader(ws, source))).toBe(250);
     expect(source.fetches).toBe(1);
     const before = await source.get();
@@ -82,8 +98,15 @@ describe('OIDC client-credentials token (real oidc-provider)', () => {
     await ws.reset(1);
     await ws.requireAuth();
     const r = new WorkspaceReader({
-      url: ws.url, query: DEFAULT_CURSOR_QUERY, paging: 'cursor', itemsPath: 'items', idField: 'id',
-      pageSize: 10, timeoutMs: 2000, retries: 3, retryBaseMs: 10,
+      url: ws.url,
+      query: DEFAULT_CURSOR_QUERY,
+      paging: 'cursor',
+      itemsPath: 'items',
+      idField: 'id',
+      pageSize: 10,
+      timeoutMs: 2000,
+      retries: 3,
+      retryBaseMs: 10,
     });
     await expect(readAll(r)).rejects.toThrow(/HTTP 401/);
     expect(r.retries).toBe(0); // a 401 is not retried blindly

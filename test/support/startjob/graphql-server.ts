@@ -218,7 +218,11 @@ function control(name: string, verb: string, args: Record<string, unknown>): unk
       for (const id of deleted) w.items.delete(id);
       for (const id of changed) {
         const item = w.items.get(id)!;
-        w.items.set(id, { ...item, status: `changed-${w.version}`, data: { ...item.data, nested: { version: w.version } } });
+        w.items.set(id, {
+          ...item,
+          status: `changed-${w.version}`,
+          data: { ...item.data, nested: { version: w.version } },
+        });
       }
       const created: string[] = [];
       for (let i = 0; i < Number(args.create ?? 0); i++) {
@@ -230,7 +234,10 @@ function control(name: string, verb: string, args: Record<string, unknown>): unk
       return { created, changed, deleted, count: w.items.size };
     }
     case 'fail':
-      w.fail = args.times === 0 || args.status === undefined ? null : { status: Number(args.status), times: Number(args.times ?? -1) };
+      w.fail =
+        args.times === 0 || args.status === undefined
+          ? null
+          : { status: Number(args.status), times: Number(args.times ?? -1) };
       return { fail: w.fail };
     case 'delay':
       w.delayMs = Number(args.ms ?? 0);
@@ -271,7 +278,10 @@ export function createWorkspaceServer() {
         if (token) w.seenTokens.add(token);
         if (!token || w.revoked.has(token) || !(await tokenActive(w, token))) {
           w.stats.unauthorized++;
-          res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' });
+          res.writeHead(401, {
+            'content-type': 'application/json',
+            'www-authenticate': 'Bearer error="invalid_token"',
+          });
           return res.end(JSON.stringify({ errors: [{ message: 'invalid or expired token' }] }));
         }
       }

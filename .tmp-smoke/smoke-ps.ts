@@ -1,0 +1,24 @@
+import { PubSub } from '@google-cloud/pubsub';
+import { PubSubSink } from '/work/main/src/sinks/pubsub.ts';
+const mk = (i: number) => {
+  const commitLsn = 0x1000000n + BigInt(Math.floor(i / 3)) * 0x100n;
+  const seq = i % 3;
+  const id = `0/${commitLsn.toString(16).toUpperCase()}/${seq}`;
+  const event = { specversion: '1.0', id, source: '/x', type: 'row.insert', time: new Date().toISOString(), datacontenttype: 'application/json', lsn: '0/1', commitlsn: '0/1', xid: 1, partitionkey: String(i % 7), data: { op: 'c', schema: 'public', table: 't', before: null, after: { i } } } as any;
+  return { ordinal: i, position: { commitLsn, seq }, event, json: JSON.stringify(event), table: 'public.t' };
+};
+const topic = 'smoke' + Date.now();
+const s = new PubSubSink({ projectId: 'p', topic, routes: {}, envelope: 'structured', database: 'db', version: '0' });
+await s.open();
+const ps = new PubSub({ projectId: 'p' });
+const [sub] = await ps.topic(topic).createSubscription('sub-' + topic, { enableMessageOrdering: process.env.ORD === '1' });
+let got = 0;
+sub.on('message', (m) => { got++; m.ack(); });
+let t = Date.now();
+const N = 5000, B = 500;
+for (let i = 0; i < N; i += B) await s.write(Array.from({ length: B }, (_, k) => mk(i + k)));
+const ms = Date.now() - t;
+console.log('wrote', N, 'in', ms, 'ms', Math.round(N / ms * 1000), 'ev/s');
+while (got < N && Date.now() - t < 30000) await new Promise(r => setTimeout(r, 200));
+console.log('received', got);
+await sub.close(); await ps.close(); await s.close();

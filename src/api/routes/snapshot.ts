@@ -1,0 +1,192 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import pg from 'pg';
+import { pgClientConfig } from '../../config/index.ts';
+import { converterFor } from '../../extractor/values.ts';
+import { ident } from '../../state/db.ts';
+import { scopeFilter } from '../auth.ts';
+import type { AppDeps } from '../app.ts';
+import { parseFilter } from '../stream/filters.ts';
+
+const querySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    table: { type: 'string', maxLength: 1000, description: 'table or schema.table, comma-separated' },
+    type: {
+      type: 'string',
+      maxLength: 1000,
+      description: 'accepted for symmetry with Stream; rows are snapshot.row',
+    },
+    workspace: { type: 'string', maxLength: 1000, description: 'workspace values, comma-separated' },
+  },
+} as const;
+
+const FETCH = 2000;
+
+/**
+ * GET /v1/api/ws/Snapshot: the tracked tables' current rows as NDJSON from one REPEATABLE READ
+ * transaction, led by the LSN to resume the Stream from. The hand-off is exact: the snapshot is the
+ * one a temporary logical slot exports at its consistent point, so it holds exactly the transactions
+ * committed before that LSN, and Stream?fromLsn=<it> yields exactly those committed at or after it.
+ * (Reading pg_current_wal_lsn() inside a snapshot is not exact: a commit already in the WAL can still
+ * be invisible to a snapshot taken a moment later.)
+ */
+export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { extractor, config } = deps;
+  const base = {
+    ...pgClientConfig(config),
+    options: '-c TimeZone=UTC -c DateStyle=ISO',
+    application_name: 'tag-connector-snapshot',
+  };
+
+  app.get(
+    '/v1/api/ws/Snapshot',
+    {
+      schema: {
+        summary:
+          'Consistent snapshot of the tracked tables (NDJSON), led by the LSN to resume the Stream from',
+        querystring: querySchema,
+      },
+    },
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      const q = req.query as { table?: string; type?: string; workspace?: string };
+      const filter = parseFilter(q);
+      filter.workspaces = scopeFilter(req.scope, filter.workspaces, 'workspace');
+      filter.tables = scopeFilter(req.scope, filter.tables, 'table');
+
+      const repl = new pg.Client({ ...base, replication: 'database' } as pg.ClientConfig);
+      const db = new pg.Client(base);
+      repl.on('error', () => undefined);
+      db.on('error', () => undefined);
+      let watermark: string;
+      const tables: { name: string; columns: { name: string; type: string }[]; pk: string[] }[] = [];
+      try {
+        await Promise.all([repl.connect(), db.connect()]);
+        const slotName = `tagc_snap_${process.pid}_${Date.now().toString(36)}`;
+        const created = await repl.query<{ consistent_point: string; snapshot_name: string }>(
+          `CREATE_REPLICATION_SLOT ${slotName} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')`,
+        );
+        watermark = created.rows[0]!.consistent_point;
+        await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await db.query(`SET TRANSACTION SNAPSHOT '${created.rows[0]!.snapshot_name.replace(/'/g, "''")}'`);
+        // The snapshot is imported: the temporary slot may go.
+        await repl.end().catch(() => undefined);
+        const rels = await db.query<{ name: string; oid: number }>(
+          `SELECT n.nspname || '.' || c.relname AS name, c.oid::int AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+            ORDER BY 1`,
+        );
+        for (const r of rels.rows) {
+          if (!extractor.filter.isTracked(r.name)) continue;
+          const [schema, table] = [
+            r.name.slice(0, r.name.indexOf('.')),
+            r.name.slice(r.name.indexOf('.') + 1),
+          ];
+          if (filter.tables && !filter.tables.has(r.name) && !filter.tables.has(table)) continue;
+          const cols = await db.query<{ name: string; type: string; pk: boolean }>(
+            `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, coalesce(a.attnum = ANY (i.indkey), false) AS pk
+               FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+            [r.oid],
+          );
+          tables.push({
+            name: `${schema}.${table}`,
+            columns: cols.rows,
+            pk: cols.rows.filter((c) => c.pk).map((c) => c.name),
+          });
+        }
+      } catch (err) {
+        await repl.end().catch(() => undefined);
+        await db.end().catch(() => undefined);
+        throw Object.assign(new Error(`cannot take a snapshot: ${(err as Error).message}`), {
+          statusCode: 503,
+        });
+      }
+
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'application/x-ndjson; charset=utf-8',
+        'cache-control': 'no-cache',
+      });
+      const write = (line: string): Promise<void> | void => {
+        if (!res.write(line + '\n')) return new Promise((r) => res.once('drain', () => r()));
+      };
+      let aborted = false;
+      res.on('close', () => (aborted = true));
+      let rows = 0;
+      try {
+        await write(
+          JSON.stringify({
+            type: 'snapshot.header',
+            lsn: watermark,
+            watermark,
+            snapshotLsn: watermark,
+            fromLsn: watermark,
+            resume: `/v1/api/ws/Stream?fromLsn=${watermark}`,
+            tables: tables.map((t) => t.name),
+          }),
+        );
+        for (const t of tables) {
+          const converters = t.columns.map((c) => converterFor(c.type));
+          const select = t.columns.map((c) => `${ident(c.name)}::text`).join(', ');
+          const [schema, table] = [
+            t.name.slice(0, t.name.indexOf('.')),
+            t.name.slice(t.name.indexOf('.') + 1),
+          ];
+          await db.query(
+            `DECLARE snap NO SCROLL CURSOR FOR SELECT ${select} FROM ${ident(schema)}.${ident(table)}`,
+          );
+          for (;;) {
+            if (aborted) break;
+            const batch = await db.query({ text: `FETCH ${FETCH} FROM snap`, rowMode: 'array' });
+            for (const values of batch.rows as (string | null)[][]) {
+              const after: Record<string, unknown> = {};
+              for (let i = 0; i < values.length; i++) {
+                const v = values[i];
+                after[t.columns[i]!.name] = v === null || v === undefined ? null : converters[i]!(v);
+              }
+              if (filter.workspaces) {
+                const w = after[config.workspaceColumn];
+                if (w === undefined || w === null || !filter.workspaces.has(String(w))) continue;
+              }
+              const key = t.pk.length
+                ? t.pk
+                    .map((c) => (typeof after[c] === 'string' ? after[c] : JSON.stringify(after[c])))
+                    .join(',')
+                : null;
+              const p = write(
+                JSON.stringify({
+                  type: 'snapshot.row',
+                  schema,
+                  table,
+                  key,
+                  after,
+                  data: { op: 'r', schema, table, before: null, after },
+                }),
+              );
+              rows++;
+              if (p) await p;
+            }
+            if (batch.rows.length < FETCH) break;
+          }
+          await db.query('CLOSE snap');
+          if (aborted) break;
+        }
+        if (!aborted) await write(JSON.stringify({ type: 'snapshot.end', lsn: watermark, rows }));
+        res.end();
+      } catch (err) {
+        res.end(
+          JSON.stringify({
+            type: 'snapshot.error',
+            error: 'snapshot_failed',
+            message: (err as Error).message,
+          }) + '\n',
+        );
+      } finally {
+        await db.query('ROLLBACK').catch(() => undefined);
+        await db.end().catch(() => undefined);
+      }
+    },
+  );
+}

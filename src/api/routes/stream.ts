@@ -1,0 +1,130 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { scopeFilter } from '../auth.ts';
+import type { AppDeps } from '../app.ts';
+import { parseFilter, parseResume } from '../stream/filters.ts';
+import { StreamSession, type Transport } from '../stream/session.ts';
+
+const querySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    table: { type: 'string', maxLength: 1000, description: 'table or schema.table, comma-separated' },
+    type: {
+      type: 'string',
+      maxLength: 1000,
+      description: 'event types, comma-separated (task.created, row.*)',
+    },
+    workspace: { type: 'string', maxLength: 1000, description: 'workspace values, comma-separated' },
+    fromLsn: {
+      type: 'string',
+      maxLength: 40,
+      description: 'replay every transaction committed at or after this LSN',
+    },
+  },
+} as const;
+
+type Query = { table?: string; type?: string; workspace?: string; fromLsn?: string };
+
+export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { extractor, config } = deps;
+  const maxBufferedBytes = 8 * 1024 * 1024;
+
+  function prepare(req: FastifyRequest) {
+    const q = req.query as Query;
+    const filter = parseFilter(q);
+    filter.workspaces = scopeFilter(req.scope, filter.workspaces, 'workspace');
+    filter.tables = scopeFilter(req.scope, filter.tables, 'table');
+    const lastEventId = req.headers['last-event-id'];
+    const after = parseResume(q.fromLsn, Array.isArray(lastEventId) ? lastEventId[0] : lastEventId);
+    const log = extractor.streamLog;
+    if (!log)
+      throw Object.assign(new Error('the stream retention is off (--stream-retention-bytes 0)'), {
+        statusCode: 503,
+      });
+    if (after && !log.covers(after)) {
+      throw Object.assign(
+        new Error(
+          'the resume point is older than the stream retention: take a new Snapshot (GET /v1/api/ws/Snapshot) and resume from its LSN',
+        ),
+        { statusCode: 410, code: 'resume_point_expired' },
+      );
+    }
+    return { filter, after, log };
+  }
+
+  app.route({
+    method: 'GET',
+    url: '/v1/api/ws/Stream',
+    schema: {
+      summary: 'Live CloudEvents as Server-Sent Events (or WebSocket on upgrade)',
+      querystring: querySchema,
+      headers: { type: 'object', properties: { 'last-event-id': { type: 'string', maxLength: 60 } } },
+    },
+    handler: async (req: FastifyRequest, reply: FastifyReply) => {
+      const { filter, after, log } = prepare(req);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(': tag-connector stream\n\n');
+      extractor.metrics.streamClients.inc();
+      const ping = setInterval(() => res.write(': ping\n\n'), 15000);
+      const transport: Transport = {
+        send: (id, json) => {
+          res.write(`id: ${id}\ndata: ${json}\n\n`);
+          return res.writableLength;
+        },
+        close: (reason) => {
+          res.write(`event: error\ndata: ${JSON.stringify(reason)}\n\n`);
+          res.end();
+        },
+        onClosed: (cb) =>
+          res.on('close', () => {
+            clearInterval(ping);
+            extractor.metrics.streamClients.dec();
+            cb();
+          }),
+      };
+      void new StreamSession(transport, {
+        log,
+        filter,
+        after,
+        workspaceColumn: config.workspaceColumn,
+        maxBufferedBytes,
+      }).run();
+    },
+    wsHandler: (socket: WebSocket, req: FastifyRequest) => {
+      let prepared;
+      try {
+        prepared = prepare(req);
+      } catch (err) {
+        const e = err as Error & { statusCode?: number };
+        socket.close(e.statusCode === 410 ? 4410 : 4400, e.message.slice(0, 120));
+        return;
+      }
+      extractor.metrics.streamClients.inc();
+      const transport: Transport = {
+        send: (_id, json) => {
+          socket.send(json);
+          return socket.bufferedAmount;
+        },
+        close: (reason) => socket.close(4008, `${reason.error}: ${reason.message}`.slice(0, 120)),
+        onClosed: (cb) =>
+          socket.on('close', () => {
+            extractor.metrics.streamClients.dec();
+            cb();
+          }),
+      };
+      void new StreamSession(transport, {
+        ...prepared,
+        workspaceColumn: config.workspaceColumn,
+        maxBufferedBytes,
+      }).run();
+    },
+  } as never);
+}

@@ -1,0 +1,111 @@
+import type { OutboundEvent } from '../../sinks/sink.ts';
+import type { StreamLog } from '../../sinks/stream-log.ts';
+import { comparePosition, type Position } from '../../util/lsn.ts';
+import { matches, type EventFilter } from './filters.ts';
+
+/** How a session reaches its client (SSE response or WebSocket). */
+export interface Transport {
+  /** Sends one event; returns the bytes now buffered towards the client. */
+  send(id: string, json: string): number;
+  /** Ends the session with a stated reason. */
+  close(reason: { error: string; message: string }): void;
+  onClosed(cb: () => void): void;
+}
+
+export interface SessionOptions {
+  log: StreamLog;
+  filter: EventFilter;
+  workspaceColumn: string;
+  /** Resume strictly after this position (null = live only). */
+  after: Position | null;
+  /** Bytes buffered towards a client before it is cut off. */
+  maxBufferedBytes: number;
+}
+
+/**
+ * One Stream client: replay from the retention, then live, with no gap and no duplicate at the seam
+ * (live events are subscribed first and held while the replay runs; those at or below the last
+ * replayed position are dropped). A client that can't keep up is cut off with a reason, never
+ * buffered without bound, and never slows the sinks or other clients.
+ */
+export class StreamSession {
+  private readonly o: SessionOptions;
+  private readonly t: Transport;
+  private held: OutboundEvent[] | null = [];
+  private heldBytes = 0;
+  private lastSent: Position | null;
+  private closed = false;
+  private unsubscribe?: () => void;
+
+  constructor(t: Transport, o: SessionOptions) {
+    this.t = t;
+    this.o = o;
+    this.lastSent = o.after;
+    t.onClosed(() => this.dispose());
+  }
+
+  async run(): Promise<void> {
+    this.unsubscribe = this.o.log.subscribe((batch) => this.onLive(batch));
+    if (this.o.after) {
+      try {
+        for await (const line of this.o.log.replay(this.o.after)) {
+          if (this.closed) return;
+          const e = JSON.parse(line.json) as Parameters<typeof matches>[1] & { id: string };
+          this.lastSent = line.position;
+          if (matches(this.o.filter, e, this.o.workspaceColumn)) this.emit(e.id, line.json);
+        }
+      } catch (err) {
+        this.cut('replay_failed', (err as Error).message);
+        return;
+      }
+    }
+    const held = this.held ?? [];
+    this.held = null;
+    this.deliver(held);
+  }
+
+  private onLive(batch: readonly OutboundEvent[]): void {
+    if (this.closed) return;
+    if (this.held) {
+      for (const e of batch) {
+        this.held.push(e);
+        this.heldBytes += e.json.length;
+      }
+      if (this.heldBytes > this.o.maxBufferedBytes)
+        this.cut('slow_consumer', 'client fell behind during replay (buffer limit reached)');
+      return;
+    }
+    this.deliver(batch);
+  }
+
+  private deliver(batch: readonly OutboundEvent[]): void {
+    for (const e of batch) {
+      if (this.closed) return;
+      if (this.lastSent && comparePosition(e.position, this.lastSent) <= 0) continue;
+      this.lastSent = e.position;
+      if (matches(this.o.filter, e.event, this.o.workspaceColumn, e.table)) this.emit(e.event.id, e.json);
+    }
+  }
+
+  private emit(id: string, json: string): void {
+    const buffered = this.t.send(id, json);
+    if (buffered > this.o.maxBufferedBytes) {
+      this.cut(
+        'slow_consumer',
+        `client is too slow: more than ${this.o.maxBufferedBytes} bytes buffered; reconnect with Last-Event-ID ${id}`,
+      );
+    }
+  }
+
+  private cut(error: string, message: string): void {
+    if (this.closed) return;
+    this.t.close({ error, message });
+    this.dispose();
+  }
+
+  dispose(): void {
+    this.closed = true;
+    this.unsubscribe?.();
+    this.held = null;
+  }
+}

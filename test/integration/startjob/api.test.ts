@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MemoryPublisher } from '../../../src/startjob/events.ts';
+import { buildStartJob, type StartJob } from '../../../src/startjob/index.ts';
+import { logger, testConfig, TestWorkspace } from './helpers.ts';
+
+describe('start-job job API (fastify, real servers behind it)', () => {
+  const ws = new TestWorkspace();
+  let sj: StartJob;
+  beforeAll(async () => {
+    await ws.reset(300);
+    await ws.control('delay', { ms: 150 });
+    sj = await buildStartJob(testConfig(ws, { wsPageSize: 50 }), {
+      publisher: new MemoryPublisher(),
+      logger,
+    });
+    await sj.start();
+  });
+  afterAll(async () => {
+    await sj.store.drop();
+    await sj.stop();
+  });
+
+  it('refuses healing before an initial sync with 409 {error, message}', async () => {
+    const res = await sj.app.inject({ method: 'POST', url: '/healing-jobs' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toEqual({
+      error: 'needs-initial-sync',
+      message: expect.stringContaining('initial sync'),
+    });
+  });
+
+  it('schedules, refuses an overlap, lists, cancels, and 404s when nothing is left to cancel', async () => {
+    const post = await sj.app.inject({ method: 'POST', url: '/initial-sync-jobs' });
+    expect(post.statusCode).toBe(201);
+    const run = post.json().run;
+    expect(run).toMatchObject({ kind: 'initial-sync', status: 'scheduled', trigger: 'api', full: true });
+    expect(run.id).toMatch(/^initial-sync-/);
+
+    const again = await sj.app.inject({ method: 'POST', url: '/initial-sync-jobs' });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error).toBe('overlap');
+
+    const list = await sj.app.inject({ method: 'GET', url: '/jobs' });
+    expect(list.statusCode).toBe(200);
+    const body = list.json();
+    expect(body.initialSyncSucceeded).toBe(false);
+    expect(body.kinds['initial-sync'].active).toBe(true);
+    expect(body.runs[0]).toMatchObject({ id: run.id, status: expect.stringMatching(/scheduled|busy/) });
+
+    const del = await sj.app.inject({ method: 'DELETE', url: '/initial-sync-jobs' });
+    expect(del.statusCode).toBe(200);
+    expect(del.json().canceled).toEqual([expect.objectContaining({ id: run.id, status: 'canceled' })]);
+    const none = await sj.app.inject({ method: 'DELETE', url: '/initial-sync-jobs' });
+    expect(none.statusCode).toBe(404);
+    expect(none.json()).toEqual({ error: 'not_found', message: 'no scheduled or busy initial-sync run' });
+  });
+
+  it('a completed run shows timings and counts; healing and dump then follow their rules', async () => {
+    await ws.control('delay', { ms: 0 });
+    expect((await sj.app.inject({ method: 'POST', url: '/initial-sync-jobs' })).statusCode).toBe(201);
+    await sj.jobs.idle();
+    const res = await sj.app.inject({ method: 'GET', url: '/jobs?kind=initial-sync&status=success' });
+    const [run] = res.json().runs;
+    expect(run).toMatchObject({
+      status: 'success',
+      error: null,
+      counts: { items: 300, created: 300, changed: 0, deleted: 0, unchanged: 0, emitted: 300 },
+    });
+    expect(run.durationMs).toBeGreaterThanOrEqual(0);
+    expect(Date.parse(run.finishedAt)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
+
+    expect((await sj.app.inject({ method: 'POST', url: '/healing-jobs' })).statusCode).toBe(201);
+    // dump is disabled by default (ENABLE_DUMP_FILE_CREATION=false)
+    const dump = await sj.app.inject({ method: 'POST', url: '/dump-publication-graph-jobs' });
+    expect(dump.statusCode).toBe(409);
+    expect(dump.json().error).toBe('disabled');
+    await sj.jobs.idle();
+  });
+
+  it('validates input and answers unknown routes with JSON errors', async () => {
+    const bad = await sj.app.inject({ method: 'GET', url: '/jobs?limit=0' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'bad_request', message: expect.stringContaining('limit') });
+    const kind = await sj.app.inject({ method: 'GET', url: '/jobs?kind=nope' });
+    expect(kind.statusCode).toBe(400);
+    const missing = await sj.app.inject({ method: 'PUT', url: '/healing-jobs' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error).toBe('not_found');
+  });
+
+  it('serves on a real loopback socket', async () => {
+    const res = await fetch(`${sj.address}/jobs?limit=1`);
+    expect(res.status).toBe(200);
+    expect((await res.json()).runs).toHaveLength(1);
+  });
+});
