@@ -1,7 +1,9 @@
 /**
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`) as top self-time functions and top modules.
  *
- *   node bench/cpuprofile.ts <file.cpuprofile> [top=20]
+ *   node bench/cpuprofile.ts <file.cpuprofile> [top=20] [fromMs toMs]
+ *
+ * The window (ms since the process started) leaves out start-up (module loading) and shutdown.
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -58,12 +60,22 @@ function moduleOf(frame: CallFrame): string {
   return u;
 }
 
-export function summarise(profile: CpuProfile, top = 20): ProfileSummary {
+/** Milliseconds since the profile started (≈ process start): only samples inside count. */
+export interface Window {
+  fromMs: number;
+  toMs: number;
+}
+
+export function summarise(profile: CpuProfile, top = 20, window?: Window): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
+  let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
-    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const dt = profile.timeDeltas[i] ?? 0;
+    at += dt;
+    if (window && (at < window.fromMs * 1000 || at > window.toMs * 1000)) continue;
+    self.set(id, (self.get(id) ?? 0) + dt);
   }
   const fn = new Map<string, { name: string; where: string; us: number }>();
   const mod = new Map<string, number>();
@@ -100,8 +112,8 @@ export function summarise(profile: CpuProfile, top = 20): ProfileSummary {
   };
 }
 
-export function summariseFile(path: string, top = 20): ProfileSummary {
-  return summarise(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile, top);
+export function summariseFile(path: string, top = 20, window?: Window): ProfileSummary {
+  return summarise(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile, top, window);
 }
 
 export function formatSummary(s: ProfileSummary): string {
@@ -109,15 +121,17 @@ export function formatSummary(s: ProfileSummary): string {
   for (const e of s.functions)
     lines.push(`  ${String(e.pct).padStart(5)}%  ${String(e.selfMs).padStart(6)} ms  ${e.name}  ${e.where}`);
   lines.push('', 'top self time by module:');
-  for (const e of s.modules) lines.push(`  ${String(e.pct).padStart(5)}%  ${String(e.selfMs).padStart(6)} ms  ${e.name}`);
+  for (const e of s.modules)
+    lines.push(`  ${String(e.pct).padStart(5)}%  ${String(e.selfMs).padStart(6)} ms  ${e.name}`);
   return lines.join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [file, top] = process.argv.slice(2);
+  const [file, top, from, to] = process.argv.slice(2);
   if (!file) {
-    process.stderr.write('usage: node bench/cpuprofile.ts <file.cpuprofile> [top]\n');
+    process.stderr.write('usage: node bench/cpuprofile.ts <file.cpuprofile> [top] [fromMs toMs]\n');
     process.exit(2);
   }
-  process.stdout.write(formatSummary(summariseFile(file, Number(top ?? 20))) + '\n');
+  const window = from && to ? { fromMs: Number(from), toMs: Number(to) } : undefined;
+  process.stdout.write(formatSummary(summariseFile(file, Number(top ?? 20), window)) + '\n');
 }

@@ -39,6 +39,8 @@ export interface Info {
 export class Daemon {
   readonly proc: ChildProcess;
   url = '';
+  /** Epoch ms of the spawn (≈ the start of a --cpu-prof profile). */
+  readonly spawnedAt = Date.now();
   /** Epoch ms of the daemon's "streaming" log line. */
   streamingAt = 0;
   private err = '';
@@ -113,7 +115,8 @@ export class Daemon {
     const deadline = Date.now() + timeoutMs;
     while (!this.streamingAt || !this.url) {
       if (!this.alive()) throw new Error(`daemon exited ${this.proc.exitCode}: ${this.err.slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`daemon not streaming after ${timeoutMs} ms: ${this.err.slice(-2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`daemon not streaming after ${timeoutMs} ms: ${this.err.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -138,7 +141,9 @@ export class Daemon {
       if (failed) throw new Error(`sink ${failed.name} failed: ${failed.lastError}`);
       if (info.sinks.length && info.sinks.every((s) => s.delivered >= events)) return info;
       if (Date.now() > deadline)
-        throw new Error(`timed out: delivered ${info.sinks.map((s) => `${s.name}=${s.delivered}`).join(', ')} of ${events}`);
+        throw new Error(
+          `timed out: delivered ${info.sinks.map((s) => `${s.name}=${s.delivered}`).join(', ')} of ${events}`,
+        );
       await new Promise((r) => setTimeout(r, 25));
     }
   }

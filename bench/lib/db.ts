@@ -27,7 +27,9 @@ export async function dropSlot(url: string, slot: string): Promise<void> {
   ).catch(() => undefined);
   for (let i = 0; i < 50; i++) {
     try {
-      await sql(url, `SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+      await sql(url, `SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, [
+        slot,
+      ]);
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 100)); // still active for a moment after terminate
@@ -90,10 +92,10 @@ export async function loadBacklog(
           [base, base + size - 1],
         );
       } else {
-        await client.query(
-          `UPDATE ${table} SET n = n + 1, updated_at = now() WHERE id BETWEEN $1 AND $2`,
-          [base, base + size - 1],
-        );
+        await client.query(`UPDATE ${table} SET n = n + 1, updated_at = now() WHERE id BETWEEN $1 AND $2`, [
+          base,
+          base + size - 1,
+        ]);
         base += txSize;
       }
       done += size;

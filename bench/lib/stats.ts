@@ -32,8 +32,9 @@ export function parseHistogram(text: string, name: string, match = ''): Buckets 
   const out: Buckets = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}_bucket{`) || !line.includes(match)) continue;
-    const m = /le="([^"]+)"\}\s+([\d.eE+-]+)/.exec(line);
-    if (m) out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    const count = /\}\s+([\d.eE+-]+)/.exec(line)?.[1];
+    if (le && count) out.push([le === '+Inf' ? Infinity : Number(le), Number(count)]);
   }
   return out.sort((a, b) => a[0] - b[0]);
 }

@@ -20,16 +20,29 @@ export interface AppDeps {
 /** The fastify app (a plugin tree; server.ts-style shell in index.ts). Tests use app.inject(). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ part: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Request logs only at warn and above: a busy Stream/metrics scraper would drown the daemon's own.
+    loggerInstance: deps.logger.child({ part: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500) deps.logger.error({ err: err.message }, 'request failed');
-    void reply
-      .status(status)
-      .send({ error: status >= 500 ? 'internal_error' : 'bad_request', message: err.message });
+    if (status >= 500 && status !== 503) deps.logger.error({ err: err.message }, 'request failed');
+    const code = (err as { code?: string }).code;
+    const error =
+      status === 401
+        ? 'unauthorized'
+        : status === 403
+          ? 'forbidden'
+          : status === 404
+            ? 'not_found'
+            : status === 410
+              ? (code ?? 'gone')
+              : status === 503
+                ? 'unavailable'
+                : status >= 500
+                  ? 'internal_error'
+                  : 'bad_request';
+    void reply.status(status).send({ error, message: err.message });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply

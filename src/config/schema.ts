@@ -46,6 +46,11 @@ const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, {
   error: 'expected a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 chars)',
 });
 
+/** A cron pattern: 6 fields (seconds first) or 5; the fields themselves are checked by start-job. */
+const cron = z.string().refine((v) => [5, 6].includes(v.trim().split(/\s+/).length), {
+  error: 'expected a cron pattern of 6 fields (sec min hour day month weekday) or 5',
+});
+
 export const SINK_KINDS = ['stdout', 'file', 'kafka', 'pubsub'] as const;
 export const PLUGINS = ['wal2json', 'pgoutput'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -97,8 +102,8 @@ export const configSchema = z.object({
   wsRetryBaseMs: positiveInt('a positive number of milliseconds').default(500),
   full: boolish.default(false),
   startInitialSync: boolish.default(false),
-  cronPatternHealingJob: z.string().default('0 */30 * * * *'),
-  cronPatternDumpJob: z.string().default('0 0 3 * * *'),
+  cronPatternHealingJob: cron.default('0 */30 * * * *'),
+  cronPatternDumpJob: cron.default('0 0 3 * * *'),
   enableHealingJobOperation: boolish.default(true),
   enableDumpFileCreation: boolish.default(false),
   healMustWaitForInitialSync: boolish.default(true),
@@ -171,6 +176,7 @@ export const configSchema = z.object({
     .min(0)
     .default(256 * 1024 * 1024),
   streamRetentionDir: z.string().optional(),
+  streamClientBufferBytes: positiveInt('a positive number of bytes').default(8 * 1024 * 1024),
 
   // limits (backpressure)
   maxInFlightEvents: positiveInt('a positive number of events').default(20000),

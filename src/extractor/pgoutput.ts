@@ -16,7 +16,7 @@ import { converterFor, type Converter } from './values.ts';
  * Decoder for pgoutput, logical replication protocol version 1 (START_REPLICATION options
  * `proto_version '1'`, `publication_names`, `messages 'true'`). Pure apart from the caches the protocol
  * asks for: Relation messages describe a table once per session and later messages name it by OID, so
- * `createPgoutputDecoder()` returns a closure over that cache (one per replication connection).
+ * `createPgoutputDecoder()` returns a closure over that cache.
  *
  * It produces what the wal2json decoder produces for the same WAL, so everything downstream (ids, seq,
  * `data`) is identical whichever plugin runs:
@@ -262,7 +262,10 @@ class Reader {
   }
 }
 
-/** Creates a decoder with its own Relation/Type cache: one per replication connection. */
+/**
+ * Creates a decoder with its own Relation/Type cache. It may outlive a reconnection: a new walsender
+ * session sends every Relation again before its first change, replacing what the cache holds.
+ */
 export function createPgoutputDecoder(): Decoder {
   const relations = new Map<number, Relation>();
   const userTypes = new Map<number, string>();

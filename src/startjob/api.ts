@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { JOB_KINDS, JOB_STATUSES, type JobKind } from './chronology.ts';
 import type { JobManager } from './jobs.ts';
 import type { JobRunDoc } from './store.ts';
@@ -90,24 +90,30 @@ export function runView(r: JobRunDoc) {
 
 export interface JobApiOptions {
   jobs: JobManager;
-  /** The shared API auth (bearer tokens) as a preHandler; every route is guarded by it when given. */
-  auth?: preHandlerHookHandler;
+  /** The shared API auth (src/api/auth.ts `authHook`), run on every request but /healthz and /readyz. */
+  auth?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** Readiness: resolves when the snapshot store answers. */
+  ready?: () => Promise<void>;
 }
+
+const STATUS_ERRORS: Record<number, string> = {
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  503: 'unavailable',
+};
 
 export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInstance, opts) => {
   const { jobs } = opts;
-  if (opts.auth) app.addHook('preHandler', opts.auth);
+  if (opts.auth) app.addHook('onRequest', opts.auth);
 
   app.setErrorHandler(
     (err: Error & { statusCode?: number; validation?: unknown; code?: string }, _req, reply) => {
       const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-      const error = err.validation
-        ? 'bad_request'
-        : status >= 500
-          ? 'internal'
-          : (err.code ?? 'error').toLowerCase();
-      if (status >= 500) app.log.error({ err }, 'job API error');
-      return reply.code(status).send({ error, message: status >= 500 ? 'internal error' : err.message });
+      const error = STATUS_ERRORS[status] ?? (status >= 500 ? 'internal_error' : 'bad_request');
+      const internal = status >= 500 && status !== 503;
+      if (internal) app.log.error({ err }, 'job API error');
+      return reply.code(status).send({ error, message: internal ? 'internal error' : err.message });
     },
   );
   app.setNotFoundHandler((req, reply) =>
@@ -155,6 +161,33 @@ export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInst
       },
     );
   }
+
+  app.get(
+    '/healthz',
+    {
+      schema: { hide: true, response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } },
+    },
+    async () => ({ ok: true }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        hide: true,
+        response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } }, 503: errorSchema },
+      },
+    },
+    async (_req, reply) => {
+      try {
+        await opts.ready?.();
+        return { ok: true };
+      } catch (err) {
+        return reply
+          .code(503)
+          .send({ error: 'unavailable', message: `snapshot store: ${(err as Error).message}` });
+      }
+    },
+  );
 
   app.get(
     '/jobs',

@@ -1,9 +1,12 @@
-import Fastify, { type FastifyInstance, type preHandlerHookHandler } from 'fastify';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Authenticator, authHook } from '../api/auth.ts';
 import { pgClientConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSink } from '../sinks/index.ts';
 import { VERSION } from '../version.ts';
 import { jobApi } from './api.ts';
+import { parseCron } from './chronology.ts';
 import { runDump } from './dump.ts';
 import { EtlRunHooks } from './etl.ts';
 import { SinkPublisher, SnapshotEvents, type Publisher } from './events.ts';
@@ -29,6 +32,8 @@ export interface StartJob {
   store: SnapshotStore;
   token?: TokenSource;
   publisher: Publisher;
+  /** Whether the job API checks bearer tokens. */
+  authenticated: boolean;
   /** Address the API listens on (after start). */
   address?: string;
   start(): Promise<void>;
@@ -42,8 +47,8 @@ export interface StartJobDeps {
   token?: TokenSource;
   /** Where runs are recorded besides Mongo; default: the job runner's event store when Postgres is configured. */
   hooks?: RunHooks | null;
-  /** The shared API auth preHandler (src/api), when there is one. */
-  auth?: preHandlerHookHandler;
+  /** Instead of the shared API auth built from the config (src/api/auth.ts). */
+  auth?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Extra GraphQL variables for every page. */
   variables?: Record<string, unknown>;
 }
@@ -117,6 +122,18 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
       full: run.full,
       signal,
     }).then((counts) => ({ counts }));
+  for (const [flag, pattern] of [
+    ['--cron-pattern-healing-job', config.cronPatternHealingJob],
+    ['--cron-pattern-dump-job', config.cronPatternDumpJob],
+  ] as const) {
+    try {
+      parseCron(pattern);
+    } catch (err) {
+      throw Object.assign(new Error(`invalid configuration: ${flag}: ${(err as Error).message}`), {
+        exitCode: 2,
+      });
+    }
+  }
   const jobs = new JobManager({
     store,
     logger,
@@ -137,11 +154,33 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     healMustWaitForInitialSync: config.healMustWaitForInitialSync,
     full: config.full,
   });
-  const app = Fastify({ loggerInstance: logger.child({ part: 'api' }) }) as unknown as FastifyInstance;
-  await app.register(jobApi, { jobs, auth: deps.auth });
+  const app = Fastify({
+    loggerInstance: logger.child({ part: 'api' }, { level: 'warn' }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
+  }) as unknown as FastifyInstance;
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'tag-connector start-job',
+        version: VERSION,
+        description: 'Job API: initial sync, healing, dump',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  const authenticator = new Authenticator(config);
+  const auth = deps.auth ?? (authenticator.enabled ? authHook(authenticator) : undefined);
+  await app.register(jobApi, {
+    jobs,
+    auth,
+    ready: async () => {
+      await store.db.command({ ping: 1 });
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   let phase: 'new' | 'started' | 'stopped' = 'new';
-  const self: StartJob = { app, jobs, store, token, publisher, start, stop };
+  const self: StartJob = { app, jobs, store, token, publisher, authenticated: Boolean(auth), start, stop };
   async function start() {
     if (phase !== 'new') return;
     phase = 'started';
@@ -168,14 +207,20 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
 
 /** The `start-job` command: runs until SIGINT/SIGTERM. */
 export async function runStartJob(config: Config): Promise<number> {
-  if (!['127.0.0.1', '::1', 'localhost'].includes(config.serverHost) && !config.insecureListen)
+  const sj = await buildStartJob(config);
+  if (
+    !['127.0.0.1', '::1', 'localhost'].includes(config.serverHost) &&
+    !sj.authenticated &&
+    !config.insecureListen
+  ) {
+    await sj.stop().catch(() => undefined);
     throw Object.assign(
       new Error(
-        `refusing to serve the job API on ${config.serverHost} without auth: the shared API auth is not wired yet; pass --insecure-listen to accept`,
+        `refusing to serve the job API on ${config.serverHost} without auth: set --auth-tokens-file or --oidc, or pass --insecure-listen`,
       ),
       { exitCode: 2 },
     );
-  const sj = await buildStartJob(config);
+  }
   try {
     await sj.start();
   } catch (err) {

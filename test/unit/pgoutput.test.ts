@@ -253,7 +253,7 @@ describe('pgoutput v1 decoder', () => {
         b: true,
         t: 'héllo "value":12345678901234567890 😀',
         vc: 'varchar',
-        j: { a: [1, 2], big: 12345678901234567890 },
+        j: { a: [1, 2], big: JSON.parse('12345678901234567890') as number },
         jb: { a: [1, 2] },
         by: Buffer.from([1, 2, 255]).toString('base64'),
         ts: '2024-01-02T03:04:05.123456+00:00',

@@ -28,7 +28,7 @@ type Query = { table?: string; type?: string; workspace?: string; fromLsn?: stri
 
 export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { extractor, config } = deps;
-  const maxBufferedBytes = 8 * 1024 * 1024;
+  const maxBufferedBytes = config.streamClientBufferBytes;
 
   function prepare(req: FastifyRequest) {
     const q = req.query as Query;

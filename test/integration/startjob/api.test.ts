@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryPublisher } from '../../../src/startjob/events.ts';
 import { buildStartJob, type StartJob } from '../../../src/startjob/index.ts';
 import { logger, testConfig, TestWorkspace } from './helpers.ts';
@@ -81,6 +84,8 @@ describe('start-job job API (fastify, real servers behind it)', () => {
     const bad = await sj.app.inject({ method: 'GET', url: '/jobs?limit=0' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'bad_request', message: expect.stringContaining('limit') });
+    const unknown = await sj.app.inject({ method: 'GET', url: '/jobs?color=red' });
+    expect(unknown.statusCode).toBe(400);
     const kind = await sj.app.inject({ method: 'GET', url: '/jobs?kind=nope' });
     expect(kind.statusCode).toBe(400);
     const missing = await sj.app.inject({ method: 'PUT', url: '/healing-jobs' });
@@ -88,9 +93,57 @@ describe('start-job job API (fastify, real servers behind it)', () => {
     expect(missing.json().error).toBe('not_found');
   });
 
+  it('answers health, readiness and the OpenAPI document', async () => {
+    expect((await sj.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true });
+    expect((await sj.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ ok: true });
+    const doc = (await sj.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/initial-sync-jobs',
+        '/healing-jobs',
+        '/dump-publication-graph-jobs',
+        '/jobs',
+      ]),
+    );
+  });
+
   it('serves on a real loopback socket', async () => {
     const res = await fetch(`${sj.address}/jobs?limit=1`);
     expect(res.status).toBe(200);
     expect((await res.json()).runs).toHaveLength(1);
+  });
+});
+
+describe('start-job job API with the shared bearer auth (src/api/auth.ts)', () => {
+  it('refuses requests without a valid token; health stays open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tagc-auth-'));
+    writeFileSync(join(dir, 'tokens'), 'sekret-token-1\n');
+    const ws = new TestWorkspace();
+    const sj = await buildStartJob(testConfig(ws, { authTokensFile: join(dir, 'tokens') }), {
+      publisher: new MemoryPublisher(),
+      logger,
+    });
+    try {
+      expect(sj.authenticated).toBe(true);
+      const none = await sj.app.inject({ method: 'GET', url: '/jobs' });
+      expect(none.statusCode).toBe(401);
+      expect(none.json()).toMatchObject({ error: 'unauthorized' });
+      const wrong = await sj.app.inject({
+        method: 'POST',
+        url: '/initial-sync-jobs',
+        headers: { authorization: 'Bearer nope' },
+      });
+      expect(wrong.statusCode).toBe(401);
+      const ok = await sj.app.inject({
+        method: 'GET',
+        url: '/jobs',
+        headers: { authorization: 'Bearer sekret-token-1' },
+      });
+      expect(ok.statusCode).toBe(200);
+      expect((await sj.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await sj.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
