@@ -41,7 +41,11 @@ export const serverOptions: Record<string, Options> = {
     group: 'HTTP API:',
     describe: 'Where that retention lives [~/.local/state/tag-connector/stream/<db>-<slot>]',
   },
-  'stream-client-buffer-bytes': { type: 'string', group: 'HTTP API:', describe: 'Bytes buffered towards one Stream client before it is cut off [8 MiB]' },
+  'stream-client-buffer-bytes': {
+    type: 'string',
+    group: 'HTTP API:',
+    describe: 'Bytes buffered towards one Stream client before it is cut off [8 MiB]',
+  },
   'auth-tokens-file': {
     type: 'string',
     group: 'HTTP API:',

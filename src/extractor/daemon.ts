@@ -32,8 +32,12 @@ export async function runExtractor(config: Config): Promise<number> {
     await api?.close().catch(() => undefined);
     throw err;
   }
+  if (!extractor.pipeline) {
+    await stopping; // stopped while standing by
+    return 0;
+  }
   try {
-    await extractor.pipeline!.done;
+    await extractor.pipeline.done;
   } catch (err) {
     await api?.close().catch(() => undefined);
     throw err;

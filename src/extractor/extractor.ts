@@ -20,6 +20,8 @@ import { PgReplicationSource } from './replication-source.ts';
 import { resolveRoles, TableFilter } from './roles.ts';
 import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
 import { extractorMigrations } from './state/migrations.ts';
+import { LeaderLock } from './leader-lock.ts';
+import { startSlotMonitor } from './slot-monitor.ts';
 import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
 import { parseLsn } from '../util/lsn.ts';
 
@@ -39,6 +41,9 @@ export class Extractor {
   runners: SinkRunner[] = [];
   private readonly durableListeners = new Set<(e: OutboundEvent) => void>();
   private started = false;
+  private lock?: LeaderLock;
+  private stopMonitor?: () => void;
+  standby = false;
   private stopped = false;
 
   constructor(config: Config, logger: Logger) {
@@ -63,6 +68,11 @@ export class Extractor {
     const { config, logger } = this;
     await preflight(this.pool);
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
+    this.lock = new LeaderLock(pgClientConfig(config), config.slot, logger);
+    const leader = await this.lock.acquire(() => (this.standby = true));
+    this.standby = false;
+    if (!leader) return;
+    this.lock.onLost = (err) => this.pipeline?.fail(err);
     if (config.plugin === 'wal2json') await checkPluginAllowed(this.pool, 'wal2json');
     if (config.plugin === 'pgoutput') {
       await ensurePublication(
@@ -161,7 +171,11 @@ export class Extractor {
       runners: this.runners,
       connect: () =>
         new PgReplicationSource(
-          { ...pgClientConfig(config), application_name: 'tag-connector', options: '-c TimeZone=UTC -c DateStyle=ISO' },
+          {
+            ...pgClientConfig(config),
+            application_name: 'tag-connector',
+            options: '-c TimeZone=UTC -c DateStyle=ISO',
+          },
           { slot: config.slot, options },
         ),
       beforeConnect: async () => {
@@ -184,12 +198,22 @@ export class Extractor {
     pipelineRef.p = pipeline;
     this.pipeline = pipeline;
     await pipeline.start();
+    this.stopMonitor = startSlotMonitor({
+      db: this.pool,
+      slot: config.slot,
+      lagWarnBytes: config.lagWarnBytes,
+      logger,
+      metrics: this.metrics,
+      onFatal: (err) => pipeline.fail(err),
+    });
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopMonitor?.();
     await this.pipeline?.stop(this.config.shutdownTimeoutMs);
+    await this.lock?.release();
     if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }

@@ -96,7 +96,21 @@ export class Pipeline {
   async start(): Promise<void> {
     this.statusTimer = setInterval(() => this.sendStatus(false), this.o.statusIntervalMs);
     this.statusTimer.unref();
-    await this.connect();
+    // A previous reader's walsender can linger a moment after it died ("slot is active for PID"):
+    // wait for it rather than fail the takeover.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.connect();
+        return;
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        if (e.code !== '55006' || attempt >= 60) throw err;
+        this.log.info({ err: e.message }, 'slot still held by a previous reader; waiting');
+        await this.source?.stop().catch(() => undefined);
+        this.source = undefined;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   confirmedLsn(): Lsn {

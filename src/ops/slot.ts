@@ -175,13 +175,15 @@ interface Row {
   wal_status: string | null;
   confirmed_flush_lsn: string | null;
   current_lsn: string;
+  flush_lsn: string;
 }
 
 /** Loads the slot and applies the refusals common to drop and advance. */
 async function guard(db: Db, o: SlotTarget & { slot: string; force: boolean }): Promise<Row> {
   const { rows } = await db.query<Row>(
     `SELECT slot_type, plugin, database, current_database() AS current_db, active_pid, active, wal_status,
-            confirmed_flush_lsn::text, pg_current_wal_lsn()::text AS current_lsn
+            confirmed_flush_lsn::text, pg_current_wal_lsn()::text AS current_lsn,
+            pg_current_wal_flush_lsn()::text AS flush_lsn
        FROM pg_replication_slots WHERE slot_name = $1`,
     [o.slot],
   );
@@ -233,7 +235,7 @@ export interface AdvanceResult {
 }
 
 /**
- * Moves a slot's confirmed position forward to `to` (an LSN, or "current" = the end of WAL): the changes in
+ * Moves a slot's confirmed position forward to `to` (an LSN, or "current" = the flushed end of WAL): the changes in
  * between are never delivered. Refuses to go backwards or past the end of WAL, and an invalidated slot.
  */
 export async function advanceSlot(
@@ -244,7 +246,8 @@ export async function advanceSlot(
   if (!wantCurrent && !isLsnText(o.to.trim())) throw slotErrors.badTarget(o.to);
   const r = await guard(db, o);
   if (r.wal_status === 'lost') throw errors.slotInvalidated(o.slot, 'lost');
-  const target = wantCurrent ? parseLsn(r.current_lsn) : parseLsn(o.to.trim());
+  // a logical slot advances at most to the flushed end of WAL (PostgreSQL clamps to it)
+  const target = wantCurrent ? parseLsn(r.flush_lsn) : parseLsn(o.to.trim());
   const targetText = formatLsn(target);
   if (r.confirmed_flush_lsn && target < parseLsn(r.confirmed_flush_lsn)) {
     throw slotErrors.backwards(o.slot, targetText, r.confirmed_flush_lsn);

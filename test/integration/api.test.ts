@@ -12,7 +12,11 @@ import { freePort } from '../support/ports.ts';
 type Row = Record<string, unknown>;
 
 /** Reads an SSE stream, calling onEvent for each data frame, until stop() is called. */
-function sse(url: string, headers: Record<string, string>, onEvent: (id: string, data: any, event?: string) => void) {
+function sse(
+  url: string,
+  headers: Record<string, string>,
+  onEvent: (id: string, data: any, event?: string) => void,
+) {
   let req: ReturnType<typeof get>;
   const done = new Promise<number>((resolve) => {
     req = get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
@@ -52,15 +56,40 @@ describe('HTTP API against a running extract-tasks', () => {
 
   beforeAll(async () => {
     db = await testDatabase('api');
-    await sql(db.url, `CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL, workspace text NOT NULL DEFAULT 'w1', note text)`);
-    await sql(db.url, `INSERT INTO items SELECT g, g, CASE WHEN g % 2 = 0 THEN 'w1' ELSE 'w2' END, 'x' FROM generate_series(1, 2000) g`);
-    writeFileSync(tokens, `- token: full-secret-token\n  name: full\n- token: w1-token\n  workspaces: [w1]\n`);
+    await sql(
+      db.url,
+      `CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL, workspace text NOT NULL DEFAULT 'w1', note text)`,
+    );
+    await sql(
+      db.url,
+      `INSERT INTO items SELECT g, g, CASE WHEN g % 2 = 0 THEN 'w1' ELSE 'w2' END, 'x' FROM generate_series(1, 2000) g`,
+    );
+    writeFileSync(
+      tokens,
+      `- token: full-secret-token\n  name: full\n- token: w1-token\n  workspaces: [w1]\n`,
+    );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     d = runCli([
-      'extract-tasks', '--pg-url', db.url, '--slot', 'api_slot', '--sink', 'file', '--file-path', join(dir, 'events.ndjson'),
-      '--serverPort', String(port), '--auth-tokens-file', tokens, '--stream-retention-dir', join(dir, 'stream'),
-      '--stream-client-buffer-bytes', '200000', '--password', 'pg-secret-pw',
+      'extract-tasks',
+      '--pg-url',
+      db.url,
+      '--slot',
+      'api_slot',
+      '--sink',
+      'file',
+      '--file-path',
+      join(dir, 'events.ndjson'),
+      '--serverPort',
+      String(port),
+      '--auth-tokens-file',
+      tokens,
+      '--stream-retention-dir',
+      join(dir, 'stream'),
+      '--stream-client-buffer-bytes',
+      '200000',
+      '--password',
+      'pg-secret-pw',
     ]);
     await waitStreaming(d);
   });
@@ -79,7 +108,11 @@ describe('HTTP API against a running extract-tasks', () => {
       while (running) {
         const id = 1 + Math.floor(Math.random() * 3000);
         const op = i++ % 3;
-        if (op === 0) await c.query(`INSERT INTO items (id, v) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v`, [id, i]);
+        if (op === 0)
+          await c.query(
+            `INSERT INTO items (id, v) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v`,
+            [id, i],
+          );
         else if (op === 1) await c.query(`UPDATE items SET v = v + 1 WHERE id = $1`, [id]);
         else await c.query(`DELETE FROM items WHERE id = $1`, [id]);
       }
@@ -91,7 +124,10 @@ describe('HTTP API against a running extract-tasks', () => {
     const body = await res.text().catch((err: Error) => {
       throw new Error(`snapshot body: ${err.message} ${d.stderr().slice(-1500)}`);
     });
-    const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = body
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const header = lines[0];
     expect(header.type).toBe('snapshot.header');
     expect(header.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
@@ -110,7 +146,9 @@ describe('HTTP API against a running extract-tasks', () => {
     const deadline = Date.now() + 30000;
     const have = () =>
       JSON.stringify(
-        [...state.values()].sort((a, b) => (a.id as number) - (b.id as number)).map((r) => ({ id: r.id, v: r.v, workspace: r.workspace, note: r.note })),
+        [...state.values()]
+          .sort((a, b) => (a.id as number) - (b.id as number))
+          .map((r) => ({ id: r.id, v: r.v, workspace: r.workspace, note: r.note })),
       );
     while (have() !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     stream.stop();
@@ -131,7 +169,9 @@ describe('HTTP API against a running extract-tasks', () => {
     const n2 = (await sql(db.url, `UPDATE items SET v = v + 1 WHERE id <= 50 RETURNING id`)).length;
     const last = first[Math.floor(first.length / 2)]!;
     const second: string[] = [];
-    const s2 = sse(`${base}/v1/api/ws/Stream?table=items`, { ...auth, 'last-event-id': last }, (id) => second.push(id));
+    const s2 = sse(`${base}/v1/api/ws/Stream?table=items`, { ...auth, 'last-event-id': last }, (id) =>
+      second.push(id),
+    );
     await until(() => second.length >= first.length - first.indexOf(last) - 1 + n2);
     await new Promise((r) => setTimeout(r, 300));
     s2.stop();
@@ -144,7 +184,9 @@ describe('HTTP API against a running extract-tasks', () => {
 
   it('serves live events over WebSocket, with workspace filters and token scopes', async () => {
     const got: any[] = [];
-    const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/api/ws/Stream?table=items`, { headers: { authorization: 'Bearer w1-token' } });
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/api/ws/Stream?table=items`, {
+      headers: { authorization: 'Bearer w1-token' },
+    });
     await new Promise((r, j) => {
       ws.on('open', r);
       ws.on('error', j);
@@ -155,7 +197,9 @@ describe('HTTP API against a running extract-tasks', () => {
     ws.close();
     expect(got.length).toBeGreaterThan(0);
     for (const e of got) expect(e.data.after.workspace).toBe('w1');
-    const forbidden = await fetch(`${base}/v1/api/ws/Snapshot?workspace=w2`, { headers: { authorization: 'Bearer w1-token' } });
+    const forbidden = await fetch(`${base}/v1/api/ws/Snapshot?workspace=w2`, {
+      headers: { authorization: 'Bearer w1-token' },
+    });
     expect(forbidden.status).toBe(403);
   });
 
@@ -168,7 +212,6 @@ describe('HTTP API against a running extract-tasks', () => {
     });
     // Stop reading: pause the socket so the server's buffer fills.
     await new Promise((r) => setTimeout(r, 200));
-    // @ts-expect-error reach the underlying socket of the pending request
     const sock = (s as any).req?.socket;
     sock?.pause?.();
     await sql(db.url, `UPDATE items SET note = repeat('y', 2000)`);
@@ -193,7 +236,9 @@ describe('HTTP API against a running extract-tasks', () => {
     expect(old.status).toBe(410);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const openapi = await (await fetch(`${base}/openapi.json`, { headers: auth })).json();
-    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/info', '/v1/api/ws/Stream', '/v1/api/ws/Snapshot']));
+    expect(Object.keys(openapi.paths)).toEqual(
+      expect.arrayContaining(['/info', '/v1/api/ws/Stream', '/v1/api/ws/Snapshot']),
+    );
   });
 
   it('/info is JSON with slot, sinks, lag and redacted secrets', async () => {

@@ -29,7 +29,7 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       slot: config.slot,
       plugin: config.plugin,
       publication: config.plugin === 'pgoutput' ? config.publication : null,
-      state: p?.state ?? 'starting',
+      state: p?.state ?? (extractor.standby ? 'standby' : 'starting'),
       tracked: {
         schemas: extractor.filter.schemaList(),
         tables: extractor.filter.explicitList(),

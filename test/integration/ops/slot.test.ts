@@ -21,6 +21,8 @@ describe('tag-connector slot status|drop|advance against the harness PostgreSQL'
     db = await testDatabase('ops_slot');
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
+    // the harness runs synchronous_commit=off; a slot advances only over flushed WAL
+    await client.query(`SET synchronous_commit = on`);
     await migrate(client, SCHEMA, 'extractor', extractorMigrations);
     await client.query(`CREATE TABLE t (id int PRIMARY KEY, v text)`);
   });
