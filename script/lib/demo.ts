@@ -61,8 +61,20 @@ async function main(): Promise<void> {
   const port = await freePort();
   say(`extract-tasks → stdout, ${file} and http://127.0.0.1:${port}/v1/api/ws/Stream`);
   const daemon = cli([
-    'extract-tasks', '--pg-url', url, '--slot', 'demo', '--sink', 'stdout', '--sink', 'file', '--file-path', file,
-    '--serverPort', String(port), ...extra,
+    'extract-tasks',
+    '--pg-url',
+    url,
+    '--slot',
+    'demo',
+    '--sink',
+    'stdout',
+    '--sink',
+    'file',
+    '--file-path',
+    file,
+    '--serverPort',
+    String(port),
+    ...extra,
   ]);
   for (let i = 0; i < 100; i++) {
     try {
@@ -85,7 +97,9 @@ async function main(): Promise<void> {
 
   const hasTasksDemo = existsSync(join(ROOT, 'dist', 'jobrunner', 'index.js'));
   if (hasTasksDemo) {
-    say('workload: pg-boss jobs with ETL contexts and events (tasks demo: a parent with 5 subtasks, 30% failures, retried)');
+    say(
+      'workload: pg-boss jobs with ETL contexts and events (tasks demo: a parent with 5 subtasks, 30% failures, retried)',
+    );
     const t = cli(['tasks', 'demo', '--pg-url', url, '--subtasks', '5', '--failure-rate', '0.3'], 'ignore');
     const code = await new Promise<number | null>((r) => t.on('exit', (c) => r(c)));
     if (code !== 0) say(`tasks demo exited ${code}`);
@@ -108,7 +122,9 @@ async function main(): Promise<void> {
   );
   await db.end();
   if (keep) {
-    say(`still running: curl -N -H 'Accept: text/event-stream' http://127.0.0.1:${port}/v1/api/ws/Stream  (Ctrl-C stops)`);
+    say(
+      `still running: curl -N -H 'Accept: text/event-stream' http://127.0.0.1:${port}/v1/api/ws/Stream  (Ctrl-C stops)`,
+    );
     say(`psql ${url}`);
     await new Promise(() => undefined);
   }
