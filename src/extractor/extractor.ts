@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import { SinkRunner } from '../sinks/runner.ts';
 import type { OutboundEvent } from '../sinks/sink.ts';
 import { migrate } from '../state/migrate.ts';
+import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { Catalog } from './catalog.ts';
@@ -43,6 +44,7 @@ export class Extractor {
   private started = false;
   private lock?: LeaderLock;
   private stopMonitor?: () => void;
+  private heartbeat?: NodeJS.Timeout;
   standby = false;
   private stopped = false;
 
@@ -206,12 +208,25 @@ export class Extractor {
       metrics: this.metrics,
       onFatal: (err) => pipeline.fail(err),
     });
+    if (config.heartbeatIntervalMs > 0) {
+      // A write in the watched database makes the server send us a (filtered, empty) transaction even
+      // when nothing we track changes, so the slot advances on a busy server with idle tables.
+      const sql = `INSERT INTO ${ident(config.stateSchema)}.heartbeat (slot, beat_at) VALUES ($1, now())
+                   ON CONFLICT (slot) DO UPDATE SET beat_at = now()`;
+      this.heartbeat = setInterval(() => {
+        this.pool
+          .query(sql, [config.slot])
+          .catch((err: Error) => logger.warn({ err: err.message }, 'heartbeat write failed'));
+      }, config.heartbeatIntervalMs);
+      this.heartbeat.unref();
+    }
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.stopMonitor?.();
+    clearInterval(this.heartbeat);
     await this.pipeline?.stop(this.config.shutdownTimeoutMs);
     await this.lock?.release();
     if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);

@@ -3,6 +3,7 @@ import { pgClientConfig, type Config } from '../config/index.ts';
 import { EXIT } from '../errors.ts';
 import { doctor } from './doctor-facts.ts';
 import { formatFindings } from './doctor.ts';
+import { isLsnText } from '../util/lsn.ts';
 import { advanceSlot, dropSlot, formatStatus, slotErrors, slotStatus } from './slot.ts';
 
 /** Bodies of the operator commands (the yargs modules in src/cli/commands stay thin). */
@@ -62,6 +63,8 @@ export async function runSlotAdvance(
   config: Config,
   o: { to: string; force: boolean; json: boolean },
 ): Promise<number> {
+  // a malformed --to is a usage error (exit 2), reported before connecting
+  if (o.to.trim().toLowerCase() !== 'current' && !isLsnText(o.to.trim())) throw slotErrors.badTarget(o.to);
   return withClient(config, async (c) => {
     const r = await advanceSlot(c, {
       stateSchema: config.stateSchema,

@@ -184,6 +184,11 @@ export class KafkaSink implements Sink {
       idempotent: true,
       acks: ProduceAcks.ALL,
       ...(this.o.exactlyOnce ? { transactionalId: transactionalIdFor(this.o.clientId, this.o.slot) } : {}),
+      // @platformatic/kafka 2.12 sends InitProducerId v3+ with producerId 0 / epoch 0 unless told
+      // otherwise, and the coordinator answers PRODUCER_FENCED to a restarted process whose
+      // transactional id already has another producer id. -1/-1 is what a new producer must send.
+      producerId: -1n,
+      producerEpoch: -1,
       serializers: stringSerializers,
     });
     return this.producer;

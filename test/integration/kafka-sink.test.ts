@@ -150,6 +150,8 @@ d('Kafka sink (real broker)', () => {
         bootstrapBrokers: [brokers],
         idempotent: true,
         transactionalId: transactionalIdFor('tagc-test', n.slot),
+        producerId: -1n, // see KafkaSink.newProducer
+        producerEpoch: -1,
         serializers: stringSerializers,
       });
       const tx = await zombie.beginTransaction();
@@ -352,4 +354,42 @@ d('Kafka sink under a broker outage (own broker)', () => {
     expect(ids).toHaveLength(TOTAL);
     process.stderr.write(`kafka outage: ${failures} failed write attempts, ${TOTAL} events exactly once\n`);
   }, 180000);
+});
+
+d('@platformatic/kafka transactional restart (client bug, worked around in KafkaSink)', () => {
+  // A second process with the same transactional id must be able to take over (fencing the first).
+  // The client sends InitProducerId with producerId 0 / epoch 0 by default instead of -1/-1, which the
+  // coordinator rejects with PRODUCER_FENCED once the id belongs to a producer other than 0.
+  it('documents that a default transactional Producer cannot restart; -1/-1 can', async () => {
+    const brokers = BROKERS!;
+    const txId = `tagc-bug-${randomUUID()}`;
+    const topic = `t-bug-${randomUUID().slice(0, 8)}`;
+    const once = async (extra: object) => {
+      const p = new Producer<string, string, string, string>({
+        clientId: 'bug',
+        bootstrapBrokers: [brokers],
+        idempotent: true,
+        transactionalId: txId,
+        serializers: stringSerializers,
+        autocreateTopics: true,
+        ...extra,
+      });
+      try {
+        const tx = await p.beginTransaction();
+        await tx.send({ messages: [{ topic, key: 'k', value: 'v' }] });
+        await tx.commit();
+        return 'ok';
+      } catch (err) {
+        return (err as { errors?: Error[] }).errors?.[0]?.message ?? (err as Error).message;
+      } finally {
+        await p.close(true).catch(() => undefined);
+      }
+    };
+    // make sure some other producer id exists, so this transactional id does not get id 0
+    await once({ producerId: -1n, producerEpoch: -1 });
+    const restartDefault = await once({});
+    const restartFixed = await once({ producerId: -1n, producerEpoch: -1 });
+    process.stderr.write(`transactional restart: default options -> ${restartDefault}; -1/-1 -> ${restartFixed}\n`);
+    expect(restartFixed).toBe('ok');
+  });
 });
