@@ -3,7 +3,17 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['.tmp*/', 'demo-out/', 'dist/', 'node_modules/', 'coverage/', 'bench/results/', 'test/support/pstest/'] },
+  {
+    ignores: [
+      '.tmp*/',
+      'demo-out/',
+      'dist/',
+      'node_modules/',
+      'coverage/',
+      'bench/results/',
+      'test/support/pstest/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
