@@ -32,11 +32,15 @@ const toBase64: Converter = (s) =>
 
 /** `2024-01-02 03:04:05.123456+00` → `2024-01-02T03:04:05.123456+00:00` */
 const toIsoTz: Converter = (s) => {
-  if (s.length < 19 || s[10] !== ' ') return s; // infinity, BC dates: keep as Postgres wrote them
-  let out = s.slice(0, 10) + 'T' + s.slice(11);
-  const m = /([+-]\d\d)(:?(\d\d))?(:\d\d)?$/.exec(out);
-  if (m && !m[2]) out += ':00';
-  return out;
+  if (s.length < 19 || s.charCodeAt(10) !== 32) return s; // infinity, BC dates: keep as Postgres wrote them
+  const out = s.slice(0, 10) + 'T' + s.slice(11);
+  // Postgres writes a whole-hour offset as "+00"; ISO-8601 (RFC 3339) wants "+00:00".
+  const sign = out.charCodeAt(out.length - 3);
+  return (sign === 43 || sign === 45) &&
+    out.charCodeAt(out.length - 6) !== 43 &&
+    out.charCodeAt(out.length - 6) !== 45
+    ? out + ':00'
+    : out;
 };
 
 const toIso: Converter = (s) => (s.length >= 19 && s[10] === ' ' ? s.slice(0, 10) + 'T' + s.slice(11) : s);

@@ -11,9 +11,25 @@ export function isLsnText(text: string): boolean {
 }
 
 export function parseLsn(text: string): Lsn {
-  const m = LSN_TEXT.exec(text);
-  if (!m) throw new TypeError(`not an LSN: ${JSON.stringify(text)} (expected X/Y in hex, e.g. 0/16B3748)`);
-  return (BigInt('0x' + m[1]) << 32n) | BigInt('0x' + m[2]);
+  // Hot path (every decoded change): no regex, two small integers.
+  const slash = text.indexOf('/');
+  if (slash > 0 && slash <= 8 && text.length - slash - 1 <= 8 && text.length > slash + 1) {
+    const hi = parseHex(text, 0, slash);
+    const lo = parseHex(text, slash + 1, text.length);
+    if (hi >= 0 && lo >= 0) return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  throw new TypeError(`not an LSN: ${JSON.stringify(text)} (expected X/Y in hex, e.g. 0/16B3748)`);
+}
+
+function parseHex(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
+  }
+  return n;
 }
 
 export function formatLsn(lsn: Lsn): string {
