@@ -179,8 +179,8 @@ export const configSchema = z.object({
   streamClientBufferBytes: positiveInt('a positive number of bytes').default(8 * 1024 * 1024),
 
   // limits (backpressure)
-  maxInFlightEvents: positiveInt('a positive number of events').default(20000),
-  maxInFlightBytes: positiveInt('a positive number of bytes').default(64 * 1024 * 1024),
+  maxInFlightEvents: positiveInt('a positive number of events').default(5000),
+  maxInFlightBytes: positiveInt('a positive number of bytes').default(16 * 1024 * 1024),
   batchSize: positiveInt('a positive number of events').default(2000),
   flushIntervalMs: positiveInt('a positive number of milliseconds').default(20),
   statusIntervalMs: positiveInt('a positive number of milliseconds').default(1000),
