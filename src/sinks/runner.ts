@@ -96,8 +96,9 @@ export class SinkRunner {
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
-    } else if (this.head > 65536) {
-      this.queue = this.queue.slice(this.head);
+    } else if (this.head >= 1024) {
+      // Drop taken events now: the consumed front would otherwise keep them alive for the GC.
+      this.queue.splice(0, this.head);
       this.head = 0;
     }
     return batch;
