@@ -117,6 +117,12 @@ export const startJobOptions: Record<string, Options> = {
       'Refuse healing before a successful initial sync [true] (alias HEAL_MUST_WAIT_FOR_INITIAL_SYNC)',
   },
   'dump-dir': { type: 'string', group: 'Jobs:', describe: 'Directory of the gzipped NDJSON dumps [dumps]' },
+  'job-lease-ms': {
+    type: 'string',
+    group: 'Jobs:',
+    describe:
+      "Lease of a running job in the store; a dead instance's run is found interrupted after it [30000]",
+  },
 };
 
 export const sinkOptions: Record<string, Options> = {
@@ -240,12 +246,12 @@ export const tuningOptions: Record<string, Options> = {
   'max-in-flight-events': {
     type: 'string',
     group: 'Tuning:',
-    describe: 'Events not yet durable everywhere before the stream pauses [20000]',
+    describe: 'Events not yet durable everywhere before the stream pauses [5000]',
   },
   'max-in-flight-bytes': {
     type: 'string',
     group: 'Tuning:',
-    describe: 'Bytes of such events before the stream pauses [64 MiB]',
+    describe: 'Bytes of such events before the stream pauses [16 MiB]',
   },
   'status-interval-ms': {
     type: 'string',

@@ -28,7 +28,7 @@ describe('config precedence', () => {
     expect(c.publication).toBe('pub_env');
     expect(c.plugin).toBe('pgoutput');
     expect(c.logLevel).toBe('debug');
-    expect(c.maxInFlightEvents).toBe(20000);
+    expect(c.maxInFlightEvents).toBe(5000);
   });
 
   it('reads a secret from a *_FILE env var', () => {
