@@ -46,14 +46,33 @@ interface Wal2JsonMessage {
   content?: string;
 }
 
+/** Thrown when a bare int8 number was parsed beyond 2^53: the message is re-read the exact way. */
+const INEXACT = Symbol('inexact');
+
 function row(columns: Wal2JsonColumn[] | undefined): Row | null {
   if (!columns) return null;
   const out: Row = {};
   for (const c of columns) {
     const v = c.value;
-    out[c.name] = v === null ? null : typeof v === 'string' ? converterFor(c.type)(v) : v;
+    if (typeof v === 'number') {
+      // Only reached on the fast path (no numeric columns): int8 is exact while it is a safe integer.
+      if (c.type === 'bigint') {
+        if (!Number.isSafeInteger(v)) throw INEXACT;
+        out[c.name] = String(v);
+      } else out[c.name] = v;
+    } else out[c.name] = v === null ? null : typeof v === 'string' ? converterFor(c.type)(v) : v;
   }
   return out;
+}
+
+/**
+ * Whether the message needs its numbers as source text: numeric/money values keep their scale and
+ * size only that way. int8 is checked per value instead (see row()).
+ */
+function needsSourceText(text: string): boolean {
+  return (
+    text.includes('"type":"numeric') || text.includes('"type":"money"') || text.includes('"type":"decimal')
+  );
 }
 
 function need<T>(value: T | undefined, what: string, walLsn: string): T {
@@ -71,15 +90,29 @@ function isoTime(ts: string): string {
 
 export function decodeWal2Json(payload: Buffer | string, walLsn: string): Change {
   const text = typeof payload === 'string' ? payload : payload.toString('utf8');
-  let msg: Wal2JsonMessage;
+  // Fast path: plain JSON.parse (no rewritten copy of the message) when no value needs its source text.
+  if (!needsSourceText(text)) {
+    try {
+      return decodeMessage(parseJson(text, walLsn), walLsn);
+    } catch (err) {
+      if (err !== INEXACT) throw err;
+    }
+  }
+  return decodeMessage(parseJson(text.replace(BARE_VALUE_NUMBER, '$1"$2"'), walLsn), walLsn);
+}
+
+function parseJson(text: string, walLsn: string): Wal2JsonMessage {
   try {
-    msg = JSON.parse(text.replace(BARE_VALUE_NUMBER, '$1"$2"')) as Wal2JsonMessage;
+    return JSON.parse(text) as Wal2JsonMessage;
   } catch (err) {
     throw new DecodeError(
       walLsn,
       `invalid JSON from wal2json (${(err as Error).message}): ${text.slice(0, 200)}`,
     );
   }
+}
+
+function decodeMessage(msg: Wal2JsonMessage, walLsn: string): Change {
   const lsn = (what: string): Lsn => {
     const t = need((msg as unknown as Record<string, string | undefined>)[what], what, walLsn);
     try {
