@@ -10,6 +10,7 @@
  *   --quick         smoke run: 60k changes, short latency phases, 200k-row memory transaction
  *   --full          also the 5M-row transaction
  *   --only a,b      scenarios: catchup,profile,latency,memory,snapshot (default: all)
+ *   --max-rate N    the latency scenario's "max" when catch-up is not run (default 20000 events/s)
  *   --kafka         start the harness Kafka broker (test/support) when KAFKA_BROKERS is not set
  *   --pubsub        start the harness Pub/Sub emulator when PUBSUB_EMULATOR_HOST is not set
  *   --keep          keep the cluster's directory (printed) for inspection
@@ -31,6 +32,7 @@ import { formatTable } from './lib/table.ts';
 const { values } = parseArgs({
   options: {
     changes: { type: 'string' },
+    'max-rate': { type: 'string' },
     quick: { type: 'boolean', default: false },
     full: { type: 'boolean', default: false },
     only: { type: 'string' },
@@ -123,19 +125,33 @@ async function main(): Promise<void> {
     };
     const rows: Row[] = results.rows;
 
-    let bareRate: number | undefined;
-    let fileRate: number | undefined;
+    const dir = join(ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${results.date.slice(0, 10)}${quick ? '-quick' : ''}.json`);
+    // Saved after every scenario, so a failure late in the run keeps what was measured.
+    const save = () =>
+      writeFileSync(file, JSON.stringify({ ...results, table: formatTable(rows) }, null, 2) + '\n');
+
+    let fileRate = values['max-rate'] ? Number(values['max-rate']) : undefined;
     if (only.has('catchup') || only.has('profile')) {
       const r = await catchUp(ctx, { profile: only.has('profile') });
       if (only.has('catchup')) rows.push(...r.rows);
-      bareRate = r.bareRate;
       fileRate = r.fileRate;
       if (r.profile) results.profile = r.profile;
+      save();
     }
-    if (only.has('latency')) rows.push(...(await latency(ctx, { maxRate: fileRate })));
-    if (only.has('memory')) rows.push(...(await memoryScenario(ctx)));
-    if (only.has('snapshot')) rows.push(...(await snapshot(ctx)));
-    void bareRate;
+    if (only.has('latency')) {
+      rows.push(...(await latency(ctx, { maxRate: fileRate })));
+      save();
+    }
+    if (only.has('memory')) {
+      rows.push(...(await memoryScenario(ctx)));
+      save();
+    }
+    if (only.has('snapshot')) {
+      rows.push(...(await snapshot(ctx)));
+      save();
+    }
 
     const table = formatTable(rows);
     process.stdout.write('\n' + table + '\n');
@@ -145,10 +161,7 @@ async function main(): Promise<void> {
       for (const f of results.profile.functions.slice(0, 12))
         process.stdout.write(`  ${String(f.pct).padStart(5)}%  ${f.name}  ${f.where}\n`);
     }
-    const dir = join(ROOT, 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${results.date.slice(0, 10)}${quick ? '-quick' : ''}.json`);
-    writeFileSync(file, JSON.stringify({ ...results, table }, null, 2) + '\n');
+    save();
     log(`wrote ${file}`);
   } finally {
     for (const s of services) s.stop();

@@ -89,7 +89,10 @@ export async function latency(ctx: BenchContext, o: { maxRate?: number }): Promi
       const seen: Record<string, number[]> = {};
       for (let i = 0; i < 100; i++) {
         await sleep(100);
-        for (const [k, v] of Object.entries(await collect())) (seen[k] ??= []).push(...v);
+        for (const [k, v] of Object.entries(await collect())) {
+          const list = (seen[k] ??= []);
+          for (const x of v) list.push(x); // no push(...v): a big batch overflows the stack
+        }
         got = seen[label] ?? [];
         if (got.length >= Number(n)) break;
       }

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import {
   Admin,
-  Consumer,
-  FetchIsolationLevels,
   Producer,
   ProduceAcks,
   stringSerializers,
@@ -15,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { comparePosition, formatLsn, formatPosition, parseLsn, type Position } from '../util/lsn.ts';
 import type { SinkContext } from './context.ts';
 import { encodeEvent, type Envelope } from './encode.ts';
-import { committedRecords } from './kafka-txn.ts';
+import { CommittedReader } from './kafka-reader.ts';
 import { DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
@@ -301,78 +299,28 @@ export class KafkaSink implements Sink {
 }
 
 /**
- * Reads the compacted checkpoint topic from its start to the last stable offset and returns the latest
- * committed value for `key`. Fetches by hand (not a consumer group, no stream) and filters aborted
- * transactions itself (see committedRecords).
+ * Reads the compacted checkpoint topic from its start to the last stable offset (read_committed, aborted
+ * transactions filtered by us) and returns the latest committed value for `key`, or null.
  */
 export async function readKafkaCheckpoint(
   base: BaseOptions,
   topic: string,
   key: string,
 ): Promise<Position | null> {
-  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
-    ...base,
-    groupId: `${base.clientId}-unused`,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-  });
+  const reader = new CommittedReader(base, topic);
   try {
-    const metadata = await consumer.metadata({ topics: [topic] });
-    const t = metadata.topics.get(topic);
-    if (!t) return null;
-    const offsets = await consumer.listOffsets({
-      topics: [topic],
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    });
+    if (!(await reader.init('beginning'))) return null;
     let found: Position | null = null;
-    for (let partition = 0; partition < t.partitionsCount; partition++) {
-      const end = offsets.get(topic)?.[partition] ?? 0n;
-      let next = 0n;
-      let idle = 0;
-      while (next < end) {
-        const response = await consumer.fetch({
-          node: t.partitions[partition]!.leader,
-          topics: [
-            {
-              topicId: t.id,
-              partitions: [
-                {
-                  partition,
-                  fetchOffset: next,
-                  currentLeaderEpoch: -1,
-                  lastFetchedEpoch: -1,
-                  partitionMaxBytes: 4 << 20,
-                },
-              ],
-            },
-          ],
-          maxWaitTime: 100,
-          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-        });
-        const p = response.responses.flatMap((r) => r.partitions).find((x) => x.partitionIndex === partition);
-        if (p && p.errorCode === 1 /* OFFSET_OUT_OF_RANGE: compacted/deleted head */) {
-          next = p.logStartOffset;
-          continue;
-        }
-        const batches = p?.records ?? [];
-        if (batches.length === 0) {
-          if (++idle > 50) throw new KafkaSinkError(`no progress reading ${topic}/${partition} at ${next}`);
-          continue;
-        }
-        idle = 0;
-        for (const { offset, record } of committedRecords(batches, p?.abortedTransactions)) {
-          if (offset >= end) break;
-          if (record.key?.toString() === key && record.value) {
-            const pos = parseCheckpointValue(record.value.toString());
-            if (!found || comparePosition(pos, found) > 0) found = pos;
-          }
-        }
-        const lastBatch = batches[batches.length - 1]!;
-        next = lastBatch.firstOffset + BigInt(lastBatch.lastOffsetDelta) + 1n;
+    await reader.readToEnd((records) => {
+      for (const r of records) {
+        if (r.key !== key || !r.value) continue;
+        const pos = parseCheckpointValue(r.value);
+        if (!found || comparePosition(pos, found) > 0) found = pos;
       }
-    }
+    });
     return found;
   } finally {
-    await consumer.close(true).catch(() => undefined);
+    await reader.close();
   }
 }
 

@@ -9,7 +9,7 @@ import { KafkaSink, transactionalIdFor, type KafkaSinkOptions } from '../../src/
 import { formatPosition } from '../../src/util/lsn.ts';
 import { makeEvent, makeEvents } from '../support/events.ts';
 import { KafkaBroker } from '../support/kafka.ts';
-import { readTopic, type ReadMessage } from '../support/kafka-read.ts';
+import { readCommitted, readTopic, type ReadMessage } from '../support/kafka-read.ts';
 
 /**
  * The Kafka sink against a real one-node KRaft broker (test/support/kafka.ts): envelopes, keys and
@@ -62,6 +62,7 @@ function expectKeyOrder(messages: ReadMessage[]): void {
 
 d('Kafka sink (real broker)', () => {
   const brokers = BROKERS!;
+  let abandonedTopic = '';
 
   it.each(['structured', 'binary', 'debezium'] as const)(
     '%s envelope: keys = partition keys, commit order per key, decodable',
@@ -73,7 +74,7 @@ d('Kafka sink (real broker)', () => {
       for (let i = 0; i < 90; i += 30) await sink.write(all.slice(i, i + 30));
       await sink.close();
 
-      const got = await readTopic(brokers, n.topic, { count: 90 });
+      const got = await readCommitted(brokers, n.topic, { count: 90 });
       expect(got).toHaveLength(90);
       expect(got.every((m) => m.key === decodeMessage(m.headers, m.value).partitionkey)).toBe(true);
       expectKeyOrder(got);
@@ -101,7 +102,7 @@ d('Kafka sink (real broker)', () => {
         expect(typeof value.ts_ms).toBe('number');
       }
       // the checkpoint record lives in its own compacted topic, not among the events
-      const cps = await readTopic(brokers, n.checkpointTopic, { count: 3 });
+      const cps = await readCommitted(brokers, n.checkpointTopic, { count: 3 });
       expect(cps.map((m) => m.key)).toEqual([n.slot, n.slot, n.slot]);
       expect(JSON.parse(cps[2]!.value)).toMatchObject({ id: all[89]!.event.id });
     },
@@ -117,8 +118,8 @@ d('Kafka sink (real broker)', () => {
     );
     await sink.write(events);
     await sink.close();
-    expect(await readTopic(brokers, other, { count: 3 })).toHaveLength(3);
-    expect(await readTopic(brokers, n.topic, { count: 3 })).toHaveLength(3);
+    expect(await readCommitted(brokers, other, { count: 3 })).toHaveLength(3);
+    expect(await readCommitted(brokers, n.topic, { count: 3 })).toHaveLength(3);
   });
 
   it('reads its checkpoint back on open (the last committed batch)', async () => {
@@ -173,11 +174,25 @@ d('Kafka sink (real broker)', () => {
     await b.write(makeEvents(20, 20)); // the runner redelivers after the checkpoint
     await b.close();
 
-    const got = await readTopic(brokers, n.topic, { count: 40 });
+    const got = await readCommitted(brokers, n.topic, { count: 40 });
     const ids = decode(got).map((e) => e.id);
     expect(ids).toHaveLength(40);
     expect(new Set(ids).size).toBe(40);
+    abandonedTopic = n.topic;
   });
+
+  // @platformatic/kafka 2.12.1's read_committed consumer keeps one aborted range per producer id per
+  // fetch: of the two aborted transactions above only the last is filtered, so it shows 50 records.
+  // Marked failing while the client has the bug (our CommittedReader filters correctly); when this
+  // starts "failing", the client is fixed: make it a plain test.
+  it.failing(
+    'client bug: its read_committed consumer hides every aborted transaction of a producer',
+    async () => {
+      const got = await readTopic(brokers, abandonedTopic, { count: 50, quietMs: 3000 });
+      process.stderr.write(`platformatic read_committed consumer: ${got.length} records (40 committed)\n`);
+      expect(got).toHaveLength(40);
+    },
+  );
 
   it('SIGKILLed writer processes: every event exactly once for a read_committed consumer', async () => {
     const n = names('kill');
@@ -230,7 +245,7 @@ d('Kafka sink (real broker)', () => {
     const last = await run(null);
     expect(last.lastCommitted).toBe(TOTAL - 1);
 
-    const got = await readTopic(brokers, n.topic, { count: TOTAL, quietMs: 5000 });
+    const got = await readCommitted(brokers, n.topic, { count: TOTAL, quietMs: 5000 });
     const v = new StreamVerifier();
     for (const e of decode(got)) v.add(e);
     const report = v.report(makeEvents(0, TOTAL).map((e) => e.event.id));
@@ -262,7 +277,7 @@ d('Kafka sink (real broker)', () => {
     );
     await producer.close();
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    const got = await readTopic(brokers, n.topic, { count: COUNT + 1, quietMs: 5000 });
+    const got = await readCommitted(brokers, n.topic, { count: COUNT + 1, quietMs: 5000 });
     const ids = new Set(got.filter((m) => m.key !== 'warmup').map((m) => JSON.parse(m.value).id));
     expect(ids.size).toBe(COUNT);
 
@@ -273,7 +288,7 @@ d('Kafka sink (real broker)', () => {
     const w = await Promise.allSettled(events.slice(0, 500).map((e) => sink.write([e])));
     await sink.close();
     expect(w.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await readTopic(brokers, n2.topic, { count: 500 })).toHaveLength(500);
+    expect(await readCommitted(brokers, n2.topic, { count: 500 })).toHaveLength(500);
   });
 
   it('write loop throughput (exactly-once, 1000-event transactions)', async () => {
@@ -315,12 +330,13 @@ d('Kafka sink under a broker outage (own broker)', () => {
     const sink = new KafkaSink(sinkOptions(broker.brokers, n, { timeoutMs: 5000, retries: 2 }));
     await sink.open();
     const TOTAL = 3000;
-    const BATCH = 100;
+    const BATCH = 50;
     let failures = 0;
+    let slowest = 0;
     let stoppedAt = -1;
     let restartedAt = -1;
     const outage = (async () => {
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 2000));
       stoppedAt = Date.now();
       await broker.stop('kill');
       await new Promise((r) => setTimeout(r, 10000));
@@ -330,29 +346,32 @@ d('Kafka sink under a broker outage (own broker)', () => {
     // the runner's loop in small: retry the same batch with a pause until it goes through
     for (let i = 0; i < TOTAL; i += BATCH) {
       for (;;) {
+        const t = Date.now();
         try {
           await sink.write(makeEvents(i, BATCH));
+          slowest = Math.max(slowest, Date.now() - t);
           break;
         } catch {
           failures++;
           await new Promise((r) => setTimeout(r, 500));
         }
       }
-      if (i === TOTAL / 2)
-        await outage; // make sure the second half goes after the restart
-      else await new Promise((r) => setTimeout(r, 30));
+      await new Promise((r) => setTimeout(r, 150));
     }
     await outage;
     await sink.close();
     expect(stoppedAt).toBeGreaterThan(0);
     expect(restartedAt).toBeGreaterThan(stoppedAt);
-    expect(failures).toBeGreaterThan(0);
+    // the outage hit the stream: writes threw (and were retried) or waited it out
+    expect(failures > 0 || slowest > 5000).toBe(true);
 
-    const got = await readTopic(broker.brokers, n.topic, { count: TOTAL, quietMs: 5000 });
+    const got = await readCommitted(broker.brokers, n.topic, { count: TOTAL, quietMs: 5000 });
     const ids = decode(got).map((e) => e.id);
     expect(new Set(ids).size).toBe(TOTAL);
     expect(ids).toHaveLength(TOTAL);
-    process.stderr.write(`kafka outage: ${failures} failed write attempts, ${TOTAL} events exactly once\n`);
+    process.stderr.write(
+      `kafka outage (10 s, SIGKILLed broker): ${failures} failed write attempts, slowest write ${slowest} ms, ${TOTAL} events exactly once\n`,
+    );
   }, 180000);
 });
 
@@ -389,7 +408,54 @@ d('@platformatic/kafka transactional restart (client bug, worked around in Kafka
     await once({ producerId: -1n, producerEpoch: -1 });
     const restartDefault = await once({});
     const restartFixed = await once({ producerId: -1n, producerEpoch: -1 });
-    process.stderr.write(`transactional restart: default options -> ${restartDefault}; -1/-1 -> ${restartFixed}\n`);
+    process.stderr.write(
+      `transactional restart: default options -> ${restartDefault}; -1/-1 -> ${restartFixed}\n`,
+    );
     expect(restartFixed).toBe('ok');
+  });
+});
+
+d('tag-connector tail --from kafka --verify', () => {
+  it('prints the events and reports a duplicate with exit code 1', async () => {
+    const { runCli } = await import('../support/daemon.ts');
+    const brokers = BROKERS!;
+    const n = names('tail');
+    const sink = new KafkaSink(sinkOptions(brokers, n, { exactlyOnce: false }));
+    await sink.open();
+    await sink.write(makeEvents(0, 30));
+    await sink.write(makeEvents(29, 1)); // a redelivery
+    await sink.close();
+    const args = [
+      'tail',
+      '--from',
+      'kafka',
+      '--kafka-brokers',
+      brokers,
+      '--topic',
+      n.topic,
+      '--from-beginning',
+    ];
+    const bad = runCli([...args, '--verify', '--idle-exit-ms', '3000']);
+    const badExit = await bad.exit;
+    expect(badExit.code).toBe(1);
+    expect(bad.stdout().trim().split('\n')).toHaveLength(31);
+    expect(bad.stderr()).toMatch(/31 events, 30 unique ids, 7 keys: 1 duplicates, 0 out of order, 0 gaps/);
+
+    const n2 = names('tail2');
+    const ok = new KafkaSink(sinkOptions(brokers, n2));
+    await ok.open();
+    await ok.write(makeEvents(0, 30));
+    await ok.close();
+    const good = runCli([
+      ...args.slice(0, 6),
+      n2.topic,
+      '--from-beginning',
+      '--verify',
+      '--quiet',
+      '--max-events',
+      '30',
+    ]);
+    expect((await good.exit).code).toBe(0);
+    expect(good.stderr()).toMatch(/0 duplicates, 0 out of order, 0 gaps -> OK/);
   });
 });

@@ -70,3 +70,42 @@ export async function readTopic(
   }
   return out;
 }
+
+/**
+ * Reads a topic from the beginning, read_committed, with our own Fetch loop (CommittedReader), until
+ * `count` records or `quietMs` without one.
+ */
+export async function readCommitted(
+  brokers: string,
+  topic: string,
+  { count = Infinity, quietMs = 3000, timeoutMs = 60000 } = {},
+): Promise<ReadMessage[]> {
+  const { CommittedReader } = await import('../../src/sinks/kafka-reader.ts');
+  const reader = new CommittedReader({ clientId: 'tagc-test-reader', bootstrapBrokers: [brokers] }, topic);
+  const out: ReadMessage[] = [];
+  try {
+    const started = Date.now();
+    while (!(await reader.init('beginning'))) {
+      if (Date.now() - started > timeoutMs) throw new Error(`topic ${topic} never appeared`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    let last = Date.now();
+    while (out.length < count && Date.now() - last < quietMs && Date.now() - started < timeoutMs) {
+      const got = await reader.poll(200);
+      if (got.length) last = Date.now();
+      for (const r of got) {
+        out.push({
+          topic: r.topic,
+          partition: r.partition,
+          offset: r.offset,
+          key: r.key ?? '',
+          value: r.value ?? '',
+          headers: r.headers,
+        });
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return out;
+}

@@ -5,6 +5,7 @@ import { migrateCommand } from './migrate.ts';
 import { runTaskCommand } from './run-task.ts';
 import { slotCommand } from './slot.ts';
 import { startJobCommand } from './start-job.ts';
+import { tailCommand } from './tail.ts';
 import { tasksCommand } from './tasks.ts';
 import { versionCommand } from './version.ts';
 
@@ -18,4 +19,5 @@ export const commands: CommandModule<any, any>[] = [
   tasksCommand,
   doctorCommand,
   slotCommand,
+  tailCommand,
 ];
