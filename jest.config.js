@@ -1,9 +1,6 @@
 // Jest runs the TypeScript sources as native ESM (node --experimental-vm-modules), compiled by
 // ts-jest without type checking (tsc checks types in `npm run lint`).
-const tsJest = [
-  'ts-jest',
-  { useESM: true, tsconfig: 'tsconfig.json', diagnostics: false },
-];
+const tsJest = ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: false }];
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': tsJest },
