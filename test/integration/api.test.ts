@@ -87,7 +87,7 @@ describe('HTTP API against a running extract-tasks', () => {
       '--stream-retention-dir',
       join(dir, 'stream'),
       '--stream-client-buffer-bytes',
-      '200000',
+      '2000000',
       '--password',
       'pg-secret-pw',
     ]);
@@ -134,10 +134,16 @@ describe('HTTP API against a running extract-tasks', () => {
     const state = new Map<string, Row>();
     for (const l of lines.slice(1)) if (l.type === 'snapshot.row') state.set(String(l.after.id), l.after);
     expect(lines[lines.length - 1].type).toBe('snapshot.end');
-    const stream = sse(`${base}/v1/api/ws/Stream?table=items&fromLsn=${header.lsn}`, auth, (_id, e) => {
-      if (e.data.op === 'd') state.delete(String(e.data.before.id));
-      else if (e.data.after) state.set(String(e.data.after.id), e.data.after);
-    });
+    let streamError: unknown;
+    const stream = sse(
+      `${base}/v1/api/ws/Stream?table=items&fromLsn=${header.lsn}`,
+      auth,
+      (_id, e, event) => {
+        if (event === 'error') return void (streamError = e);
+        if (e.data.op === 'd') state.delete(String(e.data.before.id));
+        else if (e.data.after) state.set(String(e.data.after.id), e.data.after);
+      },
+    );
     await new Promise((r) => setTimeout(r, 1500));
     running = false;
     await writer;
@@ -152,6 +158,7 @@ describe('HTTP API against a running extract-tasks', () => {
       );
     while (have() !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     stream.stop();
+    expect(streamError).toBeUndefined();
     expect(have()).toBe(want);
   }, 60_000);
 

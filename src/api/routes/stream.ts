@@ -79,6 +79,12 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
           res.write(`id: ${id}\ndata: ${json}\n\n`);
           return res.writableLength;
         },
+        drained: (bytes) =>
+          new Promise((resolve) => {
+            const check = () =>
+              res.writableLength <= bytes || res.destroyed ? resolve() : res.once('drain', check);
+            check();
+          }),
         close: (reason) => {
           res.write(`event: error\ndata: ${JSON.stringify(reason)}\n\n`);
           res.end();
@@ -112,6 +118,11 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         send: (_id, json) => {
           socket.send(json);
           return socket.bufferedAmount;
+        },
+        drained: async (bytes) => {
+          while (socket.bufferedAmount > bytes && socket.readyState === socket.OPEN) {
+            await new Promise((r) => setTimeout(r, 5));
+          }
         },
         close: (reason) => socket.close(4008, `${reason.error}: ${reason.message}`.slice(0, 120)),
         onClosed: (cb) =>

@@ -7,6 +7,8 @@ import { matches, type EventFilter } from './filters.ts';
 export interface Transport {
   /** Sends one event; returns the bytes now buffered towards the client. */
   send(id: string, json: string): number;
+  /** Resolves once the bytes buffered towards the client are below `bytes` (replay paces itself). */
+  drained(bytes: number): Promise<void>;
   /** Ends the session with a stated reason. */
   close(reason: { error: string; message: string }): void;
   onClosed(cb: () => void): void;
@@ -52,16 +54,32 @@ export class StreamSession {
           if (this.closed) return;
           const e = JSON.parse(line.json) as Parameters<typeof matches>[1] & { id: string };
           this.lastSent = line.position;
-          if (matches(this.o.filter, e, this.o.workspaceColumn)) this.emit(e.id, line.json);
+          if (matches(this.o.filter, e, this.o.workspaceColumn)) {
+            // Replay goes at the client's pace (only live events can outrun a client).
+            if (this.t.send(e.id, line.json) > this.o.maxBufferedBytes / 4)
+              await this.t.drained(this.o.maxBufferedBytes / 8);
+          }
         }
       } catch (err) {
         this.cut('replay_failed', (err as Error).message);
         return;
       }
     }
-    const held = this.held ?? [];
+    // What arrived live during the replay goes out at the client's pace too; once it is drained (no
+    // await between the emptiness check and the switch), events are written as they come.
+    while (this.held && this.held.length > 0) {
+      const batch = this.held.splice(0);
+      this.heldBytes = 0;
+      for (const e of batch) {
+        if (this.closed) return;
+        if (this.lastSent && comparePosition(e.position, this.lastSent) <= 0) continue;
+        this.lastSent = e.position;
+        if (!matches(this.o.filter, e.event, this.o.workspaceColumn, e.table)) continue;
+        if (this.t.send(e.event.id, e.json) > this.o.maxBufferedBytes / 4)
+          await this.t.drained(this.o.maxBufferedBytes / 8);
+      }
+    }
     this.held = null;
-    this.deliver(held);
   }
 
   private onLive(batch: readonly OutboundEvent[]): void {
@@ -72,7 +90,7 @@ export class StreamSession {
         this.heldBytes += e.json.length;
       }
       if (this.heldBytes > this.o.maxBufferedBytes)
-        this.cut('slow_consumer', 'client fell behind during replay (buffer limit reached)');
+        this.cut('slow_consumer', `client fell behind during replay (buffer limit reached: ${this.heldBytes} bytes in ${this.held.length} events)`);
       return;
     }
     this.deliver(batch);
