@@ -108,6 +108,7 @@ export const configSchema = z.object({
   enableDumpFileCreation: boolish.default(false),
   healMustWaitForInitialSync: boolish.default(true),
   dumpDir: z.string().default('dumps'),
+  jobLeaseMs: positiveInt('a positive number of milliseconds').default(30000),
 
   // Google Pub/Sub
   projectId: z.string().optional(),

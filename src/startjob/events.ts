@@ -118,11 +118,15 @@ export interface Publisher {
 
 /**
  * Publishes through the configured sinks (stdout, file, Kafka, Pub/Sub), in order, one batch at a
- * time. Positions are a private sequence (commitLsn 0): the sinks' WAL checkpoints do not apply to
- * snapshot events, which are deduplicated by their id instead.
+ * time. Snapshot events have no WAL position: they get a private one, `(start time of this process in
+ * ms, ordinal)`, increasing within a process and across restarts (as long as the clock does), so a sink
+ * that filters by its checkpoint after a failed write never drops them. The sinks must be built with a
+ * slot of their own (`startJobSinkConfig`): the Kafka sink keys its checkpoint record and derives its
+ * transactional id from the slot, which must not collide with `extract-tasks`' stream.
  */
 export class SinkPublisher implements Publisher {
   private ordinal = 0;
+  private readonly base = BigInt(Date.now());
   private readonly sinks: readonly Sink[];
   private readonly table: string;
 
@@ -137,7 +141,7 @@ export class SinkPublisher implements Publisher {
       const ordinal = ++this.ordinal;
       return {
         ordinal,
-        position: { commitLsn: 0n, seq: ordinal },
+        position: { commitLsn: this.base, seq: ordinal },
         event,
         json: JSON.stringify(event),
         table: this.table,
@@ -151,6 +155,11 @@ export class SinkPublisher implements Publisher {
     for (const sink of this.sinks) await sink.close().catch((e: unknown) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, 'closing the snapshot sinks failed');
   }
+}
+
+/** The config start-job builds its sinks with: its own slot name (Kafka checkpoint key, transactional id). */
+export function startJobSinkConfig<C extends { slot: string }>(config: C): C {
+  return { ...config, slot: `${config.slot}_startjob` };
 }
 
 /** Keeps events in memory: for tests and for `--sink` none. */

@@ -9,7 +9,7 @@ import { jobApi } from './api.ts';
 import { parseCron } from './chronology.ts';
 import { runDump } from './dump.ts';
 import { EtlRunHooks } from './etl.ts';
-import { SinkPublisher, SnapshotEvents, type Publisher } from './events.ts';
+import { SinkPublisher, SnapshotEvents, startJobSinkConfig, type Publisher } from './events.ts';
 import { JobManager, type Executor, type RunHooks } from './jobs.ts';
 import { runSnapshot } from './snapshot.ts';
 import { SnapshotStore } from './store.ts';
@@ -95,7 +95,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     });
   let publisher = deps.publisher;
   if (!publisher) {
-    const ctx = { config, logger, database: new URL(ws).host, version: VERSION };
+    const ctx = { config: startJobSinkConfig(config), logger, database: new URL(ws).host, version: VERSION };
     const sinks = [];
     for (const kind of config.sink) {
       const sink = await createSink(kind, ctx);
@@ -153,6 +153,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     enableDump: config.enableDumpFileCreation,
     healMustWaitForInitialSync: config.healMustWaitForInitialSync,
     full: config.full,
+    leaseMs: config.jobLeaseMs,
   });
   const app = Fastify({
     loggerInstance: logger.child({ part: 'api' }, { level: 'warn' }),

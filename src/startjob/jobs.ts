@@ -48,8 +48,16 @@ export interface JobManagerOptions extends ChronologyOptions {
   /** Healing runs emit every item. */
   full: boolean;
   hooks?: RunHooks | null;
+  /**
+   * Lease of a running kind in the store, renewed every third of it: instances sharing one store never
+   * overlap, and a run whose instance died is found interrupted once its lease expired. Default 30 s.
+   */
+  leaseMs?: number;
   now?: () => Date;
 }
+
+/** An abort that ends the run as failed rather than canceled (its lease was lost). */
+class RunFailure extends Error {}
 
 export type RequestResult = { ok: true; run: JobRunDoc } | Extract<Admission, { ok: false }>;
 
@@ -65,7 +73,9 @@ export class JobManager {
   private initialSyncSucceeded = false;
   private started = false;
   private stopping = false;
-  private readonly owner = `${hostname()}:${process.pid}`;
+  /** This instance: host, pid and a random part (a restarted container often has the same pid). */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly leaseMs: number;
   private readonly now: () => Date;
 
   constructor(opts: JobManagerOptions) {
@@ -73,24 +83,14 @@ export class JobManager {
     if (opts.cronDump) parseCron(opts.cronDump);
     this.opts = opts;
     this.now = opts.now ?? (() => new Date());
+    this.leaseMs = opts.leaseMs ?? 30_000;
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    for (const run of await this.opts.store.activeRuns()) {
-      this.opts.logger.warn(
-        { run: run._id, kind: run.kind, owner: run.owner },
-        'marking an interrupted run failed',
-      );
-      await this.opts.store.saveRun({
-        ...run,
-        status: 'failed',
-        error: INTERRUPTED_REASON,
-        finishedAt: this.now(),
-      });
-    }
+    await this.recoverInterrupted();
     await this.sweep();
     this.initialSyncSucceeded = await this.opts.store.hasSuccessfulInitialSync();
     if (this.opts.cronHealing && this.opts.enableHealing) this.arm('healing', this.opts.cronHealing);
@@ -117,9 +117,40 @@ export class JobManager {
     this.started = false;
   }
 
-  /** Facts the chronology rules look at. */
-  private facts(): RunFacts[] {
-    const facts: RunFacts[] = [...this.active.values()].map((a) => ({
+  /**
+   * Runs the store shows active but whose instance is gone (its lease expired or was never taken)
+   * become `failed` (interrupted). Returns the active runs of other, live instances.
+   */
+  async recoverInterrupted(): Promise<JobRunDoc[]> {
+    const alive: JobRunDoc[] = [];
+    const now = this.now();
+    for (const run of await this.opts.store.activeRuns()) {
+      if (this.active.has(run._id)) continue;
+      if (run.owner !== this.owner) {
+        const lease = await this.opts.store.lease(leaseName(run.kind));
+        if (lease && lease.owner === run.owner && lease.expiresAt > now) {
+          alive.push(run);
+          continue;
+        }
+      }
+      // Conditional: a run that ended meanwhile (its lease released after its final status) stays as is.
+      if (await this.opts.store.markInterrupted(run._id, INTERRUPTED_REASON, now)) {
+        this.opts.logger.warn(
+          { run: run._id, kind: run.kind, owner: run.owner },
+          'marked a run of a dead instance failed (interrupted)',
+        );
+        // Its ETL context gets its error event too.
+        await this.opts.hooks
+          ?.end({ ...run, status: 'failed', error: INTERRUPTED_REASON, finishedAt: now })
+          .catch((err: unknown) => this.opts.logger.warn({ err, run: run._id }, 'job runner hook failed'));
+      }
+    }
+    return alive;
+  }
+
+  /** Facts the chronology rules look at: our runs, other live instances' runs, the sync state. */
+  private facts(foreign: readonly JobRunDoc[] = []): RunFacts[] {
+    const facts: RunFacts[] = [...this.active.values(), ...foreign.map((run) => ({ run }))].map((a) => ({
       kind: a.run.kind,
       status: a.run.status,
     }));
@@ -130,7 +161,11 @@ export class JobManager {
   /** Schedules a run if the chronology admits it; it starts at once, in the background. */
   async request(kind: JobKind, trigger: Trigger): Promise<RequestResult> {
     if (this.stopping) return { ok: false, code: 'disabled', reason: 'the process is stopping' };
-    const verdict = admit(kind, this.facts(), this.opts);
+    const foreign = await this.recoverInterrupted();
+    if (!this.initialSyncSucceeded && kind === 'healing')
+      this.initialSyncSucceeded = await this.opts.store.hasSuccessfulInitialSync();
+    // From here to `active.set` nothing awaits: two requests in this process cannot both pass.
+    const verdict = admit(kind, this.facts(foreign), this.opts);
     if (!verdict.ok) {
       this.lastRefusal.set(kind, { at: this.now(), reason: verdict.reason });
       return verdict;
@@ -154,14 +189,75 @@ export class JobManager {
     const abort = new AbortController();
     const entry = { run, abort, done: Promise.resolve() };
     this.active.set(run._id, entry);
+    let leases: string[] = [];
     try {
+      // Between instances, the leases decide (atomically in the store).
+      const taken = await this.takeLeases(run);
+      if (!taken.ok) {
+        this.active.delete(run._id);
+        this.lastRefusal.set(kind, { at: this.now(), reason: taken.reason });
+        return { ok: false, code: taken.code, reason: taken.reason };
+      }
+      leases = taken.names;
       await this.opts.store.saveRun(run);
     } catch (err) {
       this.active.delete(run._id);
+      await this.releaseLeases(leases);
       throw err;
     }
-    entry.done = this.execute(entry);
+    entry.done = this.execute(entry, leases);
     return { ok: true, run: { ...run } };
+  }
+
+  private async takeLeases(
+    run: JobRunDoc,
+  ): Promise<{ ok: true; names: string[] } | { ok: false; code: 'overlap' | 'store-busy'; reason: string }> {
+    const names = [leaseName(run.kind), ...(run.kind === 'dump' ? [] : [STORE_WRITER])];
+    const held: string[] = [];
+    for (const name of names) {
+      const r = await this.opts.store.acquireLease(name, this.owner, run._id, this.leaseMs);
+      if (!r.ok) {
+        await this.releaseLeases(held);
+        const by = r.holder ? `run ${r.holder.runId} of instance ${r.holder.owner}` : 'another instance';
+        return name === STORE_WRITER
+          ? { ok: false, code: 'store-busy', reason: `the snapshot store is being written by ${by}` }
+          : { ok: false, code: 'overlap', reason: `a ${run.kind} run is already running: ${by}` };
+      }
+      held.push(name);
+    }
+    return { ok: true, names: held };
+  }
+
+  private async releaseLeases(names: readonly string[]): Promise<void> {
+    for (const name of names)
+      await this.opts.store.releaseLease(name, this.owner).catch((err: unknown) => {
+        this.opts.logger.warn({ err, lease: name }, 'could not release a lease (it will expire)');
+      });
+  }
+
+  /** Renews the leases of a run and picks up a cancel asked by another instance. */
+  private heartbeat(
+    entry: { run: JobRunDoc; abort: AbortController },
+    leases: readonly string[],
+  ): NodeJS.Timeout {
+    const timer = setInterval(
+      () => {
+        void (async () => {
+          for (const name of leases)
+            if (!(await this.opts.store.renewLease(name, this.owner, this.leaseMs)))
+              entry.abort.abort(
+                new RunFailure(`lost the lease ${name} (the store was unreachable too long?)`),
+              );
+          if ((await this.opts.store.getRun(entry.run._id))?.cancelRequested)
+            entry.abort.abort(new Error('canceled through the job API (of another instance)'));
+        })().catch((err: unknown) =>
+          this.opts.logger.warn({ err, run: entry.run._id }, 'lease renewal failed'),
+        );
+      },
+      Math.max(200, Math.floor(this.leaseMs / 3)),
+    );
+    timer.unref();
+    return timer;
   }
 
   /** Cancels the scheduled or busy runs of a kind; returns them. */
@@ -169,11 +265,18 @@ export class JobManager {
     const hit = [...this.active.values()].filter((a) => a.run.kind === kind);
     for (const a of hit) a.abort.abort(new Error('canceled through the job API'));
     await Promise.allSettled(hit.map((a) => a.done));
-    return hit.map((a) => ({ ...a.run }));
+    // Runs of other instances: they cancel at their next heartbeat.
+    const foreign = (await this.recoverInterrupted()).filter((r) => r.kind === kind);
+    await this.opts.store.requestCancel(foreign.map((r) => r._id));
+    return [...hit.map((a) => ({ ...a.run })), ...foreign.map((r) => ({ ...r, cancelRequested: true }))];
   }
 
-  private async execute(entry: { run: JobRunDoc; abort: AbortController }): Promise<void> {
+  private async execute(
+    entry: { run: JobRunDoc; abort: AbortController },
+    leases: readonly string[],
+  ): Promise<void> {
     const { run, abort } = entry;
+    const beat = this.heartbeat(entry, leases);
     const log = this.opts.logger.child({ run: run._id, kind: run.kind });
     const set = async (status: JobStatus, patch: Partial<JobRunDoc> = {}) => {
       run.status = transition(run.status, status);
@@ -196,8 +299,10 @@ export class JobManager {
       });
       log.info({ counts: outcome.counts, result: outcome.result }, 'job run succeeded');
     } catch (err) {
-      const canceled = abort.signal.aborted;
-      const reason = canceled ? String((abort.signal.reason as Error)?.message ?? 'canceled') : describe(err);
+      const canceled = abort.signal.aborted && !(abort.signal.reason instanceof RunFailure);
+      const reason = abort.signal.aborted
+        ? String((abort.signal.reason as Error)?.message ?? 'canceled')
+        : describe(err);
       try {
         await set(canceled ? 'canceled' : 'failed', { finishedAt: this.now(), error: reason });
       } catch (saveErr) {
@@ -206,7 +311,9 @@ export class JobManager {
       if (canceled) log.warn({ reason }, 'job run canceled');
       else log.error({ reason }, 'job run failed');
     } finally {
+      clearInterval(beat);
       this.active.delete(run._id);
+      await this.releaseLeases(leases);
       await this.sweep();
       await this.opts.hooks?.end(run).catch((err: unknown) => log.error({ err }, 'job runner hook failed'));
     }
@@ -275,6 +382,9 @@ export class JobManager {
     while (this.active.size) await Promise.allSettled([...this.active.values()].map((a) => a.done));
   }
 }
+
+const STORE_WRITER = 'store-writer';
+const leaseName = (kind: JobKind) => `kind:${kind}`;
 
 function describe(err: unknown): string {
   const e = err as Error;

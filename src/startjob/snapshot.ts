@@ -15,7 +15,8 @@ import type { Item } from './workspace.ts';
  *  1. read the workspace page by page into a staging collection `{_id, hash, doc}`;
  *  2. merge the staging and the store, both in id order, classifying every id as created, changed,
  *     unchanged or deleted (`mergeClassify`, pure); per batch publish the events (every item with
- *     `full`), then apply changes and deletions to the store and stage created items aside;
+ *     `full`), then replace changed and remove deleted items in the store (ids the store cursor has
+ *     passed already) and stage created items aside;
  *  3. insert the created items into the store (after the merge, so they never show up in the store
  *     cursor it is still reading), then drop the staging.
  * Events are published before the store is written: a crash in between makes the next attempt of the
@@ -139,8 +140,7 @@ export async function runSnapshot(opts: SnapshotRunOptions): Promise<SnapshotCou
       await publisher.publish(out);
       counts.emitted += out.length;
       await store.stage(created, toCreate);
-      await store.writeItems(snapshotId, [], toChange);
-      await store.deleteItems(toDelete);
+      await store.replaceItems(snapshotId, toChange, toDelete);
       out = [];
       toCreate = [];
       toChange = [];

@@ -40,8 +40,18 @@ export interface JobRunDoc {
   result?: Record<string, unknown> | null;
   /** ETL context of the run in the job runner's event store, when it runs there. */
   etlContextId?: string | number | null;
-  /** Process that ran it (host:pid), to tell an interrupted run after a restart. */
+  /** Instance that runs it (host:pid:random), to tell an interrupted run after a restart. */
   owner: string;
+  /** Set by another instance's `DELETE` on the job API: the owner cancels the run at its next heartbeat. */
+  cancelRequested?: boolean;
+}
+
+/** A lease: which instance may run a kind (or write the store) until when. */
+export interface LeaseDoc {
+  _id: string;
+  owner: string;
+  runId: string;
+  expiresAt: Date;
 }
 
 export interface StoreOptions {
@@ -57,6 +67,7 @@ export class SnapshotStore {
   readonly db: Db;
   readonly items: Collection<StoredItem>;
   readonly runs: Collection<JobRunDoc>;
+  readonly leases: Collection<LeaseDoc>;
   private readonly prefix: string;
 
   constructor(opts: StoreOptions) {
@@ -71,6 +82,7 @@ export class SnapshotStore {
     this.db = this.client.db(dbName);
     this.items = this.db.collection<StoredItem>(`${prefix}_items`);
     this.runs = this.db.collection<JobRunDoc>(`${prefix}_job_runs`);
+    this.leases = this.db.collection<LeaseDoc>(`${prefix}_leases`);
   }
 
   async open(): Promise<void> {
@@ -121,7 +133,7 @@ export class SnapshotStore {
   async commitCreated(snapshotId: string, batchSize: number): Promise<void> {
     let batch: StagedItem[] = [];
     const flush = async () => {
-      if (batch.length) await this.writeItems(snapshotId, batch, []);
+      if (batch.length) await this.insertItems(snapshotId, batch);
       batch = [];
     };
     for await (const r of this.staging(snapshotId, 'created').find({}).sort({ _id: 1 })) {
@@ -143,26 +155,29 @@ export class SnapshotStore {
     }
   }
 
-  /** Writes created items (insert) and changed items (replace), stamped with the snapshot id. */
-  async writeItems(
-    snapshotId: string,
-    created: readonly StagedItem[],
-    changed: readonly StagedItem[],
-  ): Promise<void> {
+  /** Inserts items, stamped with the snapshot id. */
+  async insertItems(snapshotId: string, rows: readonly StagedItem[]): Promise<void> {
+    if (rows.length === 0) return;
     const now = new Date();
-    const doc = (r: StagedItem): StoredItem => ({
-      _id: r._id,
-      hash: r.hash,
-      snapshotId,
-      doc: r.doc,
-      updatedAt: now,
-    });
-    if (created.length) await this.items.insertMany(created.map(doc), { ordered: false });
-    if (changed.length)
-      await this.items.bulkWrite(
-        changed.map((r) => ({ replaceOne: { filter: { _id: r._id }, replacement: doc(r), upsert: true } })),
-        { ordered: false },
-      );
+    await this.items.insertMany(
+      rows.map((r) => ({ _id: r._id, hash: r.hash, snapshotId, doc: r.doc, updatedAt: now })),
+      { ordered: false },
+    );
+  }
+
+  /**
+   * Replaces changed items and removes deleted ones, in two round trips whatever the batch size: one
+   * `deleteMany` by `_id $in`, one `insertMany`. (FerretDB/SQLite scans the collection for every
+   * update or delete, even by `_id`, so a replaceOne per item costs a scan each.) A crash between
+   * the two leaves a changed item missing: the next run reports it as created, nothing is lost.
+   */
+  async replaceItems(
+    snapshotId: string,
+    changed: readonly StagedItem[],
+    deletedIds: readonly string[],
+  ): Promise<void> {
+    await this.deleteItems([...changed.map((r) => r._id), ...deletedIds]);
+    await this.insertItems(snapshotId, changed);
   }
 
   async deleteItems(ids: readonly string[]): Promise<void> {
@@ -185,8 +200,74 @@ export class SnapshotStore {
 
   // job runs
 
+  /** Writes a run's fields (not `cancelRequested`, which other instances set). */
   async saveRun(run: JobRunDoc): Promise<void> {
-    await this.runs.replaceOne({ _id: run._id }, run, { upsert: true });
+    const { _id, cancelRequested: _ignored, ...fields } = run;
+    await this.runs.updateOne({ _id }, { $set: fields }, { upsert: true });
+  }
+
+  /** Marks a run failed as interrupted if it is still scheduled or busy; true when it was. */
+  async markInterrupted(id: string, reason: string, at: Date): Promise<boolean> {
+    const r = await this.runs.updateOne(
+      { _id: id, status: { $in: ['scheduled', 'busy'] } },
+      { $set: { status: 'failed', error: reason, finishedAt: at } },
+    );
+    return r.modifiedCount === 1;
+  }
+
+  async getRun(id: string): Promise<JobRunDoc | null> {
+    return this.runs.findOne({ _id: id });
+  }
+
+  /** Asks the owners of these runs to cancel them (another instance's `DELETE`). */
+  async requestCancel(ids: readonly string[]): Promise<void> {
+    if (ids.length)
+      await this.runs.updateMany({ _id: { $in: [...ids] } }, { $set: { cancelRequested: true } });
+  }
+
+  // leases: mutual exclusion between instances sharing the store
+
+  /**
+   * Takes the lease `name` for `owner` unless another owner holds it unexpired. Atomic: the insert
+   * fails on the existing `_id`, the take-over only matches an expired lease (or our own).
+   */
+  async acquireLease(
+    name: string,
+    owner: string,
+    runId: string,
+    ttlMs: number,
+  ): Promise<{ ok: true } | { ok: false; holder: LeaseDoc | null }> {
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + ttlMs);
+    try {
+      await this.leases.insertOne({ _id: name, owner, runId, expiresAt });
+      return { ok: true };
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
+    const taken = await this.leases.findOneAndUpdate(
+      { _id: name, $or: [{ expiresAt: { $lt: now } }, { owner }] },
+      { $set: { owner, runId, expiresAt } },
+    );
+    if (taken) return { ok: true };
+    return { ok: false, holder: await this.leases.findOne({ _id: name }) };
+  }
+
+  /** Extends a lease we hold; false when it is no longer ours. */
+  async renewLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const r = await this.leases.updateOne(
+      { _id: name, owner },
+      { $set: { expiresAt: new Date(Date.now() + ttlMs) } },
+    );
+    return r.matchedCount === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.leases.deleteOne({ _id: name, owner });
+  }
+
+  async lease(name: string): Promise<LeaseDoc | null> {
+    return this.leases.findOne({ _id: name });
   }
 
   async listRuns(limit = 100): Promise<JobRunDoc[]> {
@@ -207,6 +288,7 @@ export class SnapshotStore {
   async drop(): Promise<void> {
     await this.items.drop().catch(() => undefined);
     await this.runs.drop().catch(() => undefined);
+    await this.leases.drop().catch(() => undefined);
     for (const c of await this.db.listCollections({}, { nameOnly: true }).toArray())
       if (c.name.startsWith(`${this.prefix}_staging_`))
         await this.db.dropCollection(c.name).catch(() => undefined);

@@ -90,7 +90,10 @@ export class StreamSession {
         this.heldBytes += e.json.length;
       }
       if (this.heldBytes > this.o.maxBufferedBytes)
-        this.cut('slow_consumer', `client fell behind during replay (buffer limit reached: ${this.heldBytes} bytes in ${this.held.length} events)`);
+        this.cut(
+          'slow_consumer',
+          `client fell behind during replay (buffer limit reached: ${this.heldBytes} bytes in ${this.held.length} events)`,
+        );
       return;
     }
     this.deliver(batch);

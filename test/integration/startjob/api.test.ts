@@ -6,6 +6,20 @@ import { MemoryPublisher } from '../../../src/startjob/events.ts';
 import { buildStartJob, type StartJob } from '../../../src/startjob/index.ts';
 import { logger, testConfig, TestWorkspace } from './helpers.ts';
 
+/**
+ * Requests over the real loopback socket. (`app.inject()` goes through light-my-request, which
+ * `require`s the ESM-only cookie@2: jest's module runtime refuses that, Node itself would not.)
+ */
+async function call(
+  sj: StartJob,
+  req: { method: string; url: string; headers?: Record<string, string> },
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by expect()
+): Promise<{ statusCode: number; json: () => any }> {
+  const res = await fetch(`${sj.address}${req.url}`, { method: req.method, headers: req.headers });
+  const text = await res.text();
+  return { statusCode: res.status, json: () => JSON.parse(text) };
+}
+
 describe('start-job job API (fastify, real servers behind it)', () => {
   const ws = new TestWorkspace();
   let sj: StartJob;
@@ -24,7 +38,7 @@ describe('start-job job API (fastify, real servers behind it)', () => {
   });
 
   it('refuses healing before an initial sync with 409 {error, message}', async () => {
-    const res = await sj.app.inject({ method: 'POST', url: '/healing-jobs' });
+    const res = await call(sj, { method: 'POST', url: '/healing-jobs' });
     expect(res.statusCode).toBe(409);
     expect(res.json()).toEqual({
       error: 'needs-initial-sync',
@@ -33,36 +47,36 @@ describe('start-job job API (fastify, real servers behind it)', () => {
   });
 
   it('schedules, refuses an overlap, lists, cancels, and 404s when nothing is left to cancel', async () => {
-    const post = await sj.app.inject({ method: 'POST', url: '/initial-sync-jobs' });
+    const post = await call(sj, { method: 'POST', url: '/initial-sync-jobs' });
     expect(post.statusCode).toBe(201);
     const run = post.json().run;
     expect(run).toMatchObject({ kind: 'initial-sync', status: 'scheduled', trigger: 'api', full: true });
     expect(run.id).toMatch(/^initial-sync-/);
 
-    const again = await sj.app.inject({ method: 'POST', url: '/initial-sync-jobs' });
+    const again = await call(sj, { method: 'POST', url: '/initial-sync-jobs' });
     expect(again.statusCode).toBe(409);
     expect(again.json().error).toBe('overlap');
 
-    const list = await sj.app.inject({ method: 'GET', url: '/jobs' });
+    const list = await call(sj, { method: 'GET', url: '/jobs' });
     expect(list.statusCode).toBe(200);
     const body = list.json();
     expect(body.initialSyncSucceeded).toBe(false);
     expect(body.kinds['initial-sync'].active).toBe(true);
     expect(body.runs[0]).toMatchObject({ id: run.id, status: expect.stringMatching(/scheduled|busy/) });
 
-    const del = await sj.app.inject({ method: 'DELETE', url: '/initial-sync-jobs' });
+    const del = await call(sj, { method: 'DELETE', url: '/initial-sync-jobs' });
     expect(del.statusCode).toBe(200);
     expect(del.json().canceled).toEqual([expect.objectContaining({ id: run.id, status: 'canceled' })]);
-    const none = await sj.app.inject({ method: 'DELETE', url: '/initial-sync-jobs' });
+    const none = await call(sj, { method: 'DELETE', url: '/initial-sync-jobs' });
     expect(none.statusCode).toBe(404);
     expect(none.json()).toEqual({ error: 'not_found', message: 'no scheduled or busy initial-sync run' });
   });
 
   it('a completed run shows timings and counts; healing and dump then follow their rules', async () => {
     await ws.control('delay', { ms: 0 });
-    expect((await sj.app.inject({ method: 'POST', url: '/initial-sync-jobs' })).statusCode).toBe(201);
+    expect((await call(sj, { method: 'POST', url: '/initial-sync-jobs' })).statusCode).toBe(201);
     await sj.jobs.idle();
-    const res = await sj.app.inject({ method: 'GET', url: '/jobs?kind=initial-sync&status=success' });
+    const res = await call(sj, { method: 'GET', url: '/jobs?kind=initial-sync&status=success' });
     const [run] = res.json().runs;
     expect(run).toMatchObject({
       status: 'success',
@@ -72,31 +86,31 @@ describe('start-job job API (fastify, real servers behind it)', () => {
     expect(run.durationMs).toBeGreaterThanOrEqual(0);
     expect(Date.parse(run.finishedAt)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
 
-    expect((await sj.app.inject({ method: 'POST', url: '/healing-jobs' })).statusCode).toBe(201);
+    expect((await call(sj, { method: 'POST', url: '/healing-jobs' })).statusCode).toBe(201);
     // dump is disabled by default (ENABLE_DUMP_FILE_CREATION=false)
-    const dump = await sj.app.inject({ method: 'POST', url: '/dump-publication-graph-jobs' });
+    const dump = await call(sj, { method: 'POST', url: '/dump-publication-graph-jobs' });
     expect(dump.statusCode).toBe(409);
     expect(dump.json().error).toBe('disabled');
     await sj.jobs.idle();
   });
 
   it('validates input and answers unknown routes with JSON errors', async () => {
-    const bad = await sj.app.inject({ method: 'GET', url: '/jobs?limit=0' });
+    const bad = await call(sj, { method: 'GET', url: '/jobs?limit=0' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'bad_request', message: expect.stringContaining('limit') });
-    const unknown = await sj.app.inject({ method: 'GET', url: '/jobs?color=red' });
+    const unknown = await call(sj, { method: 'GET', url: '/jobs?color=red' });
     expect(unknown.statusCode).toBe(400);
-    const kind = await sj.app.inject({ method: 'GET', url: '/jobs?kind=nope' });
+    const kind = await call(sj, { method: 'GET', url: '/jobs?kind=nope' });
     expect(kind.statusCode).toBe(400);
-    const missing = await sj.app.inject({ method: 'PUT', url: '/healing-jobs' });
+    const missing = await call(sj, { method: 'PUT', url: '/healing-jobs' });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error).toBe('not_found');
   });
 
   it('answers health, readiness and the OpenAPI document', async () => {
-    expect((await sj.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true });
-    expect((await sj.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ ok: true });
-    const doc = (await sj.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect((await call(sj, { method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true });
+    expect((await call(sj, { method: 'GET', url: '/readyz' })).json()).toEqual({ ok: true });
+    const doc = (await call(sj, { method: 'GET', url: '/openapi.json' })).json();
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining([
         '/initial-sync-jobs',
@@ -124,24 +138,26 @@ describe('start-job job API with the shared bearer auth (src/api/auth.ts)', () =
       logger,
     });
     try {
+      await sj.start();
       expect(sj.authenticated).toBe(true);
-      const none = await sj.app.inject({ method: 'GET', url: '/jobs' });
+      const none = await call(sj, { method: 'GET', url: '/jobs' });
       expect(none.statusCode).toBe(401);
       expect(none.json()).toMatchObject({ error: 'unauthorized' });
-      const wrong = await sj.app.inject({
+      const wrong = await call(sj, {
         method: 'POST',
         url: '/initial-sync-jobs',
         headers: { authorization: 'Bearer nope' },
       });
       expect(wrong.statusCode).toBe(401);
-      const ok = await sj.app.inject({
+      const ok = await call(sj, {
         method: 'GET',
         url: '/jobs',
         headers: { authorization: 'Bearer sekret-token-1' },
       });
       expect(ok.statusCode).toBe(200);
-      expect((await sj.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+      expect((await call(sj, { method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     } finally {
+      await sj.store.drop();
       await sj.stop();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -31,7 +31,9 @@ async function until<T>(
   }
 }
 
+const afterCleanup: (() => void)[] = [];
 afterEach(async () => {
+  for (const f of afterCleanup.splice(0)) f();
   for (const sj of open.splice(0)) {
     await sj.store.drop().catch(() => undefined);
     await sj.stop();
@@ -137,6 +139,8 @@ describe('start-job jobs and chronology (real OIDC, GraphQL and FerretDB)', () =
     await ws.control('delay', { ms: 250 });
     const config = testConfig(ws, { wsPageSize: 50 });
     // 1. a real start-job process starts an initial sync at start, and is killed with SIGKILL mid-run
+    const eventsDir = mkdtempSync(join(tmpdir(), 'tagc-sj-'));
+    afterCleanup.push(() => rmSync(eventsDir, { recursive: true, force: true }));
     const child = spawn(
       process.execPath,
       [
@@ -146,7 +150,7 @@ describe('start-job jobs and chronology (real OIDC, GraphQL and FerretDB)', () =
         '--sink',
         'file',
         '--file-path',
-        join(mkdtempSync(join(tmpdir(), 'tagc-sj-')), 'events.ndjson'),
+        join(eventsDir, 'events.ndjson'),
       ],
       {
         env: {
@@ -156,6 +160,7 @@ describe('start-job jobs and chronology (real OIDC, GraphQL and FerretDB)', () =
           TAG_CONNECTOR_SERVER_PORT: '0',
           TAG_CONNECTOR_LOG_LEVEL: 'silent',
           TAG_CONNECTOR_WS_PAGE_SIZE: '50',
+          TAG_CONNECTOR_JOB_LEASE_MS: '1500',
           START_INITIAL_SYNC: 'true', // the seed's name
         },
         stdio: 'ignore',
@@ -179,9 +184,13 @@ describe('start-job jobs and chronology (real OIDC, GraphQL and FerretDB)', () =
     } finally {
       await probe.close();
     }
-    // 2. the next process finds it and marks it failed; healing is still refused
+    // 2. the next process finds it failed once the dead instance's lease (1.5 s) expired; healing is still refused
     await ws.control('delay', { ms: 0 });
     const { sj, publisher } = await startJob(ws, { mongoAddr: config.mongoAddr });
+    await until('the interrupted run', async () => {
+      await sj.jobs.recoverInterrupted();
+      return (await sj.jobs.overview()).runs[0]?.status === 'failed';
+    });
     const runs = (await sj.jobs.overview()).runs;
     expect(runs[0]).toMatchObject({
       kind: 'initial-sync',
@@ -247,4 +256,66 @@ describe('start-job jobs and chronology (real OIDC, GraphQL and FerretDB)', () =
       rmSync(dumpDir, { recursive: true, force: true });
     }
   });
+  it('two instances on one store: a run of one blocks the same kind (and the other store writer) on the other; DELETE reaches across', async () => {
+    const ws = new TestWorkspace();
+    await ws.reset(600);
+    await ws.control('delay', { ms: 500 });
+    const a = await startJob(ws, { wsPageSize: 50, jobLeaseMs: 1500 });
+    const shared = await startJob(ws, {
+      wsPageSize: 50,
+      jobLeaseMs: 1500,
+      mongoAddr: mongoAddrOf(a.sj),
+      healMustWaitForInitialSync: false,
+    });
+    expect((await a.sj.jobs.request('initial-sync', 'api')).ok).toBe(true);
+    await until('busy', async () => (await a.sj.jobs.overview()).runs[0]?.status === 'busy');
+    expect(await shared.sj.jobs.request('initial-sync', 'api')).toMatchObject({ ok: false, code: 'overlap' });
+    expect(await shared.sj.jobs.request('healing', 'api')).toMatchObject({ ok: false, code: 'store-busy' });
+    // still refused after several lease renewals (the run is alive)
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await shared.sj.jobs.request('initial-sync', 'api')).toMatchObject({ ok: false, code: 'overlap' });
+    // a cancel through the other instance reaches the owner at its next heartbeat
+    const canceled = await shared.sj.jobs.cancel('initial-sync');
+    expect(canceled).toHaveLength(1);
+    await a.sj.jobs.idle();
+    expect((await a.sj.jobs.overview()).runs[0]).toMatchObject({
+      status: 'canceled',
+      error: expect.stringMatching(/another instance/),
+    });
+    // now the other instance may run it
+    await ws.control('delay', { ms: 0 });
+    expect((await shared.sj.jobs.request('initial-sync', 'api')).ok).toBe(true);
+    await shared.sj.jobs.idle();
+    expect((await shared.sj.jobs.overview()).runs[0]).toMatchObject({ status: 'success' });
+  });
+
+  it('publishes through the configured sinks (file sink: NDJSON CloudEvents, fsynced)', async () => {
+    const ws = new TestWorkspace();
+    await ws.reset(30);
+    const dir = mkdtempSync(join(tmpdir(), 'tagc-sjfile-'));
+    const filePath = join(dir, 'events.ndjson');
+    const sj = await buildStartJob(testConfig(ws, { sink: 'file', filePath }), { logger });
+    open.push(sj);
+    await sj.start();
+    try {
+      await sj.jobs.request('initial-sync', 'api');
+      await sj.jobs.idle();
+      const lines = readFileSync(filePath, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(32);
+      expect(lines[0]).toMatchObject({ specversion: '1.0', type: 'snapshot.started' });
+      expect(lines.at(-1)).toMatchObject({ type: 'snapshot.completed', data: { counts: { created: 30 } } });
+      expect(new Set(lines.map((e) => e.id)).size).toBe(32);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+function mongoAddrOf(sj: StartJob): string {
+  const u = new URL(env('MONGO_URL'));
+  u.pathname = `/${sj.store.db.databaseName}`;
+  return u.toString();
+}
