@@ -74,7 +74,10 @@ export class Extractor {
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
     if (!leader) return;
-    this.lock.onLost = (err) => this.pipeline?.fail(err);
+    this.lock.onLost = (err) => {
+      logger.warn({ err: err.message }, 'leader lock lost: pausing the stream until it is ours again');
+      this.pipeline?.interrupt(err);
+    };
     if (config.plugin === 'wal2json') await checkPluginAllowed(this.pool, 'wal2json');
     if (config.plugin === 'pgoutput') {
       await ensurePublication(
@@ -181,6 +184,8 @@ export class Extractor {
           { slot: config.slot, options },
         ),
       beforeConnect: async () => {
+        // Only the holder of the leader lock may stream (it is lost with its session on a restart).
+        if (!(await this.lock!.acquire())) throw new Error('stopping');
         const { rows } = await this.pool.query<{ wal_status: string | null; confirmed: string | null }>(
           `SELECT wal_status, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`,
           [config.slot],

@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 export class LeaderLock {
   private client?: pg.Client;
   private stopped = false;
+  private held = false;
   private readonly key: string;
   private readonly config: pg.ClientConfig;
   private readonly logger: Logger;
@@ -24,12 +25,13 @@ export class LeaderLock {
 
   /** Resolves once this process holds the lock (false if stopped while waiting). */
   async acquire(onWaiting?: () => void): Promise<boolean> {
+    if (this.held) return true;
     let announced = false;
     while (!this.stopped) {
       try {
         if (!this.client) {
           const c = new pg.Client({ ...this.config, application_name: 'tag-connector-leader' });
-          c.on('error', (err) => this.lost(err));
+          c.on('error', (err) => this.lost(c, err));
           await c.connect();
           this.client = c;
         }
@@ -39,7 +41,9 @@ export class LeaderLock {
         );
         if (rows[0]!.ok) {
           if (announced) this.logger.info({ lock: this.key }, 'took over: this daemon now streams the slot');
-          this.client.on('end', () => this.lost(new Error('leader lock connection ended')));
+          const c = this.client;
+          c.on('end', () => this.lost(c, new Error('leader lock connection ended')));
+          this.held = true;
           return true;
         }
         if (!announced) {
@@ -60,16 +64,22 @@ export class LeaderLock {
     return false;
   }
 
-  private lost(err: Error): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.onLost?.(
-      new Error(`lost the leader lock (${err.message}); stopping so that another daemon can take over`),
-    );
+  /**
+   * The lock's session ended (PostgreSQL restarted, network lost): Postgres released the lock, so
+   * another daemon may take it. We stop streaming and re-acquire it before streaming again.
+   */
+  private lost(client: pg.Client, err: Error): void {
+    if (this.stopped || client !== this.client) return;
+    const wasHeld = this.held;
+    this.held = false;
+    this.client = undefined;
+    void client.end().catch(() => undefined);
+    if (wasHeld) this.onLost?.(new Error(`lost the leader lock (${err.message})`));
   }
 
   async release(): Promise<void> {
     this.stopped = true;
+    this.held = false;
     const c = this.client;
     this.client = undefined;
     await c?.end().catch(() => undefined);

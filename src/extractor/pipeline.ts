@@ -372,6 +372,11 @@ export class Pipeline {
     }
   }
 
+  /** Stops streaming and goes through the reconnect path (e.g. the leader lock was lost). */
+  interrupt(err: Error): void {
+    if (this.source && this.state !== 'reconnecting') this.onSourceClosed(this.source, err);
+  }
+
   private onSourceClosed(source: ReplicationSource, err?: Error): void {
     if (source !== this.source || this.stopping || this.fatalError) return;
     if (!err) return;
