@@ -1,0 +1,230 @@
+/**
+ * A streaming parser for PostgreSQL's COPY text format, as `COPY ... TO STDOUT` writes it: rows end
+ * with `\n`, columns are separated by `\t`, `\N` alone is NULL, and a backslash escapes `\\`, `\b`,
+ * `\f`, `\n`, `\r`, `\t`, `\v`, `\NNN` (octal byte), `\xHH` (hex byte); any other backslashed
+ * character stands for itself. The data is UTF-8 (the client's encoding).
+ *
+ * Not supported (COPY TO never writes them): a backslash followed by a raw tab, newline or carriage
+ * return as data, and `\r\n` line ends. A raw `\t`/`\n` is always a delimiter here.
+ *
+ * Fast path: each chunk is cut at its last newline (a byte that never occurs inside a UTF-8 sequence),
+ * decoded once, and scanned with indexOf; only fields that hold a backslash are unescaped.
+ */
+
+export type CopyField = string | null;
+
+/**
+ * Called once per row with the row's fields. The array is reused for the next row: read it, do not
+ * keep it. `count` is the number of fields in this row (the array may be longer).
+ */
+export type RowHandler = (fields: CopyField[], count: number) => void;
+
+const BACKSLASH = 92;
+const NEWLINE = 0x0a;
+
+export class CopyTextParser {
+  /** Bytes of the row that is not complete yet (no newline seen since). */
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private readonly fields: CopyField[] = [];
+  /** Complete rows parsed so far. */
+  rows = 0;
+
+  private readonly onRow: RowHandler;
+
+  constructor(onRow: RowHandler) {
+    this.onRow = onRow;
+  }
+
+  /** Parses the rows this chunk completes; keeps the incomplete tail for the next chunk. */
+  write(chunk: Uint8Array): void {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last < 0) {
+      if (chunk.length > 0) {
+        // Copied: the caller may reuse its buffer.
+        this.pending.push(Buffer.from(chunk));
+        this.pendingBytes += chunk.length;
+      }
+      return;
+    }
+    let text: string;
+    if (this.pendingBytes > 0) {
+      this.pending.push(chunk.subarray(0, last + 1));
+      text = Buffer.concat(this.pending, this.pendingBytes + last + 1).toString('utf8');
+      this.pending = [];
+      this.pendingBytes = 0;
+    } else {
+      text = bufferOf(chunk).toString('utf8', 0, last + 1);
+    }
+    if (last + 1 < chunk.length) {
+      this.pending.push(Buffer.from(chunk.subarray(last + 1)));
+      this.pendingBytes = chunk.length - last - 1;
+    }
+    this.parse(text);
+  }
+
+  /** The data is complete: throws when it ended inside a row. */
+  end(): void {
+    if (this.pendingBytes > 0)
+      throw new Error(`COPY data ends inside a row (${this.pendingBytes} bytes without a newline)`);
+  }
+
+  /** Parses whole rows: `s` ends with a newline. */
+  private parse(s: string): void {
+    const fields = this.fields;
+    const onRow = this.onRow;
+    const n = s.length;
+    // The next tab / backslash at or after the scan position (n when none): each indexOf result is
+    // used until passed, so a row without tabs or backslashes costs no rescans.
+    let tab = s.indexOf('\t');
+    if (tab < 0) tab = n;
+    let bs = s.indexOf('\\');
+    if (bs < 0) bs = n;
+    let pos = 0;
+    while (pos < n) {
+      let eol = s.indexOf('\n', pos);
+      if (eol < 0) eol = n; // cannot happen: s ends with a newline
+      let count = 0;
+      for (;;) {
+        if (tab < pos) {
+          tab = s.indexOf('\t', pos);
+          if (tab < 0) tab = n;
+        }
+        const end = tab < eol ? tab : eol;
+        let v: CopyField;
+        if (bs >= end) v = s.slice(pos, end);
+        else {
+          v =
+            end - pos === 2 && bs === pos && s.charCodeAt(pos + 1) === 78 /* N */
+              ? null
+              : unescapeRange(s, pos, end);
+          bs = s.indexOf('\\', end);
+          if (bs < 0) bs = n;
+        }
+        fields[count++] = v;
+        pos = end + 1;
+        if (end === eol) break;
+      }
+      this.rows++;
+      onRow(fields, count);
+    }
+  }
+}
+
+function bufferOf(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length);
+}
+
+function isOctal(c: number): boolean {
+  return c >= 48 && c <= 55;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** The character a backslash followed by `c` stands for, or undefined for octal/hex/self. */
+function simpleEscape(c: number): string | undefined {
+  switch (c) {
+    case 98:
+      return '\b';
+    case 102:
+      return '\f';
+    case 110:
+      return '\n';
+    case 114:
+      return '\r';
+    case 116:
+      return '\t';
+    case 118:
+      return '\v';
+    default:
+      return undefined;
+  }
+}
+
+/** The field `s[start, end)` with its escapes resolved (it is not the NULL marker). */
+export function unescapeRange(s: string, start: number, end: number): string {
+  let out = '';
+  let from = start;
+  let i = s.indexOf('\\', start);
+  while (i >= 0 && i < end) {
+    out += s.slice(from, i);
+    if (i + 1 >= end) {
+      // A lone trailing backslash: itself.
+      from = i;
+      break;
+    }
+    const c = s.charCodeAt(i + 1);
+    const simple = simpleEscape(c);
+    if (simple !== undefined) {
+      out += simple;
+      from = i + 2;
+    } else if (isOctal(c) || (c === 120 /* x */ && i + 2 < end && hexValue(s.charCodeAt(i + 2)) >= 0)) {
+      // Byte escapes: a byte above 0x7f is part of a UTF-8 sequence, so decode the field as bytes.
+      let j = i + 1;
+      let byte: number;
+      if (c === 120) {
+        byte = hexValue(s.charCodeAt(i + 2));
+        j = i + 3;
+        if (j < end && hexValue(s.charCodeAt(j)) >= 0) byte = (byte << 4) | hexValue(s.charCodeAt(j++));
+      } else {
+        byte = 0;
+        while (j < end && j < i + 4 && isOctal(s.charCodeAt(j)))
+          byte = (byte << 3) | (s.charCodeAt(j++) - 48);
+        byte &= 0xff;
+      }
+      if (byte > 0x7f) return unescapeBytes(Buffer.from(s.slice(start, end), 'utf8'));
+      out += String.fromCharCode(byte);
+      from = j;
+    } else {
+      // Any other character (the backslash itself included) stands for itself.
+      from = i + 1;
+      i = s.indexOf('\\', i + 2);
+      continue;
+    }
+    i = s.indexOf('\\', from);
+  }
+  return out + s.slice(from, end);
+}
+
+/** unescapeRange on bytes, for fields whose byte escapes build multi-byte characters. */
+function unescapeBytes(b: Buffer): string {
+  const out = Buffer.allocUnsafe(b.length);
+  let o = 0;
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c !== BACKSLASH || i + 1 >= b.length) {
+      out[o++] = c;
+      i++;
+      continue;
+    }
+    const d = b[i + 1]!;
+    const simple = simpleEscape(d);
+    if (simple !== undefined) {
+      out[o++] = simple.charCodeAt(0);
+      i += 2;
+    } else if (isOctal(d)) {
+      let j = i + 1;
+      let byte = 0;
+      while (j < b.length && j < i + 4 && isOctal(b[j]!)) byte = (byte << 3) | (b[j++]! - 48);
+      out[o++] = byte & 0xff;
+      i = j;
+    } else if (d === 120 && i + 2 < b.length && hexValue(b[i + 2]!) >= 0) {
+      let byte = hexValue(b[i + 2]!);
+      let j = i + 3;
+      if (j < b.length && hexValue(b[j]!) >= 0) byte = (byte << 4) | hexValue(b[j++]!);
+      out[o++] = byte;
+      i = j;
+    } else {
+      // Itself (a UTF-8 lead byte here; its continuation bytes follow on the plain path).
+      out[o++] = d;
+      i += 2;
+    }
+  }
+  return out.toString('utf8', 0, o);
+}
