@@ -18,8 +18,10 @@ function sse(
   onEvent: (id: string, data: any, event?: string) => void,
 ) {
   let req: ReturnType<typeof get>;
+  let response: import('node:http').IncomingMessage | undefined;
   const done = new Promise<number>((resolve) => {
     req = get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+      response = res;
       let buf = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -44,7 +46,13 @@ function sse(
     });
     req.on('error', () => resolve(0));
   });
-  return { stop: () => req.destroy(), done };
+  return {
+    stop: () => req.destroy(),
+    done,
+    /** Stop reading (the socket's receive window fills up), then read again. */
+    pause: () => response?.pause(),
+    resume: () => response?.resume(),
+  };
 }
 
 describe('HTTP API against a running extract-tasks', () => {
@@ -217,14 +225,13 @@ describe('HTTP API against a running extract-tasks', () => {
       if (event === 'error') cut = data;
       else count++;
     });
-    // Stop reading: pause the socket so the server's buffer fills.
+    // Stop reading: the kernel buffers fill, then the server's own buffer passes its bound.
     await new Promise((r) => setTimeout(r, 200));
-    const sock = (s as any).req?.socket;
-    sock?.pause?.();
-    await sql(db.url, `UPDATE items SET note = repeat('y', 2000)`);
-    await sql(db.url, `UPDATE items SET note = repeat('z', 2000)`);
-    await new Promise((r) => setTimeout(r, 1500));
-    sock?.resume?.();
+    s.pause();
+    await sql(db.url, `UPDATE items SET note = repeat('y', 8000)`);
+    await sql(db.url, `UPDATE items SET note = repeat('z', 8000)`);
+    await new Promise((r) => setTimeout(r, 3000));
+    s.resume();
     await Promise.race([s.done, new Promise((r) => setTimeout(r, 10000))]);
     expect(cut?.error).toBe('slow_consumer');
     expect(count).toBeLessThan(4000);
