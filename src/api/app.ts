@@ -22,6 +22,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // Request logs only at warn and above: a busy Stream/metrics scraper would drown the daemon's own.
     loggerInstance: deps.logger.child({ part: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
+    // Stream clients hold their responses open forever: close() must cut them, not wait for them.
+    forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {

@@ -33,5 +33,9 @@ export async function startApi(deps: {
   const port = typeof addr === 'object' && addr ? addr.port : config.serverPort;
   const url = `http://${config.serverHost.includes(':') ? `[${config.serverHost}]` : config.serverHost}:${port}`;
   deps.logger.info({ url }, 'HTTP API listening');
-  return { url, close: () => app.close() };
+  return {
+    url,
+    // Bounded: a shutdown never hangs on a client.
+    close: () => Promise.race([app.close(), new Promise<void>((r) => setTimeout(r, 2000).unref())]),
+  };
 }

@@ -269,4 +269,17 @@ describe('HTTP API against a running extract-tasks', () => {
     const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
     expect(metrics).toContain('tag_connector_events_total');
   });
+
+  it('exits 0 on SIGTERM within 10 s even with Stream clients connected', async () => {
+    const s1 = sse(`${base}/v1/api/ws/Stream`, auth, () => undefined);
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/api/ws/Stream`, { headers: auth });
+    await new Promise((r) => ws.on('open', r));
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    const exit = await d.kill('SIGTERM');
+    expect(exit.code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    s1.stop();
+    ws.terminate();
+  });
 });

@@ -12,5 +12,7 @@ export const extractTasksCommand: CommandModule = {
       const { runExtractor } = await import('../../extractor/daemon.ts');
       return runExtractor(config);
     });
+    // Everything is drained and confirmed by now: don't let a stray handle keep the process alive.
+    process.exit(process.exitCode ?? 0);
   },
 };

@@ -14,5 +14,6 @@ export const startJobCommand: CommandModule = {
       const { runStartJob } = await import('../../startjob/index.ts');
       return runStartJob(config);
     });
+    process.exit(process.exitCode ?? 0);
   },
 };
