@@ -1,19 +1,8 @@
 import pg from 'pg';
 
-/** One short-lived connection per call: the bench issues few, slow statements. */
-export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(
-  url: string,
-  text: string,
-  values: unknown[] = [],
-): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
+// One short-lived connection per call: the bench issues few, slow statements.
+import { sql } from '../../test/support/db.ts';
+export { sql };
 
 export async function createSlots(url: string, slots: string[]): Promise<void> {
   for (const s of slots) await sql(url, `SELECT pg_create_logical_replication_slot($1, 'wal2json')`, [s]);

@@ -7,19 +7,14 @@ import { CopyTextParser, type CopyField } from '../snapshot/copy-text.ts';
 import { ident } from '../../state/db.ts';
 import { scopeFilter } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
+import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter } from '../stream/filters.ts';
 
 const querySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    table: { type: 'string', maxLength: 1000, description: 'table or schema.table, comma-separated' },
-    type: {
-      type: 'string',
-      maxLength: 1000,
-      description: 'accepted for symmetry with Stream; rows are snapshot.row',
-    },
-    workspace: { type: 'string', maxLength: 1000, description: 'workspace values, comma-separated' },
+    ...filterQueryProperties,
   },
 } as const;
 

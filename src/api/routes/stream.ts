@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { scopeFilter } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
+import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter, parseResume } from '../stream/filters.ts';
 import { StreamSession, type Transport } from '../stream/session.ts';
 
@@ -9,13 +10,7 @@ const querySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    table: { type: 'string', maxLength: 1000, description: 'table or schema.table, comma-separated' },
-    type: {
-      type: 'string',
-      maxLength: 1000,
-      description: 'event types, comma-separated (task.created, row.*)',
-    },
-    workspace: { type: 'string', maxLength: 1000, description: 'workspace values, comma-separated' },
+    ...filterQueryProperties,
     fromLsn: {
       type: 'string',
       maxLength: 40,
