@@ -49,6 +49,8 @@ export class Daemon {
 
   constructor(o: DaemonOptions) {
     const args = [
+      // The V8 flag the installed CLI's shebang (and the Dockerfile) runs with.
+      '--max-semi-space-size=4',
       ...(o.nodeArgs ?? []),
       CLI,
       'extract-tasks',
