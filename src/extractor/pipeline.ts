@@ -58,6 +58,7 @@ export class Pipeline {
   private input: (InputItem | undefined)[] = [];
   private inputHead = 0;
   private processing = false;
+  private sinceYield = 0;
   private tx: TxContext | null = null;
   private seq = 0;
   private sourcePaused = false;
@@ -247,6 +248,12 @@ export class Pipeline {
         this.input[this.inputHead++] = undefined;
         const pending = this.handle(item);
         if (pending) await pending;
+        // Let sink I/O completions run between slices of a large input burst: one long synchronous
+        // run delays every sink's acknowledgement (and so commit-to-ack latency).
+        if (++this.sinceYield >= 512) {
+          this.sinceYield = 0;
+          await new Promise<void>((r) => setImmediate(r));
+        }
       }
       this.input = [];
       this.inputHead = 0;
