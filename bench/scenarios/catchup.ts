@@ -151,6 +151,7 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
     'cu_recv',
     'cu_bare',
     'cu_bare2',
+    'cu_noop',
     'cu_stdout',
     'cu_file',
     ...extraSinks.map((s) => `cu_${s.kind}`),
@@ -196,6 +197,13 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
     row('ceiling: pg_recvlogical → /dev/null', recv, bareRate, 'C client, no parsing; ends at --endpos'),
   );
   rows.push(row('ceiling: bare reader (pg-logical-replication + JSON.parse)', bare, bareRate));
+
+  ctx.log('daemon: noop sink (Stream retention off): the pipeline alone');
+  const noop = await runDaemon(ctx, 'cu_noop', n, ['noop'], { args: ['--stream-retention-bytes', '0'] });
+  await dropSlot(ctx.url, 'cu_noop');
+  rows.push(
+    row('daemon → noop sink (Stream retention off)', noop, bareRate, 'decode, map, serialize, confirm'),
+  );
 
   ctx.log('daemon: stdout sink → /dev/null');
   const stdout = await runDaemon(ctx, 'cu_stdout', n, ['stdout']);

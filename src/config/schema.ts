@@ -51,7 +51,7 @@ const cron = z.string().refine((v) => [5, 6].includes(v.trim().split(/\s+/).leng
   error: 'expected a cron pattern of 6 fields (sec min hour day month weekday) or 5',
 });
 
-export const SINK_KINDS = ['stdout', 'file', 'kafka', 'pubsub'] as const;
+export const SINK_KINDS = ['stdout', 'file', 'kafka', 'pubsub', 'noop'] as const;
 export const PLUGINS = ['wal2json', 'pgoutput'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const ENVELOPES = ['structured', 'binary', 'debezium'] as const;

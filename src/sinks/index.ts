@@ -20,6 +20,10 @@ export async function createSink(kind: SinkKind, ctx: SinkContext): Promise<Sink
       const { createKafkaSink } = await import('./kafka.ts');
       return createKafkaSink(ctx);
     }
+    case 'noop': {
+      const { NoopSink } = await import('./noop.ts');
+      return new NoopSink();
+    }
     case 'pubsub': {
       const { createPubSubSink } = await import('./pubsub.ts');
       return createPubSubSink(ctx);
