@@ -95,16 +95,34 @@ async function main(argv: string[]): Promise<void> {
       for (const [k, v] of Object.entries(s.env)) process.stdout.write(`export ${k}=${v}\n`);
     process.exit(0);
   } else if (verb === 'down') {
-    const running: RunningService[] = existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : [];
-    stopRunning(running);
+    // Several people (or agents) may share one machine: by default stop only the servers this shell
+    // uses (their exported env matches), `down NAME...` those services, `down --all` everything.
+    const all: RunningService[] = existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : [];
+    const mine = (s: RunningService) => Object.entries(s.env).some(([k, v]) => process.env[k] === v);
+    const chosen = names.includes('--all')
+      ? all
+      : names.length
+        ? all.filter((s) => names.includes(s.name))
+        : all.filter(mine);
+    stopRunning(chosen);
     await new Promise((r) => setTimeout(r, 1500));
-    for (const s of running) for (const d of s.dirs) rmSync(d, { recursive: true, force: true });
-    rmSync(STATE, { force: true });
-    process.stderr.write(`stopped ${running.map((s) => s.name).join(', ') || 'nothing'}\n`);
+    for (const s of chosen) for (const d of s.dirs) rmSync(d, { recursive: true, force: true });
+    const left = all.filter((s) => !chosen.includes(s));
+    if (left.length) writeFileSync(STATE, JSON.stringify(left, null, 2));
+    else rmSync(STATE, { force: true });
+    process.stderr.write(
+      `stopped ${chosen.map((s) => s.name).join(', ') || 'nothing'}` +
+        (left.length
+          ? `; still running: ${left.map((s) => s.name).join(', ')} (down --all stops them)`
+          : '') +
+        '\n',
+    );
   } else if (verb === 'status') {
     process.stdout.write(existsSync(STATE) ? readFileSync(STATE, 'utf8') : '[]\n');
   } else {
-    process.stderr.write('usage: script/services up [pg kafka pubsub mongo oidc graphql] | down | status\n');
+    process.stderr.write(
+      'usage: script/services up [pg kafka pubsub mongo oidc graphql] | down [NAME...|--all] | status\n',
+    );
     process.exit(2);
   }
 }
