@@ -7,8 +7,8 @@ import { StreamLog } from '../sinks/stream-log.ts';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { SinkRunner } from '../sinks/runner.ts';
-import type { OutboundEvent } from '../sinks/sink.ts';
+import { SinkRunner, type SinkRunnerOptions } from '../sinks/runner.ts';
+import type { Sink } from '../sinks/sink.ts';
 import { migrate } from '../state/migrate.ts';
 import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
@@ -24,7 +24,6 @@ import { extractorMigrations } from './state/migrations.ts';
 import { LeaderLock } from './leader-lock.ts';
 import { startSlotMonitor } from './slot-monitor.ts';
 import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
-import { parseLsn } from '../util/lsn.ts';
 
 /**
  * The composition root of `extract-tasks`: builds every part, starts them in order, stops them in
@@ -40,7 +39,6 @@ export class Extractor {
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
-  private readonly durableListeners = new Set<(e: OutboundEvent) => void>();
   private started = false;
   private lock?: LeaderLock;
   private stopMonitor?: () => void;
@@ -56,12 +54,6 @@ export class Extractor {
     this.filter = new TableFilter(config, resolveRoles(config));
     this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
     this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
-  }
-
-  /** Durable events, for the HTTP Stream. */
-  onDurableEvent(listener: (e: OutboundEvent) => void): () => void {
-    this.durableListeners.add(listener);
-    return () => this.durableListeners.delete(listener);
   }
 
   async start(): Promise<void> {
@@ -101,26 +93,25 @@ export class Extractor {
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot);
     const ctx = { config, logger, database: this.database, version: VERSION };
     const pipelineRef: { p?: Pipeline } = {};
-    for (const kind of new Set(config.sink)) {
-      const sink = await createSink(kind, ctx);
-      this.runners.push(
-        new SinkRunner(sink, {
-          batchSize: config.batchSize,
-          retryLimit: config.sinkRetryLimit,
-          logger,
-          store,
-          onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
-          onFatal: (_name, err) => pipelineRef.p?.fail(err),
-          onBatch: (name, events, ms) => {
-            this.metrics.sinkEvents.inc({ sink: name }, events.length);
-            this.metrics.sinkLatency.observe({ sink: name }, ms / 1000);
-            const t = Date.parse(events[events.length - 1]!.event.time);
-            if (Number.isFinite(t))
-              this.metrics.commitToAck.observe({ sink: name }, Math.max(0, Date.now() - t) / 1000);
-          },
-        }),
-      );
-    }
+    const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
+      new SinkRunner(sink, {
+        batchSize: config.batchSize,
+        retryLimit: config.sinkRetryLimit,
+        logger,
+        store,
+        onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
+        onFatal: (_name, err) => pipelineRef.p?.fail(err),
+        ...(onBatch ? { onBatch } : {}),
+      });
+    const observeBatch: SinkRunnerOptions['onBatch'] = (name, events, ms) => {
+      this.metrics.sinkEvents.inc({ sink: name }, events.length);
+      this.metrics.sinkLatency.observe({ sink: name }, ms / 1000);
+      const t = Date.parse(events[events.length - 1]!.event.time);
+      if (Number.isFinite(t))
+        this.metrics.commitToAck.observe({ sink: name }, Math.max(0, Date.now() - t) / 1000);
+    };
+    for (const kind of new Set(config.sink))
+      this.runners.push(runnerFor(await createSink(kind, ctx), observeBatch));
     if (config.streamRetentionBytes > 0) {
       const dir =
         config.streamRetentionDir ??
@@ -137,15 +128,7 @@ export class Extractor {
         maxBytes: config.streamRetentionBytes,
         startLsn: slot.confirmedFlushLsn,
       });
-      this.runners.push(
-        new SinkRunner(this.streamLog, {
-          batchSize: config.batchSize,
-          retryLimit: config.sinkRetryLimit,
-          logger,
-          onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
-          onFatal: (_name, err) => pipelineRef.p?.fail(err),
-        }),
-      );
+      this.runners.push(runnerFor(this.streamLog));
     }
     for (const r of this.runners) await r.open();
 
@@ -186,21 +169,17 @@ export class Extractor {
       beforeConnect: async () => {
         // Only the holder of the leader lock may stream (it is lost with its session on a restart).
         if (!(await this.lock!.acquire())) throw new Error('stopping');
-        const { rows } = await this.pool.query<{ wal_status: string | null; confirmed: string | null }>(
-          `SELECT wal_status, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`,
+        const { rows } = await this.pool.query<{ wal_status: string | null }>(
+          `SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`,
           [config.slot],
         );
         if (!rows[0]) throw errors.slotLost(config.slot);
         if (rows[0].wal_status === 'lost') throw errors.slotInvalidated(config.slot, 'lost');
-        return rows[0].confirmed ? parseLsn(rows[0].confirmed) : 0n;
       },
       startLsn: slot.confirmedFlushLsn,
       maxInFlightEvents: config.maxInFlightEvents,
       maxInFlightBytes: config.maxInFlightBytes,
       statusIntervalMs: config.statusIntervalMs,
-      onDurableEvent: (e) => {
-        for (const l of this.durableListeners) l(e);
-      },
     });
     pipelineRef.p = pipeline;
     this.pipeline = pipeline;

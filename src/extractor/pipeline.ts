@@ -25,13 +25,11 @@ export interface PipelineOptions {
   /** A fresh source per (re)connection. */
   connect: () => ReplicationSource;
   /** Checks before each (re)connect: slot still there and valid (throws a fatal error if not). */
-  beforeConnect?: () => Promise<Lsn>;
+  beforeConnect?: () => Promise<void>;
   startLsn: Lsn;
   maxInFlightEvents: number;
   maxInFlightBytes: number;
   statusIntervalMs: number;
-  /** Taps for the HTTP Stream: events once every sink holds them durably. */
-  onDurableEvent?: (event: OutboundEvent) => void;
 }
 
 export type PipelineState =
@@ -75,9 +73,6 @@ export class Pipeline {
   readonly done: Promise<void>;
   state: PipelineState = 'starting';
   fatalError?: Error;
-  readonly startedAt = Date.now();
-  private readonly durableQueue: OutboundEvent[] = [];
-  private durableHead = 0;
   counts = { changes: 0, events: 0, transactions: 0 };
 
   constructor(options: PipelineOptions) {
@@ -126,28 +121,9 @@ export class Pipeline {
 
   /** Called by a sink runner when its events up to `ordinal` are durable. */
   markDurable = (sink: string, ordinal: number): void => {
-    const before = this.tracker.minDurable();
     this.tracker.markDurable(sink, ordinal);
-    const after = this.tracker.minDurable();
-    if (after > before) this.releaseDurable(after);
     this.updateFlow();
   };
-
-  private releaseDurable(upTo: number): void {
-    const q = this.durableQueue;
-    while (this.durableHead < q.length && q[this.durableHead]!.ordinal <= upTo) {
-      const e = q[this.durableHead]!;
-      q[this.durableHead++] = undefined as unknown as OutboundEvent;
-      this.o.onDurableEvent?.(e);
-    }
-    if (this.durableHead === q.length) {
-      q.length = 0;
-      this.durableHead = 0;
-    } else if (this.durableHead > 8192) {
-      q.splice(0, this.durableHead);
-      this.durableHead = 0;
-    }
-  }
 
   private overCapacity(): boolean {
     return (
@@ -228,6 +204,13 @@ export class Pipeline {
     this.sendStatus(false);
   }
 
+  /** Resolves once everything received so far has been handed to the sinks (or the pipeline failed). */
+  private async inputProcessed(): Promise<void> {
+    while ((this.processing || this.inputLength() > 0) && !this.fatalError) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   private afterInput(): void {
     if (this.inputLength() >= INPUT_HIGH_WATER) this.pauseSource();
     if (!this.processing) void this.process();
@@ -298,20 +281,13 @@ export class Pipeline {
         if (!this.tx) throw new DecodeError(item.lsn, `${change.kind} outside a transaction`);
         const seq = this.seq++;
         const info = this.o.catalog.cached(change.schema, change.table);
-        if (info) return this.emit(change, seq, info, item.lsn);
-        return this.o.catalog
-          .load(change.schema, change.table)
-          .then((i) => this.emit(change, seq, i, item.lsn));
+        if (info) return this.emit(change, seq, info);
+        return this.o.catalog.load(change.schema, change.table).then((i) => this.emit(change, seq, i));
       }
     }
   }
 
-  private emit(
-    change: RowChange | TruncateChange,
-    seq: number,
-    info: TableInfo,
-    walLsn: string,
-  ): Promise<void> | void {
+  private emit(change: RowChange | TruncateChange, seq: number, info: TableInfo): Promise<void> | void {
     if (!this.o.filter.isTracked(info.root)) return;
     const tx = this.tx!;
     let row = change.kind === 'truncate' ? null : change.new;
@@ -323,13 +299,13 @@ export class Pipeline {
         this.o.catalog.invalidate(change.schema, change.table);
         return this.o.catalog.load(change.schema, change.table).then((fresh) => {
           const again = completeToast(change, fresh);
-          return this.push(change, seq, fresh, again.row, again.unchangedToast, tx, walLsn);
+          return this.push(change, seq, fresh, again.row, again.unchangedToast, tx);
         });
       }
       row = t.row;
       unchangedToast = t.unchangedToast;
     }
-    this.push(change, seq, info, row, unchangedToast, tx, walLsn);
+    this.push(change, seq, info, row, unchangedToast, tx);
   }
 
   private push(
@@ -339,7 +315,6 @@ export class Pipeline {
     row: Record<string, unknown> | null,
     unchangedToast: string[],
     tx: TxContext,
-    _walLsn: string,
   ): void {
     const pk = change.kind === 'truncate' ? [] : (change.pk ?? info.pk);
     const event = this.o.mapper.map({ change, root: info.root, row, unchangedToast, pk }, tx, seq);
@@ -354,7 +329,6 @@ export class Pipeline {
     };
     this.counts.events++;
     this.o.metrics?.events.inc({ table: info.root, type: event.type });
-    if (this.o.onDurableEvent) this.durableQueue.push(out);
     for (const r of this.o.runners) r.push(out);
   }
 
@@ -399,7 +373,7 @@ export class Pipeline {
     await old?.stop().catch(() => undefined);
     // Finish what arrived before the break, let the sinks make it durable, then forget unconfirmed
     // transactions: Postgres resends them from confirmed_flush_lsn and the sinks skip what they hold.
-    while (this.processing || this.inputLength() > 0) await new Promise((r) => setTimeout(r, 10));
+    await this.inputProcessed();
     await Promise.all(this.o.runners.map((r) => r.drain()));
     this.tracker.resetPending();
     this.tx = null;
@@ -449,8 +423,7 @@ export class Pipeline {
     const timeout = new Promise<void>((r) => setTimeout(r, Math.max(0, timeoutMs)).unref());
     if (!this.fatalError) {
       const drained = (async () => {
-        while ((this.processing || this.inputLength() > 0) && !this.fatalError)
-          await new Promise((r) => setTimeout(r, 5));
+        await this.inputProcessed();
         await Promise.all(this.o.runners.map((r) => r.drain()));
       })();
       await Promise.race([drained, timeout]);
