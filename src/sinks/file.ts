@@ -1,5 +1,6 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { parseEventId, type Position } from '../util/lsn.ts';
+import { appendDurably } from './ndjson.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
 const CHUNK = 64 * 1024;
@@ -44,15 +45,7 @@ export class FileSink implements Sink {
   async write(batch: readonly OutboundEvent[]): Promise<void> {
     const fh = this.fh;
     if (!fh) throw new Error('file sink is not open');
-    let text = '';
-    for (const e of batch) text += e.json + '\n';
-    const buf = Buffer.from(text, 'utf8');
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-      off += bytesWritten;
-    }
-    await fh.datasync();
+    await appendDurably(fh, batch);
   }
 
   async close(): Promise<void> {

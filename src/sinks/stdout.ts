@@ -1,4 +1,5 @@
 import type { Position } from '../util/lsn.ts';
+import { ndjson } from './ndjson.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
 /**
@@ -20,10 +21,8 @@ export class StdoutSink implements Sink {
   }
 
   write(batch: readonly OutboundEvent[]): Promise<void> {
-    let text = '';
-    for (const e of batch) text += e.json + '\n';
     return new Promise((resolve, reject) => {
-      this.out.write(text, (err) => (err ? reject(err) : resolve()));
+      this.out.write(ndjson(batch), (err) => (err ? reject(err) : resolve()));
     });
   }
 

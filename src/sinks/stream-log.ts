@@ -12,6 +12,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { comparePosition, formatLsn, parseEventId, parseLsn, type Position } from '../util/lsn.ts';
+import { appendDurably } from './ndjson.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
 /**
@@ -120,13 +121,7 @@ export class StreamLog implements Sink {
       this.fh = await open(tail.file, 'a');
       this.evict();
     }
-    let text = '';
-    for (const e of batch) text += e.json + '\n';
-    const buf = Buffer.from(text);
-    let off = 0;
-    while (off < buf.length) off += (await this.fh.write(buf, off, buf.length - off)).bytesWritten;
-    await this.fh.datasync();
-    tail.bytes += buf.length;
+    tail.bytes += await appendDurably(this.fh, batch);
     this.last = batch[batch.length - 1]!.position;
     for (const l of this.listeners) l(batch);
   }

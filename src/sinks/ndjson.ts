@@ -1,0 +1,18 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { OutboundEvent } from './sink.ts';
+
+/** A batch as NDJSON text: one event's JSON per line. */
+export function ndjson(batch: readonly OutboundEvent[]): string {
+  let text = '';
+  for (const e of batch) text += e.json + '\n';
+  return text;
+}
+
+/** Appends a batch to a file and makes it durable (fdatasync); returns the bytes written. */
+export async function appendDurably(fh: FileHandle, batch: readonly OutboundEvent[]): Promise<number> {
+  const buf = Buffer.from(ndjson(batch), 'utf8');
+  let off = 0;
+  while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+  await fh.datasync();
+  return buf.length;
+}
