@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, waitStreaming } from '../support/daemon.ts';
 import { testDatabase } from '../support/db.ts';
-import { createReferenceSlot, currentWalLsn, readEvents, recvLogical } from '../support/recvlogical.ts';
+import {
+  createReferenceSlot,
+  currentWalLsn,
+  readEvents,
+  recvLogical,
+  diffAgainstReference,
+  waitForEvents,
+} from '../support/recvlogical.ts';
 import { setupWorkloadTables, startWorkload } from '../support/workload.ts';
 
 const TABLES = new Set(['public.wl_a', 'public.wl_b']);
@@ -57,21 +64,16 @@ describe.each(['wal2json', 'pgoutput'])(
       const end = await currentWalLsn(db.url);
       const expected = await recvLogical(db.url, 'crash_ref', end, TABLES);
       // Let the daemon catch up to the end, then stop it cleanly.
-      const deadline = Date.now() + 60000;
-      while (readEvents(file).ids.length < expected.length && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 200));
+      await waitForEvents(file, expected.length);
       const exit = await d.kill('SIGTERM');
       if (exit.code !== 0) console.log(d.stderr().slice(-3000));
       expect(exit.code).toBe(0);
       const got = readEvents(file);
       expect(got.duplicates).toEqual([]);
-      const gotIds = new Set(got.ids);
-      const missing = expected.filter((e) => !gotIds.has(e.id));
+      const { missing, extra } = diffAgainstReference(expected, got.ids);
       expect(txs).toBeGreaterThan(50);
       expect(missing).toEqual([]);
       // Nothing extra either: every event we wrote is a change pg_recvlogical saw.
-      const expectedIds = new Set(expected.map((e) => e.id));
-      const extra = got.ids.filter((id) => !expectedIds.has(id));
       if (extra.length)
         console.log({
           end,

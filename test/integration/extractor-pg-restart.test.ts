@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, waitStreaming } from '../support/daemon.ts';
 import { createDatabase, PgCluster } from '../support/pg.ts';
-import { createReferenceSlot, currentWalLsn, readEvents, recvLogical } from '../support/recvlogical.ts';
+import {
+  createReferenceSlot,
+  currentWalLsn,
+  readEvents,
+  recvLogical,
+  diffAgainstReference,
+  waitForEvents,
+} from '../support/recvlogical.ts';
 import { setupWorkloadTables, startWorkload } from '../support/workload.ts';
 
 const TABLES = new Set(['public.wl_a', 'public.wl_b']);
@@ -48,9 +55,7 @@ describe('extract-tasks survives PostgreSQL restarts', () => {
     const txs = await load.stop();
     const end = await currentWalLsn(url);
     const expected = await recvLogical(url, 'restart_ref', end, TABLES);
-    const deadline = Date.now() + 60000;
-    while (readEvents(file).ids.length < expected.length && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 200));
+    await waitForEvents(file, expected.length);
     const exit = await d.kill('SIGTERM');
     if (exit.code !== 0) console.log(d.stderr().slice(-3000));
     expect(exit.code).toBe(0);
@@ -58,9 +63,8 @@ describe('extract-tasks survives PostgreSQL restarts', () => {
     const got = readEvents(file);
     expect(txs).toBeGreaterThan(20);
     expect(got.duplicates).toEqual([]);
-    const gotIds = new Set(got.ids);
-    expect(expected.filter((e) => !gotIds.has(e.id))).toEqual([]);
-    const expectedIds = new Set(expected.map((e) => e.id));
-    expect(got.ids.filter((id) => !expectedIds.has(id))).toEqual([]);
+    const { missing, extra } = diffAgainstReference(expected, got.ids);
+    expect(missing).toEqual([]);
+    expect(extra).toEqual([]);
   }, 180_000);
 });

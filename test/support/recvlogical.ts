@@ -118,3 +118,20 @@ export function readEvents(path: string): {
   }
   return { ids: events.map((e) => e.id as string), events, duplicates };
 }
+
+/** Waits until the events file holds at least `n` events (or `timeoutMs` passes: the caller asserts). */
+export async function waitForEvents(path: string, n: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (readEvents(path).ids.length < n && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 200));
+}
+
+/** The reference reading against what was delivered: changes missing, and ids the reference never saw. */
+export function diffAgainstReference(
+  expected: readonly ExpectedChange[],
+  ids: readonly string[],
+): { missing: ExpectedChange[]; extra: string[] } {
+  const got = new Set(ids);
+  const want = new Set(expected.map((e) => e.id));
+  return { missing: expected.filter((e) => !got.has(e.id)), extra: ids.filter((id) => !want.has(id)) };
+}
