@@ -294,3 +294,11 @@ export const allDaemonOptions = [
   tuningOptions,
   commonOptions,
 ];
+
+/** The flags of the commands that work on the job runner's tables (migrate, run-task, tasks). */
+export const taskStoreOptions = [
+  connectionOptions,
+  { 'state-schema': replicationOptions['state-schema']! },
+  jobRunnerOptions,
+  commonOptions,
+];

@@ -1,25 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { configFromArgv, runMain } from '../load.ts';
-import {
-  commonOptions,
-  connectionOptions,
-  jobRunnerOptions,
-  replicationOptions,
-  withOptions,
-} from '../options.ts';
+import { taskStoreOptions, withOptions } from '../options.ts';
 
 export const runTaskCommand: CommandModule = {
   command: 'run-task',
   describe:
     'Run one task (ETL context) in this process, resuming from its events. Exit 0 done, 3 failed, 4 locked by another run, 5 not found',
   builder: (y) =>
-    withOptions(
-      y,
-      connectionOptions,
-      { 'state-schema': replicationOptions['state-schema']! },
-      jobRunnerOptions,
-      commonOptions,
-    )
+    withOptions(y, ...taskStoreOptions)
       .option('etl-context-id', { type: 'number', demandOption: true, describe: 'The context to run' })
       .option('attempt', {
         type: 'number',

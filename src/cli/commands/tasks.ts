@@ -1,21 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import { configFromArgv, runMain } from '../load.ts';
-import {
-  commonOptions,
-  connectionOptions,
-  jobRunnerOptions,
-  replicationOptions,
-  withOptions,
-} from '../options.ts';
+import { taskStoreOptions, withOptions } from '../options.ts';
 
 const withConnection = <T>(y: Argv<T>) =>
-  withOptions(
-    y,
-    connectionOptions,
-    { 'state-schema': replicationOptions['state-schema']! },
-    jobRunnerOptions,
-    commonOptions,
-  ).option('json', { type: 'boolean', describe: 'Print JSON' });
+  withOptions(y, ...taskStoreOptions).option('json', { type: 'boolean', describe: 'Print JSON' });
 
 const idArg = (y: Argv) =>
   withConnection(y).positional('id', { type: 'number', demandOption: true, describe: 'etl_context_id' });
