@@ -106,7 +106,7 @@ export class Extractor {
     const observeBatch: SinkRunnerOptions['onBatch'] = (name, events, ms) => {
       this.metrics.sinkEvents.inc({ sink: name }, events.length);
       this.metrics.sinkLatency.observe({ sink: name }, ms / 1000);
-      const t = Date.parse(events[events.length - 1]!.event.time);
+      const t = Date.parse(events[events.length - 1]!.time);
       if (Number.isFinite(t))
         this.metrics.commitToAck.observe({ sink: name }, Math.max(0, Date.now() - t) / 1000);
     };

@@ -326,6 +326,10 @@ export class Pipeline {
       event,
       json,
       table: info.root,
+      id: event.id,
+      type: event.type,
+      partitionkey: event.partitionkey,
+      time: event.time,
     };
     this.counts.events++;
     this.o.metrics?.events.inc({ table: info.root, type: event.type });

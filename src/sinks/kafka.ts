@@ -200,7 +200,7 @@ export class KafkaSink implements Sink {
 
   private message(e: OutboundEvent): Msg {
     const { headers, value } = encodeEvent(e, this.o.envelope, this.o.database, this.o.version);
-    return { topic: this.route(e), key: e.event.partitionkey, value, headers };
+    return { topic: this.route(e), key: e.partitionkey, value, headers };
   }
 
   private async writeNow(batch: readonly OutboundEvent[]): Promise<void> {

@@ -111,7 +111,7 @@ export class PubSubSink implements Sink {
       const { headers, value } = encodeEvent(e, this.o.envelope, this.o.database, this.o.version);
       const topic = this.topic(this.route(e));
       used.add(topic);
-      const orderingKey = e.event.partitionkey;
+      const orderingKey = e.partitionkey;
       return topic.publishMessage({ data: Buffer.from(value), attributes: headers, orderingKey }).then(
         () => null,
         (err: Error) => ({ err, topic, orderingKey }),

@@ -19,11 +19,11 @@ export function topicRouter(
     .map(([k, v]) => [k.slice(0, -1), v] as const)
     .sort((a, b) => b[0].length - a[0].length);
   return (e) => {
-    const byType = exact.get(e.event.type);
+    const byType = exact.get(e.type);
     if (byType) return byType;
     const byTable = exact.get(e.table);
     if (byTable) return byTable;
-    for (const [prefix, topic] of prefixes) if (e.event.type.startsWith(prefix)) return topic;
+    for (const [prefix, topic] of prefixes) if (e.type.startsWith(prefix)) return topic;
     return defaultTopic;
   };
 }

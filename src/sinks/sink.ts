@@ -1,18 +1,81 @@
 import type { CloudEvent } from '../events/envelope.ts';
 import type { Position } from '../util/lsn.ts';
 
-/** One event on its way to the sinks: its stream position, the envelope and its JSON, encoded once. */
+/**
+ * One event on its way to the sinks: its stream position, its JSON (encoded once, shared by every
+ * sink) and the envelope attributes sinks route by. The extractor encodes events straight to JSON
+ * without building the envelope object; `event` is then parsed from `json` only when a sink asks for
+ * it (binary/Debezium encodings, Stream filters on row values).
+ */
 export interface OutboundEvent {
   /** Monotonic in-process counter; sinks report durability by it. */
-  ordinal: number;
-  position: Position;
-  event: CloudEvent;
-  /** Structured-mode JSON of `event` (no trailing newline), shared by every sink. */
-  json: string;
+  readonly ordinal: number;
+  readonly position: Position;
+  /** Structured-mode JSON of the event (no trailing newline). */
+  readonly json: string;
   /** Schema-qualified table the change came from, for routing. */
-  table: string;
+  readonly table: string;
+  readonly id: string;
+  readonly type: string;
+  readonly partitionkey: string;
+  /** Commit time, ISO-8601. */
+  readonly time: string;
+  readonly event: CloudEvent;
 }
 
+/** An OutboundEvent from an envelope object (producers that build the object anyway). */
+export function outboundEvent(
+  event: CloudEvent,
+  ordinal: number,
+  position: Position,
+  table: string,
+): OutboundEvent {
+  return {
+    ordinal,
+    position,
+    json: JSON.stringify(event),
+    table,
+    id: event.id,
+    type: event.type,
+    partitionkey: event.partitionkey,
+    time: event.time,
+    event,
+  };
+}
+
+/** An OutboundEvent from its JSON: the envelope object is parsed on first use only. */
+export class EncodedEvent implements OutboundEvent {
+  readonly ordinal: number;
+  readonly position: Position;
+  readonly json: string;
+  readonly table: string;
+  readonly id: string;
+  readonly type: string;
+  readonly partitionkey: string;
+  readonly time: string;
+  private parsed?: CloudEvent;
+
+  constructor(
+    ordinal: number,
+    position: Position,
+    json: string,
+    table: string,
+    meta: { id: string; type: string; partitionkey: string; time: string },
+  ) {
+    this.ordinal = ordinal;
+    this.position = position;
+    this.json = json;
+    this.table = table;
+    this.id = meta.id;
+    this.type = meta.type;
+    this.partitionkey = meta.partitionkey;
+    this.time = meta.time;
+  }
+
+  get event(): CloudEvent {
+    return (this.parsed ??= JSON.parse(this.json) as CloudEvent);
+  }
+}
 export interface SinkStatus {
   state: 'starting' | 'ok' | 'retrying' | 'failed' | 'closed';
   checkpoint: Position | null;

@@ -1,5 +1,5 @@
 import type { CloudEvent } from '../events/envelope.ts';
-import type { Sink, OutboundEvent } from '../sinks/sink.ts';
+import { outboundEvent, type Sink, type OutboundEvent } from '../sinks/sink.ts';
 
 /**
  * Snapshot events (DESIGN §4 `snapshot.*`) in the common CloudEvents envelope. They come from the
@@ -139,13 +139,7 @@ export class SinkPublisher implements Publisher {
     if (events.length === 0) return;
     const batch: OutboundEvent[] = events.map((event) => {
       const ordinal = ++this.ordinal;
-      return {
-        ordinal,
-        position: { commitLsn: this.base, seq: ordinal },
-        event,
-        json: JSON.stringify(event),
-        table: this.table,
-      };
+      return outboundEvent(event, ordinal, { commitLsn: this.base, seq: ordinal }, this.table);
     });
     for (const sink of this.sinks) await sink.write(batch);
   }

@@ -1,5 +1,5 @@
 import type { CloudEvent } from '../../src/events/envelope.ts';
-import type { OutboundEvent } from '../../src/sinks/sink.ts';
+import { outboundEvent, type OutboundEvent } from '../../src/sinks/sink.ts';
 import { formatLsn } from '../../src/util/lsn.ts';
 
 /**
@@ -35,13 +35,7 @@ export function makeEvent(
       changed: ['n'],
     },
   };
-  return {
-    ordinal: i,
-    position: { commitLsn, seq },
-    event,
-    json: JSON.stringify(event),
-    table: `public.${table}`,
-  };
+  return outboundEvent(event, i, { commitLsn, seq }, `public.${table}`);
 }
 
 export function makeEvents(

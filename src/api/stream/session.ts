@@ -74,12 +74,19 @@ export class StreamSession {
         if (this.closed) return;
         if (this.lastSent && comparePosition(e.position, this.lastSent) <= 0) continue;
         this.lastSent = e.position;
-        if (!matches(this.o.filter, e.event, this.o.workspaceColumn, e.table)) continue;
-        if (this.t.send(e.event.id, e.json) > this.o.maxBufferedBytes / 4)
+        if (!this.wants(e)) continue;
+        if (this.t.send(e.id, e.json) > this.o.maxBufferedBytes / 4)
           await this.t.drained(this.o.maxBufferedBytes / 8);
       }
     }
     this.held = null;
+  }
+
+  /** Unfiltered sessions never need the envelope object (parsing it is the costly part). */
+  private wants(e: OutboundEvent): boolean {
+    const f = this.o.filter;
+    if (!f.types && !f.tables && !f.workspaces) return true;
+    return matches(f, e.event, this.o.workspaceColumn, e.table);
   }
 
   private onLive(batch: readonly OutboundEvent[]): void {
@@ -104,7 +111,7 @@ export class StreamSession {
       if (this.closed) return;
       if (this.lastSent && comparePosition(e.position, this.lastSent) <= 0) continue;
       this.lastSent = e.position;
-      if (matches(this.o.filter, e.event, this.o.workspaceColumn, e.table)) this.emit(e.event.id, e.json);
+      if (this.wants(e)) this.emit(e.id, e.json);
     }
   }
 
