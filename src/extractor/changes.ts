@@ -1,7 +1,12 @@
 import type { Lsn } from '../util/lsn.ts';
 
-/** A decoded row: column name → typed value (see values.ts for the type mapping). */
-export type Row = Record<string, unknown>;
+/**
+ * A decoded row: column name → the JSON text of its typed value (values.ts has the type mapping:
+ * int8/numeric as strings, json as JSON, timestamps ISO, ...). Text, not JS values, because the
+ * event carries the row as JSON: the decoder encodes each value once and nothing re-encodes it
+ * (row-json.ts reads a value back where the mapper needs one).
+ */
+export type Row = Record<string, string>;
 
 export interface BeginChange {
   kind: 'begin';
@@ -25,7 +30,8 @@ export interface CommitChange {
 
 export interface RowChange {
   kind: 'insert' | 'update' | 'delete';
-  lsn: Lsn;
+  /** LSN of the change as Postgres writes it (X/Y, upper-case hex). */
+  lsn: string;
   schema: string;
   table: string;
   /** New row (insert/update). Columns Postgres did not send (unchanged TOAST) are absent. */
@@ -40,7 +46,7 @@ export interface RowChange {
 
 export interface TruncateChange {
   kind: 'truncate';
-  lsn: Lsn;
+  lsn: string;
   schema: string;
   table: string;
 }

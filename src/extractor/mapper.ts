@@ -1,7 +1,7 @@
-import type { ChangeData, CloudEvent, Op } from '../events/envelope.ts';
 import { formatLsn, type Lsn } from '../util/lsn.ts';
 import type { Row, RowChange, TruncateChange } from './changes.ts';
 import type { RoleDef, ResolvedRoles } from './roles.ts';
+import { keyOf, rowJson } from './row-json.ts';
 
 /** The transaction a change belongs to. */
 export interface TxContext {
@@ -20,27 +20,46 @@ export interface MappedChange {
   pk: string[];
 }
 
+/** A mapped event: its JSON and the envelope attributes sinks route by. */
+export interface MappedEvent {
+  id: string;
+  type: string;
+  partitionkey: string;
+  time: string;
+  json: string;
+}
+
 type Role = 'task' | 'etl_context' | 'event_store' | 'row';
 
-const OP: Record<RowChange['kind'] | 'truncate', Op> = {
-  insert: 'c',
-  update: 'u',
-  delete: 'd',
-  truncate: 't',
-};
+const OP: Record<RowChange['kind'], string> = { insert: 'c', update: 'u', delete: 'd' };
+
+/** Per transaction, the envelope text every event of it shares (formatted once, not per event). */
+interface TxText {
+  tx: TxContext;
+  commitlsn: string;
+  /** `"time":...,"datacontenttype":...` */
+  middle: string;
+  /** `,"commitlsn":...,"xid":...,"type":"` follows the event's lsn. */
+  xid: string;
+}
 
 /**
- * Row change → CloudEvent (DESIGN §4). Pure apart from a bounded cache of last-known statuses, used to
- * tell `status_changed` from `updated` when the table lacks REPLICA IDENTITY FULL (old row unknown).
+ * Row change → CloudEvent JSON (DESIGN §4), written as text: the row values are already JSON text
+ * (changes.ts `Row`), so the event is spliced together, never built as an object and stringified.
+ * Key order and content are those of the envelope type (events/envelope.ts). Pure apart from a
+ * bounded cache of last-known statuses, used to tell `status_changed` from `updated` when the table
+ * lacks REPLICA IDENTITY FULL (old row unknown).
  */
 export class Mapper {
-  private readonly source: string;
+  private readonly sourceJson: string;
   private readonly roleByTable = new Map<string, { role: Role; def: RoleDef }>();
-  private readonly statusCache = new Map<string, unknown>();
+  private readonly statusCache = new Map<string, string>();
   private readonly statusCacheSize: number;
+  private txText?: TxText;
+  private readonly names = new Map<string, string>();
 
   constructor(options: { database: string; slot: string; roles: ResolvedRoles; statusCacheSize?: number }) {
-    this.source = `/tag-connector/${options.database}/${options.slot}`;
+    this.sourceJson = JSON.stringify(`/tag-connector/${options.database}/${options.slot}`);
     const { task, etlContext, eventStore } = options.roles;
     if (task) this.roleByTable.set(task.table, { role: 'task', def: task });
     if (etlContext) this.roleByTable.set(etlContext.table, { role: 'etl_context', def: etlContext });
@@ -48,102 +67,108 @@ export class Mapper {
     this.statusCacheSize = options.statusCacheSize ?? 100_000;
   }
 
-  map(m: MappedChange, tx: TxContext, seq: number): CloudEvent {
-    const { change, root } = m;
-    const commitlsn = formatLsn(tx.commitLsn);
-    const base = {
-      specversion: '1.0' as const,
-      id: `${commitlsn}/${seq}`,
-      source: this.source,
-      time: tx.commitTime,
-      datacontenttype: 'application/json' as const,
-      lsn: formatLsn(change.lsn),
-      commitlsn,
-      xid: tx.xid,
-    };
-    if (change.kind === 'truncate') {
-      const data: ChangeData = {
-        op: 't',
-        schema: change.schema,
-        table: change.table,
-        before: null,
-        after: null,
+  private forTx(tx: TxContext): TxText {
+    let t = this.txText;
+    if (t?.tx !== tx) {
+      const commitlsn = formatLsn(tx.commitLsn);
+      t = {
+        tx,
+        commitlsn,
+        middle: `,"source":${this.sourceJson},"time":${JSON.stringify(tx.commitTime)},"datacontenttype":"application/json","lsn":"`,
+        xid: `","commitlsn":"${commitlsn}","xid":${tx.xid},"type":"`,
       };
-      return { ...base, type: 'row.truncate', subject: root, partitionkey: root, data };
+      this.txText = t;
     }
+    return t;
+  }
+
+  /** `"schema":..,"table":..` of a table, cached. */
+  private tableNames(schema: string, table: string): string {
+    const k = `${schema}\u0000${table}`;
+    let v = this.names.get(k);
+    if (v === undefined) {
+      v = `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`;
+      if (this.names.size < 10_000) this.names.set(k, v);
+    }
+    return v;
+  }
+
+  map(m: MappedChange, tx: TxContext, seq: number): MappedEvent {
+    const { change, root } = m;
+    const t = this.forTx(tx);
+    const id = `${t.commitlsn}/${seq}`;
+    const head = `{"specversion":"1.0","id":"${id}"${t.middle}${change.lsn}${t.xid}`;
+    const names = this.tableNames(change.schema, change.table);
+    const event = (type: string, subject: string, partitionkey: string, data: string): MappedEvent => ({
+      id,
+      type,
+      partitionkey,
+      time: tx.commitTime,
+      json: `${head}${type}","subject":${JSON.stringify(subject)},"partitionkey":${JSON.stringify(partitionkey)},"data":{${data}}}`,
+    });
+    if (change.kind === 'truncate')
+      return event('row.truncate', root, root, `"op":"t",${names},"before":null,"after":null`);
+
     const before = change.old;
     const after = change.kind === 'delete' ? null : m.row;
-    const data: ChangeData = {
-      op: OP[change.kind],
-      schema: change.schema,
-      table: change.table,
-      before,
-      after,
-    };
+    let data = `"op":"${OP[change.kind]}",${names},"before":${before ? rowJson(before) : 'null'},"after":${after ? rowJson(after) : 'null'}`;
     if (change.kind === 'update' && before && after) {
       const changed = changedColumns(before, after, m.unchangedToast);
-      if (changed) data.changed = changed;
+      if (changed) data += `,"changed":${JSON.stringify(changed)}`;
     }
-    if (m.unchangedToast.length > 0) data.unchanged_toast = m.unchangedToast;
+    if (m.unchangedToast.length > 0) data += `,"unchanged_toast":${JSON.stringify(m.unchangedToast)}`;
 
     const role = this.roleByTable.get(root);
     const keyRow = after ?? before ?? {};
     if (!role) {
-      const key = keyOf(keyRow, m.pk) ?? root;
+      const key = keyOfColumns(keyRow, m.pk) ?? root;
       const type =
         change.kind === 'insert' ? 'row.insert' : change.kind === 'update' ? 'row.update' : 'row.delete';
-      return { ...base, type, subject: `${root}/${key}`, partitionkey: key, data };
+      return event(type, `${root}/${key}`, key, data);
     }
     const { def } = role;
-    const id = stringKey(keyRow[def.idColumn]) ?? keyOf(keyRow, m.pk) ?? root;
+    const id2 = keyOf(keyRow, def.idColumn) ?? keyOfColumns(keyRow, m.pk) ?? root;
     if (role.role === 'event_store') {
-      const ctx = stringKey(keyRow[def.contextColumn ?? 'etl_context_id']) ?? id;
+      const contextColumn = def.contextColumn ?? 'etl_context_id';
+      const ctx = keyOf(keyRow, contextColumn) ?? id2;
+      const subject = `etl_contexts/${ctx}/events/${id2}`;
       if (change.kind === 'insert' && after) {
-        return {
-          ...base,
-          type: 'etl_context.event',
-          subject: `etl_contexts/${ctx}/events/${id}`,
-          partitionkey: ctx,
-          data: {
-            ...data,
-            event_id: after[def.idColumn],
-            etl_context_id: after[def.contextColumn ?? 'etl_context_id'],
-            event: { type: after.type, payload: after.payload, meta: after.meta, error: after.error },
-          },
-        };
+        data +=
+          members({ event_id: after[def.idColumn], etl_context_id: after[contextColumn] }) +
+          `,"event":{${members({ type: after.type, payload: after.payload, meta: after.meta, error: after.error }).slice(1)}}`;
+        return event('etl_context.event', subject, ctx, data);
       }
-      const type = change.kind === 'update' ? 'row.update' : 'row.delete';
-      return { ...base, type, subject: `etl_contexts/${ctx}/events/${id}`, partitionkey: ctx, data };
+      return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ctx, data);
     }
     const prefix = role.role === 'task' ? 'task' : 'etl_context';
-    const subject = `${role.role === 'task' ? 'tasks' : 'etl_contexts'}/${id}`;
-    const cacheKey = `${root}:${id}`;
+    const subject = `${role.role === 'task' ? 'tasks' : 'etl_contexts'}/${id2}`;
+    const cacheKey = `${root}:${id2}`;
     const status = def.statusColumn;
     let type: string;
     if (change.kind === 'insert') {
       type = `${prefix}.created`;
-      if (status && after) this.remember(cacheKey, after[status]);
+      const s = status && after ? after[status] : undefined;
+      if (s !== undefined) this.remember(cacheKey, s);
     } else if (change.kind === 'delete') {
       type = `${prefix}.deleted`;
       this.statusCache.delete(cacheKey);
     } else {
       type = `${prefix}.updated`;
-      if (status && after && status in after) {
-        const known = before && status in before;
-        const from = known ? before[status] : this.statusCache.get(cacheKey);
-        const to = after[status];
-        if ((known || this.statusCache.has(cacheKey)) && !sameValue(from, to)) {
+      const to = status && after ? after[status] : undefined;
+      if (to !== undefined) {
+        const known = before?.[status!];
+        const from = known ?? this.statusCache.get(cacheKey);
+        if (from !== undefined && from !== to) {
           type = `${prefix}.status_changed`;
-          data.from = from;
-          data.to = to;
+          data += `,"from":${from},"to":${to}`;
         }
         this.remember(cacheKey, to);
       }
     }
-    return { ...base, type, subject, partitionkey: id, data };
+    return event(type, subject, id2, data);
   }
 
-  private remember(key: string, status: unknown): void {
+  private remember(key: string, status: string): void {
     this.statusCache.delete(key);
     this.statusCache.set(key, status);
     if (this.statusCache.size > this.statusCacheSize) {
@@ -153,30 +178,39 @@ export class Mapper {
   }
 }
 
-function stringKey(v: unknown): string | undefined {
-  if (v === null || v === undefined) return undefined;
-  return typeof v === 'string' ? v : JSON.stringify(v);
+/** `,"a":<text>,"b":<text>` for the members whose text is known (JSON.stringify drops undefined too). */
+function members(values: Record<string, string | undefined>): string {
+  let out = '';
+  for (const k in values) {
+    const v = values[k];
+    if (v !== undefined) out += `,${JSON.stringify(k)}:${v}`;
+  }
+  return out;
 }
 
-function keyOf(row: Row, pk: string[]): string | undefined {
+function keyOfColumns(row: Row, pk: string[]): string | undefined {
   if (pk.length === 0) return undefined;
-  const parts = pk.map((c) => stringKey(row[c]));
-  if (parts.some((p) => p === undefined)) return undefined;
+  if (pk.length === 1) return keyOf(row, pk[0]!);
+  const parts: string[] = [];
+  for (const c of pk) {
+    const p = keyOf(row, c);
+    if (p === undefined) return undefined;
+    parts.push(p);
+  }
   return parts.join(',');
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a === 'object' || typeof b === 'object') return JSON.stringify(a) === JSON.stringify(b);
-  return false;
-}
-
-/** Columns that differ, when the old row is complete enough to tell (REPLICA IDENTITY FULL). */
+/**
+ * Columns that differ, when the old row is complete enough to tell (REPLICA IDENTITY FULL). Values
+ * are compared as their JSON text: both rows come from the same decoder, so equal values have equal
+ * text.
+ */
 function changedColumns(before: Row, after: Row, unknown: string[]): string[] | undefined {
   const out: string[] = [];
-  for (const k of Object.keys(after)) {
-    if (!(k in before)) return undefined; // old row is only the identity: can't tell
-    if (!sameValue(before[k], after[k])) out.push(k);
+  for (const k in after) {
+    const b = before[k];
+    if (b === undefined) return undefined; // old row is only the identity: can't tell
+    if (b !== after[k]) out.push(k);
   }
   for (const k of unknown) if (!(k in before)) return undefined;
   return out;

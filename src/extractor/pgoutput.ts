@@ -1,4 +1,4 @@
-import { parseLsn, type Lsn } from '../util/lsn.ts';
+import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
 import {
   DecodeError,
   type BeginChange,
@@ -288,14 +288,14 @@ export function createPgoutputDecoder(): Decoder {
       const kind = r.char(`${what} column kind`);
       switch (kind) {
         case 'n':
-          row[col.name] = null;
+          row[col.name] = 'null';
           break;
         case 'u':
           unchanged.push(col.name);
           break;
         case 't': {
           const len = r.int32(`length of column ${col.name}`);
-          row[col.name] = col.convert(r.utf8(len, `value of column ${col.name}`));
+          row[col.name] = JSON.stringify(col.convert(r.utf8(len, `value of column ${col.name}`))) ?? 'null';
           break;
         }
         case 'b':
@@ -313,7 +313,10 @@ export function createPgoutputDecoder(): Decoder {
   /** The replica identity columns of a tuple (K tuples send the other columns as nulls). */
   function identityOf(rel: Relation, tuple: Tuple): Row {
     const out: Row = {};
-    for (const name of rel.keyColumns) if (name in tuple.row) out[name] = tuple.row[name];
+    for (const name of rel.keyColumns) {
+      const v = tuple.row[name];
+      if (v !== undefined) out[name] = v;
+    }
     return out;
   }
 
@@ -332,7 +335,7 @@ export function createPgoutputDecoder(): Decoder {
   ): RowChange {
     const change: RowChange = {
       kind,
-      lsn: lsnOf(walLsn),
+      lsn: formatLsn(lsnOf(walLsn)),
       schema: rel.schema,
       table: rel.table,
       new: newTuple ? newTuple.row : null,
@@ -453,7 +456,7 @@ export function createPgoutputDecoder(): Decoder {
         const oids: number[] = [];
         for (let i = 0; i < count; i++) oids.push(r.uint32('relation OID'));
         r.end('Truncate');
-        const lsn = lsnOf(walLsn);
+        const lsn = formatLsn(lsnOf(walLsn));
         return oids.map((oid): TruncateChange => {
           const rel = relationFor(r, oid);
           return { kind: 'truncate', lsn, schema: rel.schema, table: rel.table };

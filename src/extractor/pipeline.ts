@@ -1,10 +1,10 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { OutboundEvent } from '../sinks/sink.ts';
+import { EncodedEvent } from '../sinks/sink.ts';
 import type { SinkRunner } from '../sinks/runner.ts';
 import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
 import type { Catalog, TableInfo } from './catalog.ts';
-import { DecodeError, type Change, type RowChange, type TruncateChange } from './changes.ts';
+import { DecodeError, type Change, type Row, type RowChange, type TruncateChange } from './changes.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import type { Mapper, TxContext } from './mapper.ts';
 import type { ReplicationSource } from './replication-source.ts';
@@ -312,27 +312,16 @@ export class Pipeline {
     change: RowChange | TruncateChange,
     seq: number,
     info: TableInfo,
-    row: Record<string, unknown> | null,
+    row: Row | null,
     unchangedToast: string[],
     tx: TxContext,
   ): void {
     const pk = change.kind === 'truncate' ? [] : (change.pk ?? info.pk);
-    const event = this.o.mapper.map({ change, root: info.root, row, unchangedToast, pk }, tx, seq);
-    const json = JSON.stringify(event);
-    const ordinal = this.tracker.event(json.length);
-    const out: OutboundEvent = {
-      ordinal,
-      position: { commitLsn: tx.commitLsn, seq },
-      event,
-      json,
-      table: info.root,
-      id: event.id,
-      type: event.type,
-      partitionkey: event.partitionkey,
-      time: event.time,
-    };
+    const mapped = this.o.mapper.map({ change, root: info.root, row, unchangedToast, pk }, tx, seq);
+    const ordinal = this.tracker.event(mapped.json.length);
+    const out = new EncodedEvent(ordinal, { commitLsn: tx.commitLsn, seq }, mapped.json, info.root, mapped);
     this.counts.events++;
-    this.o.metrics?.events.inc({ table: info.root, type: event.type });
+    this.o.metrics?.events.inc({ table: info.root, type: mapped.type });
     for (const r of this.o.runners) r.push(out);
   }
 

@@ -31,7 +31,8 @@ export function completeToast(change: RowChange, info: TableInfo): ToastResult {
   const out: Row = { ...row };
   const unchanged: string[] = [];
   for (const name of missing) {
-    if (change.old && name in change.old) out[name] = change.old[name];
+    const old = change.old?.[name];
+    if (old !== undefined) out[name] = old;
     else {
       delete out[name];
       unchanged.push(name);

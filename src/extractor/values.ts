@@ -106,6 +106,76 @@ export function converterFor(typeName: string): Converter {
   return c;
 }
 
+/**
+ * A wal2json value token (the JSON text wal2json printed: `42`, `"text"`, `null`, `true`) → the JSON
+ * text of the typed value. Most tokens pass through untouched: wal2json's strings are valid JSON
+ * strings and its integers exact JSON numbers, so no parse and no re-encode. int8/numeric/money come
+ * as bare numbers that JSON.parse would round; here they are quoted as they are, exact by
+ * construction. Timestamps get their ISO form; jsonb's text is spliced in as JSON (Postgres prints it
+ * on one line, and large numbers inside stay exact); the rest goes through the text converters.
+ */
+export type TokenConverter = (token: string) => string;
+
+const passToken: TokenConverter = (t) => t;
+
+const quoteBareNumber: TokenConverter = (t) => {
+  const c = t.charCodeAt(0);
+  return c === 45 || (c >= 48 && c <= 57) ? '"' + t + '"' : t;
+};
+
+/** Timestamps hold no characters JSON escapes: the token's inner text is the Postgres text itself. */
+const timestampToken =
+  (convert: Converter): TokenConverter =>
+  (t) =>
+    t.charCodeAt(0) === 34 ? '"' + (convert(t.slice(1, -1)) as string) + '"' : t;
+
+const jsonbToken: TokenConverter = (t) => {
+  if (t.charCodeAt(0) !== 34) return t;
+  const text = JSON.parse(t) as string;
+  // jsonb output is one line of valid JSON; anything else (never seen) takes the checked path.
+  return text.length > 0 && !/[\n\r]/.test(text) ? text : (JSON.stringify(toJson(text)) ?? 'null');
+};
+
+const viaConverter =
+  (convert: Converter): TokenConverter =>
+  (t) =>
+    t.charCodeAt(0) === 34 ? (JSON.stringify(convert(JSON.parse(t) as string)) ?? 'null') : t;
+
+function tokenConverter(typeName: string): TokenConverter {
+  const base = baseType(typeName);
+  if (base.endsWith('[]')) return viaConverter(converterFor(typeName));
+  switch (base) {
+    case 'bigint':
+    case 'int8':
+    case 'numeric':
+    case 'decimal':
+    case 'money':
+      return quoteBareNumber;
+    case 'jsonb':
+      return jsonbToken;
+    case 'timestamp with time zone':
+    case 'timestamptz':
+      return timestampToken(toIsoTz);
+    case 'timestamp without time zone':
+    case 'timestamp':
+      return timestampToken(toIso);
+  }
+  const c = scalarConverter(base);
+  // Numbers print as JSON numbers (NaN/Infinity as strings or null) and text as JSON strings.
+  return c === identity || c === toNumber ? passToken : viaConverter(c);
+}
+
+const tokenCache = new Map<string, TokenConverter>();
+
+export function tokenConverterFor(typeName: string): TokenConverter {
+  let c = tokenCache.get(typeName);
+  if (!c) {
+    c = tokenConverter(typeName);
+    tokenCache.set(typeName, c);
+  }
+  return c;
+}
+
 /** Whether a type's values can be TOASTed (variable length): only those can be "unchanged TOAST". */
 export function isToastable(typeName: string): boolean {
   const base = baseType(typeName);

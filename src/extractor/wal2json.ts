@@ -1,18 +1,20 @@
 import { parseLsn, type Lsn } from '../util/lsn.ts';
 import { DecodeError, type Change, type Row } from './changes.ts';
-import { converterFor } from './values.ts';
+import { converterFor, tokenConverterFor, type TokenConverter } from './values.ts';
 
 /**
  * Decoder for wal2json format-version 2 (one JSON object per message; options include-lsn,
  * include-timestamp, include-xids, include-pk). Pure: bytes in, typed change out.
  *
- * wal2json prints int8 and numeric values as bare JSON numbers, which JSON.parse would round above
- * 2^53 (and numeric(20,5) 1.10000 would lose its scale). Before parsing we turn every bare number that
- * follows a `"value":` key into a string, then convert by column type. The rewrite cannot touch
- * string contents: inside a JSON string every `"` is escaped, so `,"value":` / `{"value":` with a bare
- * quote only ever occurs as a real key.
+ * It is a scanner over the message text, not JSON.parse: rows come out as JSON text per column
+ * (changes.ts `Row`), mostly slices of the message itself. That is both exact and cheap:
+ * - wal2json prints int8 and numeric as bare JSON numbers that JSON.parse would round above 2^53 (and
+ *   numeric(20,5) 1.10000 would lose its scale); the scanner keeps their source text;
+ * - string values are already valid JSON strings, so they are neither unescaped nor escaped again;
+ * - no object per column, no typed row, no envelope object: it costs less CPU per change than
+ *   JSON.parse of the same message (bench/: "CPU µs/change").
+ * Whatever is not well-formed JSON of the expected shape is a DecodeError naming the LSN.
  */
-const BARE_VALUE_NUMBER = /([{,]"value":)(-?\d[\d.eE+-]*)/g;
 
 /** The options our decoder expects (pass them to START_REPLICATION). */
 export const WAL2JSON_OPTIONS = {
@@ -24,55 +26,347 @@ export const WAL2JSON_OPTIONS = {
   'include-transaction': '1',
 } as const;
 
-interface Wal2JsonColumn {
-  name: string;
-  type: string;
-  value: string | boolean | null;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const COLON = 58;
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+
+class Malformed extends Error {}
+
+/** A cursor over one message. */
+class Scanner {
+  readonly t: string;
+  p = 0;
+  constructor(text: string) {
+    this.t = text;
+  }
+
+  fail(what: string): never {
+    throw new Malformed(`${what} at offset ${this.p}`);
+  }
+
+  ws(): void {
+    let c = this.t.charCodeAt(this.p);
+    while (c === 32 || c === 10 || c === 13 || c === 9) c = this.t.charCodeAt(++this.p);
+  }
+
+  expect(code: number): void {
+    this.ws();
+    if (this.t.charCodeAt(this.p) !== code) this.fail(`expected '${String.fromCharCode(code)}'`);
+    this.p++;
+  }
+
+  /** After a member: true when another follows (comma consumed), false at the closing char. */
+  more(close: number): boolean {
+    this.ws();
+    const c = this.t.charCodeAt(this.p);
+    if (c === COMMA) {
+      this.p++;
+      return true;
+    }
+    if (c === close) {
+      this.p++;
+      return false;
+    }
+    return this.fail('expected , or a closing bracket');
+  }
+
+  /** Position of the next backslash at or after the last asked position; -1: none left. */
+  private bs = -2;
+  /** Whether the last string() token holds an escape. */
+  escaped = false;
+
+  private nextBackslash(from: number): number {
+    // Scanning only moves forward, so one indexOf serves every string up to the next backslash.
+    if (this.bs !== -1 && this.bs < from) this.bs = this.t.indexOf('\\', from);
+    return this.bs;
+  }
+
+  /** A string token, quotes included. */
+  string(): string {
+    this.ws();
+    const t = this.t;
+    const start = this.p;
+    if (t.charCodeAt(start) !== QUOTE) this.fail('expected a string');
+    let q = t.indexOf('"', start + 1);
+    if (q < 0) this.fail('unterminated string');
+    const bs = this.nextBackslash(start + 1);
+    this.escaped = bs >= 0 && bs < q;
+    if (this.escaped) {
+      // A quote preceded by an odd number of backslashes is part of the string.
+      for (;;) {
+        let b = q - 1;
+        while (t.charCodeAt(b) === BACKSLASH) b--;
+        if (((q - 1 - b) & 1) === 0) break;
+        q = t.indexOf('"', q + 1);
+        if (q < 0) this.fail('unterminated string');
+      }
+    }
+    this.p = q + 1;
+    return t.slice(start, q + 1);
+  }
+
+  /** A string token's value. */
+  text(): string {
+    const s = this.string();
+    return this.escaped ? (JSON.parse(s) as string) : s.slice(1, -1);
+  }
+
+  /**
+   * A top-level key: the common ones are recognised in place (no string made for them), any other
+   * is read as text.
+   */
+  topKey(): string {
+    const t = this.t;
+    const p = this.p;
+    if (t.charCodeAt(p) === QUOTE) {
+      for (const k of TOP_KEYS) {
+        if (t.startsWith(k.token, p)) {
+          this.p = p + k.token.length;
+          return k.name;
+        }
+      }
+    }
+    return this.key();
+  }
+
+  /** Object key (its value) followed by the colon. */
+  key(): string {
+    const k = this.text();
+    this.expect(COLON);
+    return k;
+  }
+
+  /** A scalar token as written (string with quotes, number, true/false/null). */
+  scalar(): string {
+    this.ws();
+    const t = this.t;
+    const c = t.charCodeAt(this.p);
+    if (c === QUOTE) return this.string();
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) this.fail('expected a scalar');
+    const start = this.p;
+    let i = start;
+    for (;;) {
+      const d = t.charCodeAt(i);
+      if (d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET || d !== d || d <= 32) break;
+      i++;
+    }
+    if (i === start) this.fail('expected a value');
+    this.p = i;
+    const token = t.slice(start, i);
+    if (!isLiteral(token)) this.fail(`invalid literal ${token.slice(0, 40)}`);
+    return token;
+  }
+
+  /** Skips any value (an option we don't use). */
+  skip(): void {
+    this.ws();
+    const c = this.t.charCodeAt(this.p);
+    if (c === OPEN_BRACE) {
+      this.p++;
+      this.ws();
+      if (this.t.charCodeAt(this.p) === CLOSE_BRACE) {
+        this.p++;
+        return;
+      }
+      do {
+        this.key();
+        this.skip();
+      } while (this.more(CLOSE_BRACE));
+    } else if (c === OPEN_BRACKET) {
+      this.p++;
+      this.ws();
+      if (this.t.charCodeAt(this.p) === CLOSE_BRACKET) {
+        this.p++;
+        return;
+      }
+      do this.skip();
+      while (this.more(CLOSE_BRACKET));
+    } else this.scalar();
+  }
+
+  /** `[{"name":..,"type":..,"value":..},...]` → a row (JSON text per column). */
+  row(): Row {
+    const row: Row = {};
+    this.expect(OPEN_BRACKET);
+    this.ws();
+    if (this.t.charCodeAt(this.p) === CLOSE_BRACKET) {
+      this.p++;
+      return row;
+    }
+    const t = this.t;
+    do {
+      // Fast path: the shape wal2json prints, `{"name":"..","type":"..","value":..}`.
+      const at = this.p;
+      if (t.startsWith('{"name":', at)) {
+        this.p += 8;
+        const name = this.text();
+        if (t.startsWith(',"type":', this.p)) {
+          this.p += 8;
+          const type = this.string();
+          if (t.startsWith(',"value":', this.p)) {
+            this.p += 9;
+            const value = this.scalar();
+            if (t.charCodeAt(this.p) === CLOSE_BRACE) {
+              this.p++;
+              row[name] = value === 'null' ? value : converterForToken(type)(value);
+              continue;
+            }
+          }
+        }
+        this.p = at; // another member order: the general path below
+      }
+      let name: string | undefined;
+      let type: string | undefined;
+      let value: string | undefined;
+      this.expect(OPEN_BRACE);
+      do {
+        const k = this.key();
+        if (k === 'name') name = this.text();
+        else if (k === 'type') type = this.string();
+        else if (k === 'value') value = this.scalar();
+        else this.skip();
+      } while (this.more(CLOSE_BRACE));
+      if (name === undefined || type === undefined || value === undefined)
+        this.fail('column without name, type or value');
+      row[name] = value === 'null' ? value : converterForToken(type)(value);
+    } while (this.more(CLOSE_BRACKET));
+    return row;
+  }
+
+  /** `[{"name":..,"type":..},...]` → column names. */
+  names(): string[] {
+    const out: string[] = [];
+    this.expect(OPEN_BRACKET);
+    this.ws();
+    if (this.t.charCodeAt(this.p) === CLOSE_BRACKET) {
+      this.p++;
+      return out;
+    }
+    do {
+      this.expect(OPEN_BRACE);
+      do {
+        if (this.key() === 'name') out.push(this.text());
+        else this.skip();
+      } while (this.more(CLOSE_BRACE));
+    } while (this.more(CLOSE_BRACKET));
+    return out;
+  }
 }
 
-interface Wal2JsonMessage {
-  action: 'B' | 'C' | 'I' | 'U' | 'D' | 'T' | 'M';
-  xid?: number;
+const byTypeToken = new Map<string, TokenConverter>();
+
+/** The value converter for a `"type"` token as printed (the token itself is the cache key). */
+function converterForToken(typeToken: string): TokenConverter {
+  let c = byTypeToken.get(typeToken);
+  if (!c) {
+    c = tokenConverterFor(JSON.parse(typeToken) as string);
+    if (byTypeToken.size < 10_000) byTypeToken.set(typeToken, c);
+  }
+  return c;
+}
+
+function isLiteral(token: string): boolean {
+  if (token === 'true' || token === 'false' || token === 'null') return true;
+  // A JSON number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
+  const n = token.length;
+  let i = 0;
+  if (token.charCodeAt(0) === 45) i++;
+  const digitsFrom = i;
+  while (i < n && isDigit(token.charCodeAt(i))) i++;
+  if (i === digitsFrom || (token.charCodeAt(digitsFrom) === 48 && i - digitsFrom > 1)) return false;
+  if (i < n && token.charCodeAt(i) === 46) {
+    const f = ++i;
+    while (i < n && isDigit(token.charCodeAt(i))) i++;
+    if (i === f) return false;
+  }
+  if (i < n && (token.charCodeAt(i) | 32) === 101) {
+    i++;
+    if (i < n && (token.charCodeAt(i) === 43 || token.charCodeAt(i) === 45)) i++;
+    const e = i;
+    while (i < n && isDigit(token.charCodeAt(i))) i++;
+    if (i === e) return false;
+  }
+  return i === n;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Top-level keys in the order wal2json prints them. */
+const TOP_KEYS = [
+  'action',
+  'xid',
+  'timestamp',
+  'lsn',
+  'schema',
+  'table',
+  'columns',
+  'identity',
+  'pk',
+  'nextlsn',
+].map((name) => ({ name, token: `"${name}":` }));
+
+/** One message's fields, as the scanner found them. */
+interface Fields {
+  action?: string;
+  xid?: string;
   lsn?: string;
   nextlsn?: string;
   timestamp?: string;
   schema?: string;
   table?: string;
-  columns?: Wal2JsonColumn[];
-  identity?: Wal2JsonColumn[];
-  pk?: { name: string; type: string }[];
-  transactional?: boolean;
+  columns?: Row;
+  identity?: Row;
+  pk?: string[];
+  transactional?: string;
   prefix?: string;
   content?: string;
 }
 
-/** Thrown when a bare int8 number was parsed beyond 2^53: the message is re-read the exact way. */
-const INEXACT = Symbol('inexact');
-
-function row(columns: Wal2JsonColumn[] | undefined): Row | null {
-  if (!columns) return null;
-  const out: Row = {};
-  for (const c of columns) {
-    const v = c.value;
-    if (typeof v === 'number') {
-      // Only reached on the fast path (no numeric columns): int8 is exact while it is a safe integer.
-      if (c.type === 'bigint') {
-        if (!Number.isSafeInteger(v)) throw INEXACT;
-        out[c.name] = String(v);
-      } else out[c.name] = v;
-    } else out[c.name] = v === null ? null : typeof v === 'string' ? converterFor(c.type)(v) : v;
-  }
-  return out;
-}
-
-/**
- * Whether the message needs its numbers as source text: numeric/money values keep their scale and
- * size only that way. int8 is checked per value instead (see row()).
- */
-function needsSourceText(text: string): boolean {
-  return (
-    text.includes('"type":"numeric') || text.includes('"type":"money"') || text.includes('"type":"decimal')
-  );
+function scan(text: string): Fields {
+  const s = new Scanner(text);
+  const f: Fields = {};
+  s.expect(OPEN_BRACE);
+  s.ws();
+  if (text.charCodeAt(s.p) !== CLOSE_BRACE) {
+    do {
+      const k = s.topKey();
+      switch (k) {
+        case 'action':
+        case 'lsn':
+        case 'nextlsn':
+        case 'timestamp':
+        case 'schema':
+        case 'table':
+        case 'prefix':
+        case 'content':
+          f[k] = s.text();
+          break;
+        case 'xid':
+        case 'transactional':
+          f[k] = s.scalar();
+          break;
+        case 'columns':
+        case 'identity':
+          f[k] = s.row();
+          break;
+        case 'pk':
+          f.pk = s.names();
+          break;
+        default:
+          s.skip();
+      }
+    } while (s.more(CLOSE_BRACE));
+  } else s.p++;
+  s.ws();
+  if (s.p !== text.length) s.fail('trailing characters');
+  return f;
 }
 
 function need<T>(value: T | undefined, what: string, walLsn: string): T {
@@ -84,87 +378,80 @@ function need<T>(value: T | undefined, what: string, walLsn: string): T {
   return value;
 }
 
-function isoTime(ts: string): string {
-  return converterFor('timestamp with time zone')(ts) as string;
-}
+const isoTime = converterFor('timestamp with time zone');
 
 export function decodeWal2Json(payload: Buffer | string, walLsn: string): Change {
   const text = typeof payload === 'string' ? payload : payload.toString('utf8');
-  // Fast path: plain JSON.parse (no rewritten copy of the message) when no value needs its source text.
-  if (!needsSourceText(text)) {
-    try {
-      return decodeMessage(parseJson(text, walLsn), walLsn);
-    } catch (err) {
-      if (err !== INEXACT) throw err;
-    }
-  }
-  return decodeMessage(parseJson(text.replace(BARE_VALUE_NUMBER, '$1"$2"'), walLsn), walLsn);
-}
-
-function parseJson(text: string, walLsn: string): Wal2JsonMessage {
+  let f: Fields;
   try {
-    return JSON.parse(text) as Wal2JsonMessage;
+    f = scan(text);
   } catch (err) {
-    throw new DecodeError(
-      walLsn,
-      `invalid JSON from wal2json (${(err as Error).message}): ${text.slice(0, 200)}`,
-    );
+    if (!(err instanceof Malformed)) throw err;
+    // JSON.parse names the syntax error better when there is one.
+    let reason = `unexpected wal2json message (${err.message})`;
+    try {
+      JSON.parse(text);
+    } catch (syntax) {
+      reason = `invalid JSON from wal2json (${(syntax as Error).message})`;
+    }
+    throw new DecodeError(walLsn, `${reason}: ${text.slice(0, 200)}`);
   }
+  return decodeFields(f, text, walLsn);
 }
 
-function decodeMessage(msg: Wal2JsonMessage, walLsn: string): Change {
-  const lsn = (what: string): Lsn => {
-    const t = need((msg as unknown as Record<string, string | undefined>)[what], what, walLsn);
+function decodeFields(f: Fields, text: string, walLsn: string): Change {
+  const lsn = (what: 'lsn' | 'nextlsn'): Lsn => {
+    const t = need(f[what], what, walLsn);
     try {
       return parseLsn(t);
     } catch (err) {
       throw new DecodeError(walLsn, (err as Error).message);
     }
   };
-  switch (msg.action) {
+  switch (f.action) {
     case 'B':
       return {
         kind: 'begin',
-        xid: need(msg.xid, 'xid', walLsn),
+        xid: Number(need(f.xid, 'xid', walLsn)),
         commitLsn: lsn('lsn'),
         endLsn: lsn('nextlsn'),
-        commitTime: isoTime(need(msg.timestamp, 'timestamp', walLsn)),
+        commitTime: isoTime(need(f.timestamp, 'timestamp', walLsn)) as string,
       };
     case 'C':
       return { kind: 'commit', commitLsn: lsn('lsn'), endLsn: lsn('nextlsn') };
     case 'I':
     case 'U':
     case 'D': {
-      const kind = msg.action === 'I' ? 'insert' : msg.action === 'U' ? 'update' : 'delete';
+      const kind = f.action === 'I' ? 'insert' : f.action === 'U' ? 'update' : 'delete';
       return {
         kind,
-        lsn: lsn('lsn'),
-        schema: need(msg.schema, 'schema', walLsn),
-        table: need(msg.table, 'table', walLsn),
-        new: kind === 'delete' ? null : row(need(msg.columns, 'columns', walLsn)),
-        old: row(msg.identity),
-        ...(msg.pk ? { pk: msg.pk.map((p) => p.name) } : {}),
+        lsn: need(f.lsn, 'lsn', walLsn),
+        schema: need(f.schema, 'schema', walLsn),
+        table: need(f.table, 'table', walLsn),
+        new: kind === 'delete' ? null : need(f.columns, 'columns', walLsn),
+        old: f.identity ?? null,
+        ...(f.pk ? { pk: f.pk } : {}),
       };
     }
     case 'T':
       return {
         kind: 'truncate',
-        lsn: lsn('lsn'),
-        schema: need(msg.schema, 'schema', walLsn),
-        table: need(msg.table, 'table', walLsn),
+        lsn: need(f.lsn, 'lsn', walLsn),
+        schema: need(f.schema, 'schema', walLsn),
+        table: need(f.table, 'table', walLsn),
       };
     case 'M':
       return {
         kind: 'message',
         lsn: lsn('lsn'),
-        transactional: Boolean(msg.transactional),
-        prefix: msg.prefix ?? '',
-        content: msg.content ?? '',
+        transactional: f.transactional === 'true',
+        prefix: f.prefix ?? '',
+        content: f.content ?? '',
       };
     default:
       throw new DecodeError(
         walLsn,
-        `unknown wal2json action ${JSON.stringify((msg as { action?: unknown }).action)}`,
+        `unknown wal2json action ${JSON.stringify(f.action)}: ${text.slice(0, 200)}`,
       );
   }
 }

@@ -4,6 +4,7 @@ import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
 import { checkpointValue, parseCheckpointValue, transactionalIdFor } from '../../src/sinks/kafka.ts';
 import { committedRecords } from '../../src/sinks/kafka-txn.ts';
 import { routedTopics, topicRouter } from '../../src/sinks/route.ts';
+import { outboundEvent } from '../../src/sinks/sink.ts';
 import { makeEvent } from '../support/events.ts';
 
 describe('encodeEvent / decodeMessage', () => {
@@ -43,7 +44,7 @@ describe('topicRouter', () => {
   const route = topicRouter(routes, 'default');
   const withType = (type: string, table = 'public.other') => {
     const e = makeEvent(0);
-    return { ...e, event: { ...e.event, type }, table };
+    return outboundEvent({ ...e.event, type }, e.ordinal, e.position, table);
   };
   it('exact type, then table, then longest prefix, then default', () => {
     expect(route(withType('task.created', 'public.tasks'))).toBe('created');

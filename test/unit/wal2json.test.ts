@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DecodeError } from '../../src/extractor/changes.ts';
-import { decodeWal2Json } from '../../src/extractor/wal2json.ts';
+import { decodeWal2Json as decodeText } from '../../src/extractor/wal2json.ts';
+import { typed } from '../support/changes.ts';
+
+const decodeWal2Json = (text: string, lsn: string) => typed(decodeText(text, lsn));
 
 const col = (name: string, type: string, value: string) =>
   `{"name":"${name}","type":"${type}","value":${value}}`;
