@@ -1,12 +1,17 @@
 import type { Lsn } from '../util/lsn.ts';
 
 /**
- * A decoded row: column name → the JSON text of its typed value (values.ts has the type mapping:
- * int8/numeric as strings, json as JSON, timestamps ISO, ...). Text, not JS values, because the
- * event carries the row as JSON: the decoder encodes each value once and nothing re-encodes it
- * (row-json.ts reads a value back where the mapper needs one).
+ * A decoded row as JSON text: per column, its name as a JSON string (`"id"`) and the JSON of its
+ * typed value (values.ts has the type mapping: int8/numeric as strings, json as JSON, timestamps ISO,
+ * ...). Text, not JS values, because the event carries the row as JSON: the decoder encodes each
+ * value once (wal2json: mostly slices of its own output) and nothing re-encodes it; parallel arrays,
+ * not an object keyed by column name, because building such objects per change is the costly part.
+ * row-json.ts reads values back where the mapper needs them.
  */
-export type Row = Record<string, string>;
+export interface Row {
+  readonly keys: string[];
+  readonly values: string[];
+}
 
 export interface BeginChange {
   kind: 'begin';

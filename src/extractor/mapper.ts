@@ -1,7 +1,7 @@
 import { formatLsn, type Lsn } from '../util/lsn.ts';
 import type { Row, RowChange, TruncateChange } from './changes.ts';
 import type { RoleDef, ResolvedRoles } from './roles.ts';
-import { keyOf, rowJson } from './row-json.ts';
+import { hasColumn, keyOf, rowJson, valueText } from './row-json.ts';
 
 /** The transaction a change belongs to. */
 export interface TxContext {
@@ -56,7 +56,6 @@ export class Mapper {
   private readonly statusCache = new Map<string, string>();
   private readonly statusCacheSize: number;
   private txText?: TxText;
-  private readonly names = new Map<string, string>();
 
   constructor(options: { database: string; slot: string; roles: ResolvedRoles; statusCacheSize?: number }) {
     this.sourceJson = JSON.stringify(`/tag-connector/${options.database}/${options.slot}`);
@@ -82,15 +81,18 @@ export class Mapper {
     return t;
   }
 
-  /** `"schema":..,"table":..` of a table, cached. */
+  private lastSchema = '';
+  private lastTable = '';
+  private lastNames = '';
+
+  /** `"schema":..,"table":..` of a table (changes come in runs of one table: the last one is kept). */
   private tableNames(schema: string, table: string): string {
-    const k = `${schema}\u0000${table}`;
-    let v = this.names.get(k);
-    if (v === undefined) {
-      v = `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`;
-      if (this.names.size < 10_000) this.names.set(k, v);
+    if (schema !== this.lastSchema || table !== this.lastTable) {
+      this.lastSchema = schema;
+      this.lastTable = table;
+      this.lastNames = `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`;
     }
-    return v;
+    return this.lastNames;
   }
 
   map(m: MappedChange, tx: TxContext, seq: number): MappedEvent {
@@ -114,12 +116,12 @@ export class Mapper {
     let data = `"op":"${OP[change.kind]}",${names},"before":${before ? rowJson(before) : 'null'},"after":${after ? rowJson(after) : 'null'}`;
     if (change.kind === 'update' && before && after) {
       const changed = changedColumns(before, after, m.unchangedToast);
-      if (changed) data += `,"changed":${JSON.stringify(changed)}`;
+      if (changed) data += `,"changed":${changed}`;
     }
     if (m.unchangedToast.length > 0) data += `,"unchanged_toast":${JSON.stringify(m.unchangedToast)}`;
 
     const role = this.roleByTable.get(root);
-    const keyRow = after ?? before ?? {};
+    const keyRow = after ?? before ?? EMPTY_ROW;
     if (!role) {
       const key = keyOfColumns(keyRow, m.pk) ?? root;
       const type =
@@ -134,8 +136,16 @@ export class Mapper {
       const subject = `etl_contexts/${ctx}/events/${id2}`;
       if (change.kind === 'insert' && after) {
         data +=
-          members({ event_id: after[def.idColumn], etl_context_id: after[contextColumn] }) +
-          `,"event":{${members({ type: after.type, payload: after.payload, meta: after.meta, error: after.error }).slice(1)}}`;
+          members({
+            event_id: valueText(after, def.idColumn),
+            etl_context_id: valueText(after, contextColumn),
+          }) +
+          `,"event":{${members({
+            type: valueText(after, 'type'),
+            payload: valueText(after, 'payload'),
+            meta: valueText(after, 'meta'),
+            error: valueText(after, 'error'),
+          }).slice(1)}}`;
         return event('etl_context.event', subject, ctx, data);
       }
       return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ctx, data);
@@ -147,16 +157,16 @@ export class Mapper {
     let type: string;
     if (change.kind === 'insert') {
       type = `${prefix}.created`;
-      const s = status && after ? after[status] : undefined;
+      const s = status ? valueText(after, status) : undefined;
       if (s !== undefined) this.remember(cacheKey, s);
     } else if (change.kind === 'delete') {
       type = `${prefix}.deleted`;
       this.statusCache.delete(cacheKey);
     } else {
       type = `${prefix}.updated`;
-      const to = status && after ? after[status] : undefined;
+      const to = status ? valueText(after, status) : undefined;
       if (to !== undefined) {
-        const known = before?.[status!];
+        const known = valueText(before, status!);
         const from = known ?? this.statusCache.get(cacheKey);
         if (from !== undefined && from !== to) {
           type = `${prefix}.status_changed`;
@@ -201,17 +211,22 @@ function keyOfColumns(row: Row, pk: string[]): string | undefined {
 }
 
 /**
- * Columns that differ, when the old row is complete enough to tell (REPLICA IDENTITY FULL). Values
- * are compared as their JSON text: both rows come from the same decoder, so equal values have equal
- * text.
+ * Columns that differ (as a JSON array text), when the old row is complete enough to tell (REPLICA
+ * IDENTITY FULL). Values are compared as their JSON text: both rows come from the same decoder, so
+ * equal values have equal text.
  */
-function changedColumns(before: Row, after: Row, unknown: string[]): string[] | undefined {
-  const out: string[] = [];
-  for (const k in after) {
-    const b = before[k];
-    if (b === undefined) return undefined; // old row is only the identity: can't tell
-    if (b !== after[k]) out.push(k);
+function changedColumns(before: Row, after: Row, unknown: string[]): string | undefined {
+  const bk = before.keys;
+  const bv = before.values;
+  let out = '';
+  for (let i = 0; i < after.keys.length; i++) {
+    const k = after.keys[i]!;
+    const j = bk[i] === k ? i : bk.indexOf(k);
+    if (j < 0) return undefined; // old row is only the identity: can't tell
+    if (bv[j] !== after.values[i]) out += out ? ',' + k : k;
   }
-  for (const k of unknown) if (!(k in before)) return undefined;
-  return out;
+  for (const k of unknown) if (!hasColumn(before, k)) return undefined;
+  return '[' + out + ']';
 }
+
+const EMPTY_ROW: Row = { keys: [], values: [] };

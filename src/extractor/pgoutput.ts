@@ -155,8 +155,10 @@ const REPLICA_IDENTITIES = new Set(['d', 'n', 'f', 'i']);
 
 interface RelationColumn {
   name: string;
+  /** The name as JSON (row key). */
+  key: string;
   /** Part of the replica identity (flag bit 1). */
-  key: boolean;
+  identity: boolean;
   typeOid: number;
   typeName: string;
   typmod: number;
@@ -282,20 +284,22 @@ export function createPgoutputDecoder(): Decoder {
       r.fail(
         `${what} of ${rel.schema}.${rel.table} has ${n} columns, its Relation message ${rel.columns.length}`,
       );
-    const row: Row = {};
+    const row: Row = { keys: [], values: [] };
     const unchanged: string[] = [];
     for (const col of rel.columns) {
       const kind = r.char(`${what} column kind`);
       switch (kind) {
         case 'n':
-          row[col.name] = 'null';
+          row.keys.push(col.key);
+          row.values.push('null');
           break;
         case 'u':
           unchanged.push(col.name);
           break;
         case 't': {
           const len = r.int32(`length of column ${col.name}`);
-          row[col.name] = JSON.stringify(col.convert(r.utf8(len, `value of column ${col.name}`))) ?? 'null';
+          row.keys.push(col.key);
+          row.values.push(JSON.stringify(col.convert(r.utf8(len, `value of column ${col.name}`))) ?? 'null');
           break;
         }
         case 'b':
@@ -312,10 +316,15 @@ export function createPgoutputDecoder(): Decoder {
 
   /** The replica identity columns of a tuple (K tuples send the other columns as nulls). */
   function identityOf(rel: Relation, tuple: Tuple): Row {
-    const out: Row = {};
-    for (const name of rel.keyColumns) {
-      const v = tuple.row[name];
-      if (v !== undefined) out[name] = v;
+    const out: Row = { keys: [], values: [] };
+    const { keys, values } = tuple.row;
+    for (const c of rel.columns) {
+      if (!c.identity) continue;
+      const i = keys.indexOf(c.key);
+      if (i >= 0) {
+        out.keys.push(keys[i]!);
+        out.values.push(values[i]!);
+      }
     }
     return out;
   }
@@ -384,7 +393,8 @@ export function createPgoutputDecoder(): Decoder {
           const typeName = pgoutputTypeName(typeOid, userTypes);
           columns.push({
             name,
-            key: (flags & 1) === 1,
+            key: JSON.stringify(name),
+            identity: (flags & 1) === 1,
             typeOid,
             typeName,
             typmod,
@@ -399,7 +409,7 @@ export function createPgoutputDecoder(): Decoder {
           table,
           replicaIdentity,
           columns,
-          keyColumns: columns.filter((c) => c.key).map((c) => c.name),
+          keyColumns: columns.filter((c) => c.identity).map((c) => c.name),
         });
         return { kind: 'noop' };
       }

@@ -1,9 +1,9 @@
 import type { Row } from './changes.ts';
 
 /**
- * Rows travel as JSON text per column (see changes.ts `Row`): the decoders write each value's JSON
- * once, and the mapper splices those texts into the event without parsing or re-encoding them.
- * These helpers are the few places that need a value back as a JS value.
+ * Helpers over rows as JSON text (changes.ts `Row`): the decoders write each value's JSON once, the
+ * mapper splices those texts into the event, and these are the few places that need a column by name
+ * or a value back as a JS value.
  */
 
 const KEY_CACHE_LIMIT = 10_000;
@@ -19,22 +19,28 @@ export function jsonKey(name: string): string {
   return k;
 }
 
+export function emptyRow(): Row {
+  return { keys: [], values: [] };
+}
+
 /** The row as a JSON object text. */
 export function rowJson(row: Row): string {
-  let out = '{';
-  let first = true;
-  for (const name in row) {
-    if (!first) out += ',';
-    first = false;
-    out += jsonKey(name) + ':' + row[name];
-  }
+  const { keys, values } = row;
+  if (keys.length === 0) return '{}';
+  let out = '{' + keys[0]! + ':' + values[0]!;
+  for (let i = 1; i < keys.length; i++) out += ',' + keys[i]! + ':' + values[i]!;
   return out + '}';
 }
 
-/** A column's typed value (undefined when the row lacks the column). */
-export function valueOf(row: Row, column: string): unknown {
-  const text = row[column];
-  return text === undefined ? undefined : JSON.parse(text);
+/** A column's value as JSON text, undefined when the row lacks the column. */
+export function valueText(row: Row | null, column: string): string | undefined {
+  if (!row) return undefined;
+  const i = row.keys.indexOf(jsonKey(column));
+  return i < 0 ? undefined : row.values[i];
+}
+
+export function hasColumn(row: Row, column: string): boolean {
+  return row.keys.indexOf(jsonKey(column)) >= 0;
 }
 
 /**
@@ -42,7 +48,7 @@ export function valueOf(row: Row, column: string): unknown {
  * JSON; undefined for null or a missing column.
  */
 export function keyOf(row: Row, column: string): string | undefined {
-  const text = row[column];
+  const text = valueText(row, column);
   if (text === undefined || text === 'null') return undefined;
   if (text.charCodeAt(0) !== 34) return text;
   return text.indexOf('\\') < 0 ? text.slice(1, -1) : (JSON.parse(text) as string);
@@ -52,13 +58,17 @@ export function keyOf(row: Row, column: string): string | undefined {
 export function typedRow(row: Row | null): Record<string, unknown> | null {
   if (!row) return null;
   const out: Record<string, unknown> = {};
-  for (const name in row) out[name] = JSON.parse(row[name]!);
+  for (let i = 0; i < row.keys.length; i++)
+    out[JSON.parse(row.keys[i]!) as string] = JSON.parse(row.values[i]!);
   return out;
 }
 
-/** A typed row as a Row (producers that have JS values, e.g. pgoutput's converted text columns). */
+/** A typed row as a Row (tests and producers that hold JS values). */
 export function textRow(values: Record<string, unknown>): Row {
-  const out: Row = {};
-  for (const name in values) out[name] = JSON.stringify(values[name]) ?? 'null';
-  return out;
+  const row = emptyRow();
+  for (const name in values) {
+    row.keys.push(jsonKey(name));
+    row.values.push(JSON.stringify(values[name]) ?? 'null');
+  }
+  return row;
 }

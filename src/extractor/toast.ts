@@ -1,5 +1,6 @@
 import type { Row, RowChange } from './changes.ts';
 import type { TableInfo } from './catalog.ts';
+import { emptyRow, jsonKey, valueText } from './row-json.ts';
 
 export interface ToastResult {
   row: Row;
@@ -14,29 +15,28 @@ export interface ToastResult {
  * pgoutput marks them itself (`change.unchangedToast`), and the same filling applies.
  */
 export function completeToast(change: RowChange, info: TableInfo): ToastResult {
-  const row = change.new ?? {};
+  const row = change.new ?? emptyRow();
   const missing: string[] = [];
   let stale = false;
   const declared = change.unchangedToast;
   if (declared && declared.length > 0) {
     missing.push(...declared);
-  } else if (change.kind === 'update' && info.columns.length > 0) {
+  } else if (change.kind === 'update' && info.columns.length > row.keys.length) {
     for (const c of info.columns) {
-      if (c.name in row) continue;
+      if (row.keys.indexOf(jsonKey(c.name)) >= 0) continue;
       if (!c.toastable) stale = true;
       missing.push(c.name);
     }
   }
   if (missing.length === 0) return { row, unchangedToast: [], stale };
-  const out: Row = { ...row };
+  const out: Row = { keys: row.keys.slice(), values: row.values.slice() };
   const unchanged: string[] = [];
   for (const name of missing) {
-    const old = change.old?.[name];
-    if (old !== undefined) out[name] = old;
-    else {
-      delete out[name];
-      unchanged.push(name);
-    }
+    const old = valueText(change.old, name);
+    if (old !== undefined) {
+      out.keys.push(jsonKey(name));
+      out.values.push(old);
+    } else unchanged.push(name);
   }
   return { row: out, unchangedToast: unchanged, stale };
 }

@@ -1,5 +1,6 @@
 import { parseLsn, type Lsn } from '../util/lsn.ts';
 import { DecodeError, type Change, type Row } from './changes.ts';
+import { jsonKey } from './row-json.ts';
 import { converterFor, tokenConverterFor, type TokenConverter } from './values.ts';
 
 /**
@@ -110,28 +111,16 @@ class Scanner {
     return t.slice(start, q + 1);
   }
 
+  /** A column name as a row key: its JSON token, in JSON.stringify's spelling (lookups use that). */
+  nameKey(): string {
+    const s = this.string();
+    return this.escaped ? jsonKey(JSON.parse(s) as string) : s;
+  }
+
   /** A string token's value. */
   text(): string {
     const s = this.string();
     return this.escaped ? (JSON.parse(s) as string) : s.slice(1, -1);
-  }
-
-  /**
-   * A top-level key: the common ones are recognised in place (no string made for them), any other
-   * is read as text.
-   */
-  topKey(): string {
-    const t = this.t;
-    const p = this.p;
-    if (t.charCodeAt(p) === QUOTE) {
-      for (const k of TOP_KEYS) {
-        if (t.startsWith(k.token, p)) {
-          this.p = p + k.token.length;
-          return k.name;
-        }
-      }
-    }
-    return this.key();
   }
 
   /** Object key (its value) followed by the colon. */
@@ -191,7 +180,7 @@ class Scanner {
 
   /** `[{"name":..,"type":..,"value":..},...]` → a row (JSON text per column). */
   row(): Row {
-    const row: Row = {};
+    const row: Row = { keys: [], values: [] };
     this.expect(OPEN_BRACKET);
     this.ws();
     if (this.t.charCodeAt(this.p) === CLOSE_BRACKET) {
@@ -200,20 +189,48 @@ class Scanner {
     }
     const t = this.t;
     do {
-      // Fast path: the shape wal2json prints, `{"name":"..","type":"..","value":..}`.
+      // Fast path: the shape wal2json prints, `{"name":"..","type":"..","value":..}`. Keys are
+      // recognised by their delimiters and first letter (String#startsWith at an offset costs more
+      // than the rest of a column), converters by the column index's last type.
       const at = this.p;
-      if (t.startsWith('{"name":', at)) {
-        this.p += 8;
-        const name = this.text();
-        if (t.startsWith(',"type":', this.p)) {
-          this.p += 8;
+      if (
+        t.charCodeAt(at) === OPEN_BRACE &&
+        t.charCodeAt(at + 2) === 110 && // n
+        t.charCodeAt(at + 6) === QUOTE &&
+        t.charCodeAt(at + 7) === COLON
+      ) {
+        this.p = at + 8;
+        const name = this.nameKey();
+        let p = this.p;
+        if (
+          t.charCodeAt(p) === COMMA &&
+          t.charCodeAt(p + 2) === 116 && // t
+          t.charCodeAt(p + 6) === QUOTE &&
+          t.charCodeAt(p + 7) === COLON
+        ) {
+          this.p = p + 8;
           const type = this.string();
-          if (t.startsWith(',"value":', this.p)) {
-            this.p += 9;
+          const i = row.keys.length;
+          const cached = columnCache[i];
+          let convert: TokenConverter;
+          if (cached !== undefined && cached.type === type) convert = cached.convert;
+          else {
+            convert = converterForToken(type);
+            if (i < COLUMN_CACHE_SIZE) columnCache[i] = { type, convert };
+          }
+          p = this.p;
+          if (
+            t.charCodeAt(p) === COMMA &&
+            t.charCodeAt(p + 2) === 118 && // v
+            t.charCodeAt(p + 7) === QUOTE &&
+            t.charCodeAt(p + 8) === COLON
+          ) {
+            this.p = p + 9;
             const value = this.scalar();
             if (t.charCodeAt(this.p) === CLOSE_BRACE) {
               this.p++;
-              row[name] = value === 'null' ? value : converterForToken(type)(value);
+              row.keys.push(name);
+              row.values.push(value === 'null' ? value : convert(value));
               continue;
             }
           }
@@ -226,14 +243,15 @@ class Scanner {
       this.expect(OPEN_BRACE);
       do {
         const k = this.key();
-        if (k === 'name') name = this.text();
+        if (k === 'name') name = this.nameKey();
         else if (k === 'type') type = this.string();
         else if (k === 'value') value = this.scalar();
         else this.skip();
       } while (this.more(CLOSE_BRACE));
       if (name === undefined || type === undefined || value === undefined)
         this.fail('column without name, type or value');
-      row[name] = value === 'null' ? value : converterForToken(type)(value);
+      row.keys.push(name);
+      row.values.push(value === 'null' ? value : converterForToken(type)(value));
     } while (this.more(CLOSE_BRACKET));
     return row;
   }
@@ -259,6 +277,17 @@ class Scanner {
 }
 
 const byTypeToken = new Map<string, TokenConverter>();
+
+/**
+ * Per column index, the last type token seen there and its converter: consecutive changes of a table
+ * repeat them, and a string comparison is cheaper than a map lookup (which hashes the token).
+ */
+interface CachedColumn {
+  type: string;
+  convert: TokenConverter;
+}
+const COLUMN_CACHE_SIZE = 256;
+const columnCache: (CachedColumn | undefined)[] = [];
 
 /** The value converter for a `"type"` token as printed (the token itself is the cache key). */
 function converterForToken(typeToken: string): TokenConverter {
@@ -298,66 +327,161 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** Top-level keys in the order wal2json prints them. */
-const TOP_KEYS = [
-  'action',
-  'xid',
-  'timestamp',
-  'lsn',
-  'schema',
-  'table',
-  'columns',
-  'identity',
-  'pk',
-  'nextlsn',
-].map((name) => ({ name, token: `"${name}":` }));
+const K_OTHER = 0;
+const K_ACTION = 1;
+const K_XID = 2;
+const K_TIMESTAMP = 3;
+const K_LSN = 4;
+const K_NEXTLSN = 5;
+const K_SCHEMA = 6;
+const K_TABLE = 7;
+const K_COLUMNS = 8;
+const K_IDENTITY = 9;
+const K_PK = 10;
+const K_TRANSACTIONAL = 11;
+const K_PREFIX = 12;
+const K_CONTENT = 13;
+
+/** The top-level key at the cursor, recognised in place by its first letter (no string made). */
+function topKey(s: Scanner): number {
+  const t = s.t;
+  const p = s.p;
+  let token = '';
+  let code = K_OTHER;
+  if (t.charCodeAt(p) === QUOTE) {
+    switch (t.charCodeAt(p + 1)) {
+      case 97: // a
+        token = '"action":';
+        code = K_ACTION;
+        break;
+      case 120: // x
+        token = '"xid":';
+        code = K_XID;
+        break;
+      case 116: // t
+        if (t.charCodeAt(p + 2) === 105) {
+          token = '"timestamp":';
+          code = K_TIMESTAMP;
+        } else if (t.charCodeAt(p + 3) === 98) {
+          token = '"table":';
+          code = K_TABLE;
+        } else {
+          token = '"transactional":';
+          code = K_TRANSACTIONAL;
+        }
+        break;
+      case 108: // l
+        token = '"lsn":';
+        code = K_LSN;
+        break;
+      case 110: // n
+        token = '"nextlsn":';
+        code = K_NEXTLSN;
+        break;
+      case 115: // s
+        token = '"schema":';
+        code = K_SCHEMA;
+        break;
+      case 99: // c
+        if (t.charCodeAt(p + 3) === 108) {
+          token = '"columns":';
+          code = K_COLUMNS;
+        } else {
+          token = '"content":';
+          code = K_CONTENT;
+        }
+        break;
+      case 105: // i
+        token = '"identity":';
+        code = K_IDENTITY;
+        break;
+      case 112: // p
+        if (t.charCodeAt(p + 2) === 107) {
+          token = '"pk":';
+          code = K_PK;
+        } else {
+          token = '"prefix":';
+          code = K_PREFIX;
+        }
+        break;
+    }
+  }
+  // First letter, length and the closing `":` identify wal2json's keys (startsWith costs more).
+  const end = p + token.length;
+  if (code !== K_OTHER && t.charCodeAt(end - 2) === QUOTE && t.charCodeAt(end - 1) === COLON) {
+    s.p = end;
+    return code;
+  }
+  s.key();
+  return K_OTHER;
+}
 
 /** One message's fields, as the scanner found them. */
-interface Fields {
-  action?: string;
-  xid?: string;
-  lsn?: string;
-  nextlsn?: string;
-  timestamp?: string;
-  schema?: string;
-  table?: string;
-  columns?: Row;
-  identity?: Row;
-  pk?: string[];
-  transactional?: string;
-  prefix?: string;
-  content?: string;
+class Fields {
+  action: string | undefined = undefined;
+  xid: string | undefined = undefined;
+  lsn: string | undefined = undefined;
+  nextlsn: string | undefined = undefined;
+  timestamp: string | undefined = undefined;
+  schema: string | undefined = undefined;
+  table: string | undefined = undefined;
+  columns: Row | undefined = undefined;
+  identity: Row | undefined = undefined;
+  pk: string[] | undefined = undefined;
+  transactional: string | undefined = undefined;
+  prefix: string | undefined = undefined;
+  content: string | undefined = undefined;
 }
 
 function scan(text: string): Fields {
   const s = new Scanner(text);
-  const f: Fields = {};
+  const f = new Fields();
   s.expect(OPEN_BRACE);
   s.ws();
   if (text.charCodeAt(s.p) !== CLOSE_BRACE) {
     do {
-      const k = s.topKey();
-      switch (k) {
-        case 'action':
-        case 'lsn':
-        case 'nextlsn':
-        case 'timestamp':
-        case 'schema':
-        case 'table':
-        case 'prefix':
-        case 'content':
-          f[k] = s.text();
+      s.ws();
+      switch (topKey(s)) {
+        case K_ACTION:
+          f.action = s.text();
           break;
-        case 'xid':
-        case 'transactional':
-          f[k] = s.scalar();
+        case K_XID:
+          f.xid = s.scalar();
           break;
-        case 'columns':
-        case 'identity':
-          f[k] = s.row();
+        case K_TIMESTAMP:
+          // Row changes repeat the commit time BEGIN already gave.
+          if (f.action === 'B' || f.action === undefined) f.timestamp = s.text();
+          else s.skip();
           break;
-        case 'pk':
+        case K_LSN:
+          f.lsn = s.text();
+          break;
+        case K_NEXTLSN:
+          f.nextlsn = s.text();
+          break;
+        case K_SCHEMA:
+          f.schema = s.text();
+          break;
+        case K_TABLE:
+          f.table = s.text();
+          break;
+        case K_COLUMNS:
+          f.columns = s.row();
+          break;
+        case K_IDENTITY:
+          f.identity = s.row();
+          break;
+        case K_PK:
           f.pk = s.names();
+          break;
+        case K_TRANSACTIONAL:
+          f.transactional = s.scalar();
+          break;
+        case K_PREFIX:
+          f.prefix = s.text();
+          break;
+        case K_CONTENT:
+          f.content = s.text();
           break;
         default:
           s.skip();

@@ -72,7 +72,7 @@ describe('wal2json v2 decoder', () => {
           `{"action":"I","lsn":"0/1","schema":"s","table":"t","columns":[${col('v', 'bigint', n.toString())}]}`,
           '0/1',
         );
-        return c.kind === 'insert' && c.new!.v === n.toString();
+        return c.kind === 'insert' && (c.new as unknown as Record<string, unknown>).v === n.toString();
       }),
     );
   });
@@ -84,7 +84,7 @@ describe('wal2json v2 decoder', () => {
           `{"action":"I","lsn":"0/1","schema":"s","table":"t","columns":[${col('v', 'text', JSON.stringify(s))}]}`,
           '0/1',
         );
-        return c.kind === 'insert' && c.new!.v === s;
+        return c.kind === 'insert' && (c.new as unknown as Record<string, unknown>).v === s;
       }),
     );
   });
