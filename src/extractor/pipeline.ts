@@ -270,6 +270,7 @@ export class Pipeline {
         this.tx = null;
         this.counts.transactions++;
         this.o.metrics?.transactions.inc();
+        this.flushEventCount();
         this.tracker.commit(change.endLsn);
         return;
       case 'message':
@@ -280,11 +281,46 @@ export class Pipeline {
       default: {
         if (!this.tx) throw new DecodeError(item.lsn, `${change.kind} outside a transaction`);
         const seq = this.seq++;
-        const info = this.o.catalog.cached(change.schema, change.table);
+        const info = this.tableInfo(change.schema, change.table);
         if (info) return this.emit(change, seq, info);
         return this.o.catalog.load(change.schema, change.table).then((i) => this.emit(change, seq, i));
       }
     }
+  }
+
+  private lastInfo?: TableInfo;
+  private lastSchema = '';
+  private lastTable = '';
+
+  /** The cached table info; changes come in runs of one table, so the last one is checked first. */
+  private tableInfo(schema: string, table: string): TableInfo | undefined {
+    if (this.lastInfo && schema === this.lastSchema && table === this.lastTable) return this.lastInfo;
+    const info = this.o.catalog.cached(schema, table);
+    this.lastInfo = info;
+    this.lastSchema = schema;
+    this.lastTable = table;
+    return info;
+  }
+
+  /** Events counted per (table, type) run and added to the metric when the run ends (not per event). */
+  private countRun = { table: '', type: '', n: 0 };
+
+  private countEvent(table: string, type: string): void {
+    const r = this.countRun;
+    if (r.n > 0 && r.table === table && r.type === type) {
+      if (++r.n >= 1024) this.flushEventCount(); // a huge transaction still shows progress
+      return;
+    }
+    this.flushEventCount();
+    r.table = table;
+    r.type = type;
+    r.n = 1;
+  }
+
+  private flushEventCount(): void {
+    const r = this.countRun;
+    if (r.n > 0) this.o.metrics?.events.inc({ table: r.table, type: r.type }, r.n);
+    r.n = 0;
   }
 
   private emit(change: RowChange | TruncateChange, seq: number, info: TableInfo): Promise<void> | void {
@@ -297,6 +333,7 @@ export class Pipeline {
       if (t.stale) {
         // The table changed shape since we cached it: reload once and redo.
         this.o.catalog.invalidate(change.schema, change.table);
+        this.lastInfo = undefined;
         return this.o.catalog.load(change.schema, change.table).then((fresh) => {
           const again = completeToast(change, fresh);
           return this.push(change, seq, fresh, again.row, again.unchangedToast, tx);
@@ -318,10 +355,13 @@ export class Pipeline {
   ): void {
     const pk = change.kind === 'truncate' ? [] : (change.pk ?? info.pk);
     const mapped = this.o.mapper.map({ change, root: info.root, row, unchangedToast, pk }, tx, seq);
-    const ordinal = this.tracker.event(mapped.json.length);
+    // The byte length bounds in-flight memory; computing it also flattens the spliced-together JSON
+    // in place (one string instead of a tree of pieces that would pin the wal2json message they were
+    // sliced from while the event waits for the sinks).
+    const ordinal = this.tracker.event(Buffer.byteLength(mapped.json));
     const out = new EncodedEvent(ordinal, { commitLsn: tx.commitLsn, seq }, mapped.json, info.root, mapped);
     this.counts.events++;
-    this.o.metrics?.events.inc({ table: info.root, type: mapped.type });
+    this.countEvent(info.root, mapped.type);
     for (const r of this.o.runners) r.push(out);
   }
 

@@ -412,9 +412,24 @@ function topKey(s: Scanner): number {
     s.p = end;
     return code;
   }
-  s.key();
-  return K_OTHER;
+  return KEY_CODES.get(s.key()) ?? K_OTHER;
 }
+
+const KEY_CODES = new Map<string, number>([
+  ['action', K_ACTION],
+  ['xid', K_XID],
+  ['timestamp', K_TIMESTAMP],
+  ['lsn', K_LSN],
+  ['nextlsn', K_NEXTLSN],
+  ['schema', K_SCHEMA],
+  ['table', K_TABLE],
+  ['columns', K_COLUMNS],
+  ['identity', K_IDENTITY],
+  ['pk', K_PK],
+  ['transactional', K_TRANSACTIONAL],
+  ['prefix', K_PREFIX],
+  ['content', K_CONTENT],
+]);
 
 /** One message's fields, as the scanner found them. */
 class Fields {

@@ -3,9 +3,11 @@ import type { OutboundEvent } from './sink.ts';
 
 /** A batch as NDJSON text: one event's JSON per line. */
 export function ndjson(batch: readonly OutboundEvent[]): string {
-  let text = '';
-  for (const e of batch) text += e.json + '\n';
-  return text;
+  // join builds one flat string; += would build a tree of pieces for the encoder to flatten.
+  const lines = new Array<string>(batch.length + 1);
+  for (let i = 0; i < batch.length; i++) lines[i] = batch[i]!.json;
+  lines[batch.length] = '';
+  return lines.join('\n');
 }
 
 /** Appends a batch to a file and makes it durable (fdatasync); returns the bytes written. */

@@ -126,3 +126,58 @@ describe('wal2json v2 decoder', () => {
     expect(() => decodeWal2Json('{"action":"B","lsn":"0/1"}', '0/ABC')).toThrow(/include-/);
   });
 });
+
+describe('wal2json scanner edge cases', () => {
+  const msg = (cols: string, extra = '') =>
+    `{"action":"I","xid":1,"timestamp":"2026-01-01 00:00:00+00","lsn":"0/1","schema":"s","table":"t","columns":[${cols}]${extra}}`;
+
+  it('reads any member order, extra members and whitespace the same as the printed shape', () => {
+    const printed = decodeWal2Json(msg(col('a', 'bigint', '12345678901234567890')), '0/1');
+    const reordered = decodeWal2Json(
+      `{ "table" : "t", "lsn":"0/1", "columns" : [ { "value" : 12345678901234567890 , "typeoid": 20, "type":"bigint", "name":"a" } ] , "schema":"s", "origin": {"x": [1, "]"]}, "action":"I" }`,
+      '0/1',
+    );
+    expect(reordered).toEqual(printed);
+    expect(printed).toMatchObject({ kind: 'insert', new: { a: '12345678901234567890' } });
+  });
+
+  it('keeps strings with escapes, quotes, brackets and unicode exact (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary' }), { minLength: 1, maxLength: 5 }), (values) => {
+        const cols = values.map((v, i) => col(`c${i}`, 'text', JSON.stringify(v))).join(',');
+        const c = decodeWal2Json(msg(cols), '0/1');
+        if (c.kind !== 'insert') return false;
+        const row = c.new as unknown as Record<string, unknown>;
+        return values.every((v, i) => row[`c${i}`] === v);
+      }),
+    );
+  });
+
+  it('decodes column names that need escaping, and finds them by name', () => {
+    const c = decodeText(msg(`{"name":"we\\"ird\\\\name","type":"integer","value":7}`), '0/1');
+    expect(typed(c)).toMatchObject({ new: { 'we"ird\\name': 7 } });
+  });
+
+  it('rejects malformed literals and structure with the LSN', () => {
+    for (const bad of [
+      msg(col('a', 'integer', '01')),
+      msg(col('a', 'integer', '1.')),
+      msg(col('a', 'integer', 'nul')),
+      msg(col('a', 'integer', '1e')),
+      msg(col('a', 'text', '"open')),
+      msg(col('a', 'integer', '1')) + ' x',
+      msg(`{"name":"a","type":"integer"}`),
+    ])
+      expect(() => decodeText(bad, '0/9')).toThrow(/LSN 0\/9/);
+  });
+
+  it('splices jsonb text in as JSON, keeping large numbers exact', () => {
+    const c = decodeText(
+      msg(col('j', 'jsonb', JSON.stringify('{"n": 12345678901234567890, "s": "a\\nb"}'))),
+      '0/1',
+    );
+    if (c.kind !== 'insert') throw new Error(c.kind);
+    expect(c.new!.values[0]).toBe('{"n": 12345678901234567890, "s": "a\\nb"}');
+    expect(typed(c)).toMatchObject({ new: { j: { s: 'a\nb' } } });
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, expect, it } from '@jest/globals';
+import type { RowChange } from '../../src/extractor/changes.ts';
+import { Mapper, type TxContext } from '../../src/extractor/mapper.ts';
+import type { ResolvedRoles } from '../../src/extractor/roles.ts';
+import { textRow } from '../../src/extractor/row-json.ts';
+
+const tx: TxContext = { xid: 731, commitLsn: 0x16b3748n, commitTime: '2026-11-23T10:00:00.5+00:00' };
+
+function change(
+  kind: RowChange['kind'],
+  table: string,
+  after: object | null,
+  before: object | null,
+): RowChange {
+  return {
+    kind,
+    lsn: '0/16B36F0',
+    schema: 'public',
+    table,
+    new: after ? textRow(after as Record<string, unknown>) : null,
+    old: before ? textRow(before as Record<string, unknown>) : null,
+  };
+}
+
+describe('mapper (events written as JSON text)', () => {
+  const roles: ResolvedRoles = {
+    task: { table: 'public.tasks', idColumn: 'id', statusColumn: 'status' },
+    eventStore: { table: 'public.event_store', idColumn: 'event_id', contextColumn: 'etl_context_id' },
+  };
+  const mapper = new Mapper({ database: 'db', slot: 'slot', roles });
+
+  it('writes the envelope of DESIGN §4 with the row values as they were decoded', () => {
+    const ch = change(
+      'update',
+      'tasks',
+      { id: '42', status: 'done', n: 2 },
+      { id: '42', status: 'running', n: 2 },
+    );
+    const e = mapper.map(
+      { change: ch, root: 'public.tasks', row: ch.new, unchangedToast: [], pk: ['id'] },
+      tx,
+      3,
+    );
+    expect(e).toMatchObject({ id: '0/16B3748/3', type: 'task.status_changed', partitionkey: '42' });
+    expect(JSON.parse(e.json)).toEqual({
+      specversion: '1.0',
+      id: '0/16B3748/3',
+      source: '/tag-connector/db/slot',
+      time: '2026-11-23T10:00:00.5+00:00',
+      datacontenttype: 'application/json',
+      lsn: '0/16B36F0',
+      commitlsn: '0/16B3748',
+      xid: 731,
+      type: 'task.status_changed',
+      subject: 'tasks/42',
+      partitionkey: '42',
+      data: {
+        op: 'u',
+        schema: 'public',
+        table: 'tasks',
+        before: { id: '42', status: 'running', n: 2 },
+        after: { id: '42', status: 'done', n: 2 },
+        changed: ['status'],
+        from: 'running',
+        to: 'done',
+      },
+    });
+  });
+
+  it('remembers statuses when the old row is only the key', () => {
+    const ins = change('insert', 'tasks', { id: 7, status: 'created' }, null);
+    mapper.map({ change: ins, root: 'public.tasks', row: ins.new, unchangedToast: [], pk: ['id'] }, tx, 0);
+    const up = change('update', 'tasks', { id: 7, status: 'active' }, { id: 7 });
+    const e = mapper.map(
+      { change: up, root: 'public.tasks', row: up.new, unchangedToast: ['big'], pk: ['id'] },
+      tx,
+      1,
+    );
+    const parsed = JSON.parse(e.json);
+    expect(parsed.type).toBe('task.status_changed');
+    expect(parsed.data).toMatchObject({ from: 'created', to: 'active', unchanged_toast: ['big'] });
+    expect(parsed.data.changed).toBeUndefined();
+  });
+
+  it('maps event-store inserts to etl_context.event and other tables to row.*', () => {
+    const ev = change(
+      'insert',
+      'event_store',
+      { event_id: 5, etl_context_id: 9, type: 'q:INITIAL', payload: { a: [1] }, meta: null, error: false },
+      null,
+    );
+    const e = mapper.map(
+      { change: ev, root: 'public.event_store', row: ev.new, unchangedToast: [], pk: ['event_id'] },
+      tx,
+      0,
+    );
+    expect(JSON.parse(e.json)).toMatchObject({
+      type: 'etl_context.event',
+      subject: 'etl_contexts/9/events/5',
+      partitionkey: '9',
+      data: {
+        event_id: 5,
+        etl_context_id: 9,
+        event: { type: 'q:INITIAL', payload: { a: [1] }, meta: null, error: false },
+      },
+    });
+    const other = change('delete', 'things', null, { k1: 'a"b', k2: 3 });
+    const o = mapper.map(
+      { change: other, root: 'public.things', row: null, unchangedToast: [], pk: ['k1', 'k2'] },
+      tx,
+      1,
+    );
+    expect(JSON.parse(o.json)).toMatchObject({
+      type: 'row.delete',
+      subject: 'public.things/a"b,3',
+      partitionkey: 'a"b,3',
+    });
+  });
+});
