@@ -1,0 +1,153 @@
+/**
+ * The pipeline alone, no database: captured wal2json messages (one per line, as
+ * `pg_logical_slot_get_changes(..., 'format-version','2', ...)` prints them) are replayed through the
+ * real Pipeline (decoder → mapper → checkpoint tracker → a sink runner with the noop sink) as fast as
+ * it takes them, with pause/resume honoured like the replication socket. CPU per change here is the
+ * daemon's own cost, repeatable enough to compare builds (`--cpu-prof`, `--trace-gc` work as usual):
+ *
+ *   node --max-semi-space-size=4 bench/pipeline-replay.ts [messages.txt] [changes=600000]
+ *
+ * The default messages are bench/fixtures/wal2json-sample.txt (200 inserts into the catch-up table).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import type { Catalog, TableInfo } from '../src/extractor/catalog.ts';
+import { Mapper } from '../src/extractor/mapper.ts';
+import { Pipeline } from '../src/extractor/pipeline.ts';
+import type { ReplicationSource, SourceHandlers } from '../src/extractor/replication-source.ts';
+import type { TableFilter } from '../src/extractor/roles.ts';
+import { decodeWal2Json } from '../src/extractor/wal2json.ts';
+import { NoopSink } from '../src/sinks/noop.ts';
+import { SinkRunner } from '../src/sinks/runner.ts';
+import { formatLsn } from '../src/util/lsn.ts';
+
+const [fileArg, changesArg] = process.argv.slice(2);
+const file = fileArg ?? fileURLToPath(new URL('./fixtures/wal2json-sample.txt', import.meta.url));
+const lines = readFileSync(file, 'utf8').trim().split('\n');
+const rows = lines.filter((l) => l.startsWith('{"action":"I"') || l.startsWith('{"action":"U"'));
+const begin = lines.find((l) => l.startsWith('{"action":"B"'))!;
+const commit = lines.find((l) => l.startsWith('{"action":"C"'))!;
+const target = Number(changesArg ?? 600_000);
+const txSize = rows.length;
+
+/** Transaction i: BEGIN/COMMIT with LSNs moved past the previous transaction's. */
+function framing(i: number): { b: Buffer; c: Buffer } {
+  const lsn = formatLsn(0x1000000n + BigInt(i) * 0x100000n);
+  const next = formatLsn(0x1000000n + BigInt(i) * 0x100000n + 0x30n);
+  const fix = (l: string) =>
+    l.replace(/"lsn":"[^"]+"/, `"lsn":"${lsn}"`).replace(/"nextlsn":"[^"]+"/, `"nextlsn":"${next}"`);
+  return { b: Buffer.from(fix(begin)), c: Buffer.from(fix(commit)) };
+}
+const rowBufs = rows.map((r) => Buffer.from(r));
+
+class ReplaySource implements ReplicationSource {
+  private paused = false;
+  private h?: SourceHandlers;
+  private tx = 0;
+  private row = 0;
+  private sent = 0;
+  private framingNow = framing(0);
+
+  async start(handlers: SourceHandlers): Promise<void> {
+    this.h = handlers;
+    setImmediate(() => this.pump());
+  }
+  private pump(): void {
+    const h = this.h!;
+    // One socket read's worth (~64 KiB) of messages per turn, as the pg connection delivers them.
+    let bytes = 0;
+    while (!this.paused && bytes < 65536 && this.sent < target) {
+      if (this.row === 0) h.onData('0/0', this.framingNow.b);
+      const buf = rowBufs[this.row]!;
+      h.onData('0/0', buf);
+      bytes += buf.length;
+      this.sent++;
+      if (++this.row === txSize || this.sent === target) {
+        h.onData('0/0', this.framingNow.c);
+        this.row = 0;
+        this.framingNow = framing(++this.tx);
+      }
+    }
+    if (this.sent >= target) return;
+    if (!this.paused) setImmediate(() => this.pump());
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    setImmediate(() => this.pump());
+  }
+  sendStatus(): void {}
+  /** End LSN of the last transaction, once everything was sent. */
+  finalEnd(): bigint | undefined {
+    return this.sent >= target ? 0x1000000n + BigInt(this.tx - 1) * 0x100000n + 0x30n : undefined;
+  }
+  async stop(): Promise<void> {}
+}
+
+const info: TableInfo = {
+  name: 'public.bench',
+  root: 'public.bench',
+  columns: [],
+  pk: ['id'],
+  replicaIdentity: 'd',
+};
+const catalog = {
+  cached: () => info,
+  load: async () => info,
+  invalidate: () => undefined,
+} as unknown as Catalog;
+const filter = { isTracked: () => true } as unknown as TableFilter;
+const logger = pino({ level: 'warn' }, pino.destination(2));
+const ref: { p?: Pipeline } = {};
+const runner = new SinkRunner(new NoopSink(), {
+  batchSize: 2000,
+  retryLimit: 1,
+  logger,
+  onDurable: (name, ordinal) => ref.p?.markDurable(name, ordinal),
+  onFatal: (_n, err) => ref.p?.fail(err),
+});
+await runner.open();
+const source = new ReplaySource();
+const pipeline = new Pipeline({
+  logger,
+  decoder: decodeWal2Json,
+  catalog,
+  filter,
+  mapper: new Mapper({ database: 'bench', slot: 'replay', roles: {} }),
+  runners: [runner],
+  connect: () => source,
+  startLsn: 0n,
+  maxInFlightEvents: 5000,
+  maxInFlightBytes: 16 * 1024 * 1024,
+  statusIntervalMs: 10,
+});
+ref.p = pipeline;
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+await pipeline.start();
+await new Promise<void>((resolve) => {
+  const poll = setInterval(() => {
+    const end = source.finalEnd();
+    if (end !== undefined && pipeline.confirmedLsn() >= end) {
+      clearInterval(poll);
+      resolve();
+    }
+  }, 2);
+});
+const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+await pipeline.stop(1000);
+process.stdout.write(
+  JSON.stringify({
+    changes: target,
+    ms: Math.round(ms),
+    perSec: Math.round(target / (ms / 1000)),
+    cpuUsPerChange: +((cpu.user + cpu.system) / target).toFixed(2),
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  }) + '\n',
+);
+process.exit(0);
