@@ -63,9 +63,10 @@ export class Catalog {
       this.cache.set(name, info);
       return info;
     }
-    const cols = await this.db.query<{ name: string; type: string; pk: boolean }>(
+    // pk_pos: position in the primary key index (key order, as wal2json's include-pk lists it).
+    const cols = await this.db.query<{ name: string; type: string; pk_pos: number | null }>(
       `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-              coalesce(a.attnum = ANY (i.indkey), false) AS pk
+              array_position(i.indkey::int2[], a.attnum) AS pk_pos
          FROM pg_attribute a
          LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
@@ -76,7 +77,10 @@ export class Catalog {
       name,
       root: `${rel.root_schema}.${rel.root_table}`,
       columns: cols.rows.map((c) => ({ name: c.name, type: c.type, toastable: isToastable(c.type) })),
-      pk: cols.rows.filter((c) => c.pk).map((c) => c.name),
+      pk: cols.rows
+        .filter((c) => c.pk_pos !== null)
+        .sort((a, b) => a.pk_pos! - b.pk_pos!)
+        .map((c) => c.name),
       replicaIdentity: rel.relreplident,
     };
     this.cache.set(name, info);

@@ -17,13 +17,16 @@ import { converterFor, tokenConverterFor, type TokenConverter } from './values.t
  * Whatever is not well-formed JSON of the expected shape is a DecodeError naming the LSN.
  */
 
-/** The options our decoder expects (pass them to START_REPLICATION). */
+/**
+ * The options our decoder expects (pass them to START_REPLICATION). Not include-pk: the catalog knows
+ * the primary key, and asking wal2json for it costs the walsender an index lookup and every message
+ * its text (a `"pk"` array is still read when present).
+ */
 export const WAL2JSON_OPTIONS = {
   'format-version': '2',
   'include-lsn': '1',
   'include-timestamp': '1',
   'include-xids': '1',
-  'include-pk': '1',
   'include-transaction': '1',
 } as const;
 
