@@ -31,9 +31,39 @@ interface InternalConnection {
   sendCopyFromChunk(buf: Buffer): void;
 }
 
+let hiCache = -1;
+let hiText = '';
+
+/** `X/Y` of the 8-byte LSN at `offset`, as Postgres writes it (upper-case hex, no padding). */
+function lsnText(buf: Buffer, offset: number): string {
+  const hi = buf.readUInt32BE(offset);
+  if (hi !== hiCache) {
+    hiCache = hi;
+    hiText = hi.toString(16).toUpperCase() + '/';
+  }
+  return (
+    hiText +
+    buf
+      .readUInt32BE(offset + 4)
+      .toString(16)
+      .toUpperCase()
+  );
+}
+
+function onCopyData(chunk: Buffer, handlers: SourceHandlers): void {
+  const kind = chunk[0];
+  if (kind === 0x77) {
+    // XLogData: 'w', start LSN, end LSN, send time, then the plugin's bytes.
+    handlers.onData(lsnText(chunk, 1), chunk.subarray(25));
+  } else if (kind === 0x6b) {
+    // Primary keepalive: 'k', WAL end, send time, reply requested.
+    handlers.onKeepalive(lsnText(chunk, 1), chunk[17] === 1);
+  }
+}
+
 /**
- * ReplicationSource over pg-logical-replication. We use its connection handling and CopyData framing
- * but not its acknowledgements: `acknowledge.auto` and its periodic timer (`timeoutSeconds`) confirm
+ * ReplicationSource over pg-logical-replication. We use its connection handling and START_REPLICATION
+ * but read the CopyData messages ourselves, and we don't use its acknowledgements: `acknowledge.auto` and its periodic timer (`timeoutSeconds`) confirm
  * LSNs as soon as they are *received*, which would lose undelivered changes on a crash. Both are off;
  * the pipeline sends standby status updates with the durable low watermark itself.
  */
@@ -81,11 +111,18 @@ export class PgReplicationSource implements ReplicationSource {
       closed = true;
       handlers.onClose(this.stopping ? undefined : (err ?? new Error('replication connection closed')));
     };
-    service.on('data', (lsn: string, payload: Buffer) => handlers.onData(lsn, payload));
-    service.on('heartbeat', (lsn: string, _ts: number, reply: boolean) => handlers.onKeepalive(lsn, reply));
     service.on('error', (err: Error) => close(err));
     const started = new Promise<void>((resolve, reject) => {
-      service.once('start', () => resolve());
+      service.once('start', () => {
+        // From here on we read CopyData ourselves: the library's handler formats two LSN strings,
+        // emits an event and starts an async acknowledgement (a promise) for every message, which
+        // is a fair share of the per-change cost. 'start' comes from the CopyBothResponse, before
+        // any CopyData of the stream, so swapping handlers here loses nothing.
+        const conn = this.connection() as unknown as NodeJS.EventEmitter | undefined;
+        conn?.removeAllListeners('copyData');
+        conn?.on('copyData', (msg: { chunk: Buffer }) => onCopyData(msg.chunk, handlers));
+        resolve();
+      });
       const running = service.subscribe(plugin as never, this.command.slot, '0/0');
       running.then(
         () => close(),
