@@ -126,6 +126,17 @@ const pipeline = new Pipeline({
   statusIntervalMs: 10,
 });
 ref.p = pipeline;
+// The same messages through JSON.parse alone, first: the in-process "bare reader" for the ratio.
+const bareCpu0 = process.cpuUsage();
+let parsed = 0;
+for (let i = 0, row = 0; i < target; i++) {
+  if (row === 0) JSON.parse(framing(0).b.toString('utf8'));
+  parsed += (JSON.parse(rowBufs[row]!.toString('utf8')) as { columns: unknown[] }).columns.length;
+  if (++row === txSize) row = 0;
+}
+const bareCpu = process.cpuUsage(bareCpu0);
+const bareUs = (bareCpu.user + bareCpu.system) / target;
+
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await pipeline.start();
@@ -147,6 +158,8 @@ process.stdout.write(
     ms: Math.round(ms),
     perSec: Math.round(target / (ms / 1000)),
     cpuUsPerChange: +((cpu.user + cpu.system) / target).toFixed(2),
+    jsonParseUsPerChange: +bareUs.toFixed(2),
+    columnsParsed: parsed,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   }) + '\n',
 );
