@@ -42,6 +42,14 @@ describe('GET /v1/api/ws/Snapshot (COPY-based)', () => {
       `INSERT INTO big SELECT g, md5(g::text), repeat(md5((-g)::text), 24) FROM generate_series(1, $1::int) g`,
       [BIG_ROWS],
     );
+    await sql(db.url, `CREATE TABLE ws_rows (id int PRIMARY KEY, workspace text, v text)`);
+    await sql(db.url, `CREATE TABLE plain (k text PRIMARY KEY, n int)`);
+    await sql(db.url, `INSERT INTO plain VALUES ('x"y', 1), ('z', NULL)`);
+    await sql(
+      db.url,
+      // (row 4's value holds a tab)
+      `INSERT INTO ws_rows VALUES (1, 'w1', 'a'), (2, 'w2', 'b'), (3, NULL, 'c'), (4, 'w1', E'd\\te'), (5, 'w3', 'f')`,
+    );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     d = runCli([
@@ -129,6 +137,47 @@ describe('GET /v1/api/ws/Snapshot (COPY-based)', () => {
     expect(one.after).toMatchObject({ f4: 'NaN', f8: 'Infinity', b: false, t: '', e: '\\N' });
     const two = rows.find((r) => r.key === '2')!;
     expect(two.after).toMatchObject({ f4: '-Infinity', i2: null, t: null, ts: null });
+  });
+
+  it('several tables in one snapshot, and the workspace filter', async () => {
+    const read = async (query: string) => {
+      const res = await fetch(`${base}/v1/api/ws/Snapshot?${query}`);
+      expect(res.status).toBe(200);
+      return (await res.text())
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+    };
+    const all = await read('table=ws_rows,plain');
+    expect(all[0].tables).toEqual(['public.plain', 'public.ws_rows']);
+    expect(all.at(-1)).toEqual({ type: 'snapshot.end', lsn: all[0].lsn, rows: 7 });
+    // One table after the other, each in its heap order (insertion order here).
+    expect(all.slice(1, -1).map((r) => `${r.table}/${r.key}`)).toEqual([
+      'plain/x"y',
+      'plain/z',
+      ...['1', '2', '3', '4', '5'].map((k) => `ws_rows/${k}`),
+    ]);
+    expect(all[2].after).toEqual({ k: 'z', n: null });
+    const ws = all.find((r) => r.table === 'ws_rows' && r.key === '4');
+    expect(ws).toEqual({
+      type: 'snapshot.row',
+      schema: 'public',
+      table: 'ws_rows',
+      key: '4',
+      after: { id: 4, workspace: 'w1', v: 'd\te' },
+      data: {
+        op: 'r',
+        schema: 'public',
+        table: 'ws_rows',
+        before: null,
+        after: { id: 4, workspace: 'w1', v: 'd\te' },
+      },
+    });
+
+    // Tables without the workspace column have no row in any workspace.
+    const w1 = await read('table=plain,ws_rows&workspace=w1,w3');
+    expect(w1.slice(1, -1).map((r) => r.key)).toEqual(['1', '4', '5']);
+    expect(w1.at(-1).rows).toBe(3);
   });
 
   it(`streams ${BIG_ROWS} rows to a slow client with bounded memory`, async () => {

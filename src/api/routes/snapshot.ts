@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { pgClientConfig } from '../../config/index.ts';
-import { converterFor } from '../../extractor/values.ts';
-import { CopyTextParser, type CopyField } from '../snapshot/copy-text.ts';
+import { CopyOut } from '../snapshot/copy-out.ts';
+import { SnapshotRowEncoder } from '../snapshot/row-encoder.ts';
+import type { SnapshotTable } from '../snapshot/rows.ts';
 import { ident } from '../../state/db.ts';
 import { scopeFilter } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
@@ -18,111 +18,12 @@ const querySchema = {
   },
 } as const;
 
-interface SnapshotTable {
-  name: string;
-  columns: { name: string; type: string }[];
-  pk: string[];
-}
-
-/** Turns a column's COPY text into its JSON text: JSON.stringify(converterFor(type)(raw)), faster. */
-export type JsonEmitter = (raw: string) => string;
-
-const IDENTITY = converterFor('text');
-const NUMBER = converterFor('integer');
-const BOOL = converterFor('boolean');
-/** Integer types whose text form is already the JSON number (JSON.stringify(Number(s)) === s). */
-const INTEGER_TYPES = new Set(['smallint', 'integer', 'int2', 'int4', 'oid', 'xid']);
-
-const stringJson: JsonEmitter = (s) => JSON.stringify(s);
-const integerJson: JsonEmitter = (s) => s;
-const floatJson: JsonEmitter = (s) => {
-  const n = Number(s);
-  // NaN and ±Infinity have no JSON number: the change stream keeps Postgres' spelling.
-  return Number.isFinite(n) ? String(n) : JSON.stringify(s);
-};
-const boolJson: JsonEmitter = (s) => (s === 't' || s === 'true' ? 'true' : 'false');
-
 /**
- * The JSON text of a column value of this type, typed exactly as the change stream types it
- * (converterFor), without building the value where that is not needed.
+ * How much output may wait in the response (its buffer and the socket's) before the COPY is read
+ * further. The stream's own high-water mark (16 KiB) is below one output chunk: waiting for every
+ * chunk to drain would stall the pipeline at each one.
  */
-export function jsonEmitterFor(typeName: string): JsonEmitter {
-  const convert = converterFor(typeName);
-  if (convert === IDENTITY) return stringJson;
-  if (convert === BOOL) return boolJson;
-  if (convert === NUMBER) return INTEGER_TYPES.has(typeName.trim()) ? integerJson : floatJson;
-  return (s) => JSON.stringify(convert(s)) ?? 'null';
-}
-
-/**
- * How one table's COPY row becomes its NDJSON line, precomputed: the text around the values, each
- * column's `"name":` prefix in the order JSON.stringify gives an object built column by column
- * (integer-like names first), and each column's emitter.
- */
-export function rowShape(
-  t: SnapshotTable,
-  workspaceColumn: string,
-): {
-  line: (fields: CopyField[]) => string;
-  inWorkspaces: (fields: CopyField[], workspaces: Set<string>) => boolean;
-} {
-  const schema = t.name.slice(0, t.name.indexOf('.'));
-  const table = t.name.slice(t.name.indexOf('.') + 1);
-  // The key order of an object built by assignment, as before (and as the change stream builds it).
-  const slots: Record<string, number> = {};
-  t.columns.forEach((c, i) => (slots[c.name] = i));
-  const order = Object.keys(slots).map((k) => slots[k]!);
-  const prefixes = order.map((i, n) => (n === 0 ? '{' : ',') + JSON.stringify(t.columns[i]!.name) + ':');
-  const emitters = order.map((i) => jsonEmitterFor(t.columns[i]!.type));
-  const converters = t.columns.map((c) => converterFor(c.type));
-  const empty = '{}';
-  const head = `{"type":"snapshot.row","schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)},"key":`;
-  const middle = `,"data":{"op":"r","schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)},"before":null,"after":`;
-  const pk = t.pk.map((name) => t.columns.findIndex((c) => c.name === name));
-  const value = (fields: CopyField[], i: number): unknown => {
-    const raw = i < 0 ? undefined : fields[i];
-    return raw === null || raw === undefined ? (i < 0 ? undefined : null) : converters[i]!(raw);
-  };
-  // The usual key, one text or integer column: its JSON string straight from the COPY text.
-  const onlyPk = pk.length === 1 ? pk[0]! : -1;
-  const onlyPkEmitter = onlyPk >= 0 ? jsonEmitterFor(t.columns[onlyPk]!.type) : undefined;
-  const fastKey = onlyPkEmitter === stringJson || onlyPkEmitter === integerJson;
-  const keyText = (fields: CopyField[]): string => {
-    if (!pk.length) return 'null';
-    if (fastKey) {
-      const raw = fields[onlyPk];
-      if (raw !== null && raw !== undefined)
-        return onlyPkEmitter === stringJson ? JSON.stringify(raw) : '"' + raw + '"';
-    }
-    let key = '';
-    for (let n = 0; n < pk.length; n++) {
-      const v = value(fields, pk[n]!);
-      if (n) key += ',';
-      key += typeof v === 'string' ? v : JSON.stringify(v);
-    }
-    return JSON.stringify(key);
-  };
-  const ws = t.columns.findIndex((c) => c.name === workspaceColumn);
-  return {
-    line: (fields) => {
-      let after = empty;
-      if (order.length) {
-        after = '';
-        for (let n = 0; n < order.length; n++) {
-          const raw = fields[order[n]!];
-          after += prefixes[n]! + (raw === null || raw === undefined ? 'null' : emitters[n]!(raw));
-        }
-        after += '}';
-      }
-      return head + keyText(fields) + ',"after":' + after + middle + after + '}}\n';
-    },
-    inWorkspaces: (fields, workspaces) => {
-      if (ws < 0) return false;
-      const w = value(fields, ws);
-      return w !== undefined && w !== null && workspaces.has(String(w));
-    },
-  };
-}
+const QUEUED_BYTES = 1024 * 1024;
 
 /**
  * GET /v1/api/ws/Snapshot: the tracked tables' current rows as NDJSON from one REPEATABLE READ
@@ -211,11 +112,15 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
         'cache-control': 'no-cache',
       });
       let aborted = false;
-      res.on('close', () => (aborted = true));
-      /** Writes text; resolves once the socket takes more (or the client is gone). */
-      const send = (text: string): Promise<void> | void => {
-        if (res.write(text) || aborted) return;
-        return new Promise((resolve) => {
+      /** Stops the COPY under way, if any. */
+      let stopCopy: (() => void) | undefined;
+      res.on('close', () => {
+        aborted = true;
+        stopCopy?.();
+      });
+      /** Resolves once the socket has taken what is queued (or the client is gone). */
+      const drained = (): Promise<void> =>
+        new Promise((resolve) => {
           const done = (): void => {
             res.off('drain', done);
             res.off('close', done);
@@ -224,43 +129,50 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
           res.on('drain', done);
           res.on('close', done);
         });
+      /** Writes text; resolves once the socket takes more (or the client is gone). */
+      const write = (line: string): Promise<void> | void => {
+        if (res.write(line + '\n') || aborted) return;
+        return drained();
       };
-      const write = (line: string): Promise<void> | void => send(line + '\n');
       /** Set while a COPY is under way: the connection cannot take another query until it ends. */
       let copying = false;
 
       /** Streams one table's rows through COPY; returns how many were written. */
       const streamTable = async (t: SnapshotTable): Promise<number> => {
-        const shape = rowShape(t, config.workspaceColumn);
+        const encoder = new SnapshotRowEncoder(t, config.workspaceColumn, filter.workspaces ?? undefined);
         const [schema, table] = [t.name.slice(0, t.name.indexOf('.')), t.name.slice(t.name.indexOf('.') + 1)];
         const select = t.columns.length ? t.columns.map((c) => ident(c.name)).join(', ') : 'NULL';
-        let out = '';
-        let written = 0;
-        const workspaces = filter.workspaces;
-        const parser = new CopyTextParser((fields) => {
-          if (workspaces && !shape.inWorkspaces(fields, workspaces)) return;
-          out += shape.line(fields);
-          written++;
-        });
+        /** Writes the encoder's full buffers; waits while more than QUEUED_BYTES are queued. */
+        const send = (): Promise<void> | undefined => {
+          let ok = true;
+          for (const b of encoder.take()) ok = res.write(b, () => encoder.release(b));
+          if (!ok && !aborted && res.writableLength > QUEUED_BYTES) return drained();
+          return undefined;
+        };
         copying = true;
-        const copy = db.query(
-          copyTo(`COPY (SELECT ${select} FROM ${ident(schema)}.${ident(table)}) TO STDOUT`),
+        const copy = new CopyOut(
+          `COPY (SELECT ${select} FROM ${ident(schema)}.${ident(table)}) TO STDOUT`,
+          (b, start, end) => encoder.writeRange(b, start, end),
+          send,
         );
-        // One res.write per chunk COPY hands over; the iterator reads no further until the socket
-        // drains, and pg-copy-streams pauses the connection meanwhile: memory stays bounded.
-        for await (const chunk of copy as AsyncIterable<Buffer>) {
-          parser.write(chunk);
-          if (out.length) {
-            const text = out;
-            out = '';
-            const p = send(text);
-            if (p) await p;
-          }
-          if (aborted) return written; // leaves the COPY unfinished: the connection is dropped
+        stopCopy = () => copy.abort();
+        // It reads no further while the socket drains (Postgres waits): memory stays bounded.
+        db.query(copy);
+        try {
+          await copy.done;
+        } catch (err) {
+          // The rows read before the error go out ahead of it, as they came.
+          encoder.flush();
+          await send();
+          throw err;
+        } finally {
+          stopCopy = undefined;
         }
+        if (aborted) return encoder.rows; // the COPY is left unfinished: the connection is dropped
         copying = false;
-        parser.end();
-        return written;
+        encoder.end();
+        await send();
+        return encoder.rows;
       };
       let rows = 0;
       try {

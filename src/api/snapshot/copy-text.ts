@@ -9,6 +9,9 @@
  *
  * Fast path: each chunk is cut at its last newline (a byte that never occurs inside a UTF-8 sequence),
  * decoded once, and scanned with indexOf; only fields that hold a backslash are unescaped.
+ *
+ * This is the reference reading of the format (and the string path of the Snapshot route); the route
+ * turns COPY bytes into NDJSON without strings in row-encoder.ts, which must agree with it.
  */
 
 export type CopyField = string | null;
@@ -22,10 +25,56 @@ export type RowHandler = (fields: CopyField[], count: number) => void;
 const BACKSLASH = 92;
 const NEWLINE = 0x0a;
 
-export class CopyTextParser {
+/**
+ * Cuts COPY data into runs of whole rows. Each chunk is cut at its last newline (a byte that never
+ * occurs inside a UTF-8 sequence); the incomplete tail is kept (copied: the caller may reuse its
+ * buffer) and prefixed to the next run.
+ */
+export class CopyRowRuns {
   /** Bytes of the row that is not complete yet (no newline seen since). */
-  private pending: Uint8Array[] = [];
+  private kept: Uint8Array[] = [];
   private pendingBytes = 0;
+
+  /** Bytes of an incomplete row kept. */
+  get pending(): number {
+    return this.pendingBytes;
+  }
+
+  /** The whole rows this chunk completes, ending with a newline; undefined when it completes none. */
+  push(chunk: Uint8Array): Buffer | undefined {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last < 0) {
+      if (chunk.length > 0) {
+        this.kept.push(Buffer.from(chunk));
+        this.pendingBytes += chunk.length;
+      }
+      return undefined;
+    }
+    let run: Buffer;
+    if (this.pendingBytes > 0) {
+      this.kept.push(chunk.subarray(0, last + 1));
+      run = Buffer.concat(this.kept, this.pendingBytes + last + 1);
+      this.kept = [];
+      this.pendingBytes = 0;
+    } else {
+      run = bufferOf(chunk).subarray(0, last + 1);
+    }
+    if (last + 1 < chunk.length) {
+      this.kept.push(Buffer.from(chunk.subarray(last + 1)));
+      this.pendingBytes = chunk.length - last - 1;
+    }
+    return run;
+  }
+
+  /** The data is complete: throws when it ended inside a row. */
+  end(): void {
+    if (this.pendingBytes > 0)
+      throw new Error(`COPY data ends inside a row (${this.pendingBytes} bytes without a newline)`);
+  }
+}
+
+export class CopyTextParser {
+  private readonly runs = new CopyRowRuns();
   private readonly fields: CopyField[] = [];
   /** Complete rows parsed so far. */
   rows = 0;
@@ -38,77 +87,65 @@ export class CopyTextParser {
 
   /** Parses the rows this chunk completes; keeps the incomplete tail for the next chunk. */
   write(chunk: Uint8Array): void {
-    const last = chunk.lastIndexOf(NEWLINE);
-    if (last < 0) {
-      if (chunk.length > 0) {
-        // Copied: the caller may reuse its buffer.
-        this.pending.push(Buffer.from(chunk));
-        this.pendingBytes += chunk.length;
-      }
-      return;
-    }
-    let text: string;
-    if (this.pendingBytes > 0) {
-      this.pending.push(chunk.subarray(0, last + 1));
-      text = Buffer.concat(this.pending, this.pendingBytes + last + 1).toString('utf8');
-      this.pending = [];
-      this.pendingBytes = 0;
-    } else {
-      text = bufferOf(chunk).toString('utf8', 0, last + 1);
-    }
-    if (last + 1 < chunk.length) {
-      this.pending.push(Buffer.from(chunk.subarray(last + 1)));
-      this.pendingBytes = chunk.length - last - 1;
-    }
-    this.parse(text);
+    const run = this.runs.push(chunk);
+    if (run) this.rows += parseCopyText(run.toString('utf8'), this.fields, this.onRow);
   }
 
   /** The data is complete: throws when it ended inside a row. */
   end(): void {
-    if (this.pendingBytes > 0)
-      throw new Error(`COPY data ends inside a row (${this.pendingBytes} bytes without a newline)`);
+    this.runs.end();
   }
+}
 
-  /** Parses whole rows: `s` ends with a newline. */
-  private parse(s: string): void {
-    const fields = this.fields;
-    const onRow = this.onRow;
-    const n = s.length;
-    // The next tab / backslash at or after the scan position (n when none): each indexOf result is
-    // used until passed, so a row without tabs or backslashes costs no rescans.
-    let tab = s.indexOf('\t');
-    if (tab < 0) tab = n;
-    let bs = s.indexOf('\\');
-    if (bs < 0) bs = n;
-    let pos = 0;
-    while (pos < n) {
-      let eol = s.indexOf('\n', pos);
-      if (eol < 0) eol = n; // cannot happen: s ends with a newline
-      let count = 0;
-      for (;;) {
-        if (tab < pos) {
-          tab = s.indexOf('\t', pos);
-          if (tab < 0) tab = n;
-        }
-        const end = tab < eol ? tab : eol;
-        let v: CopyField;
-        if (bs >= end) v = s.slice(pos, end);
-        else {
-          v =
-            end - pos === 2 && bs === pos && s.charCodeAt(pos + 1) === 78 /* N */
-              ? null
-              : unescapeRange(s, pos, end);
-          bs = s.indexOf('\\', end);
-          if (bs < 0) bs = n;
-        }
-        fields[count++] = v;
-        pos = end + 1;
-        if (end === eol) break;
+/**
+ * Parses whole rows (`s` ends with a newline), calling `onRow` with `fields` (reused) per row; returns
+ * the number of rows.
+ */
+export function parseCopyText(s: string, fields: CopyField[], onRow: RowHandler): number {
+  const n = s.length;
+  let rows = 0;
+  // The next tab / backslash at or after the scan position (n when none): each indexOf result is
+  // used until passed, so a row without tabs or backslashes costs no rescans.
+  let tab = s.indexOf('\t');
+  if (tab < 0) tab = n;
+  let bs = s.indexOf('\\');
+  if (bs < 0) bs = n;
+  let pos = 0;
+  while (pos < n) {
+    let eol = s.indexOf('\n', pos);
+    if (eol < 0) eol = n; // cannot happen: s ends with a newline
+    let count = 0;
+    for (;;) {
+      if (tab < pos) {
+        tab = s.indexOf('\t', pos);
+        if (tab < 0) tab = n;
       }
-      this.rows++;
-      onRow(fields, count);
+      const end = tab < eol ? tab : eol;
+      let v: CopyField;
+      if (bs >= end) v = s.slice(pos, end);
+      else {
+        v =
+          end - pos === 2 && bs === pos && s.charCodeAt(pos + 1) === 78 /* N */
+            ? null
+            : unescapeRange(s, pos, end);
+        bs = s.indexOf('\\', end);
+        if (bs < 0) bs = n;
+      }
+      fields[count++] = v;
+      pos = end + 1;
+      if (end === eol) break;
     }
+    rows++;
+    onRow(fields, count);
   }
+  return rows;
+}
+
+/** The field `b[start, end)` of a run of whole rows: NULL, or its text with escapes resolved. */
+export function decodeField(b: Buffer, start: number, end: number): CopyField {
+  if (end - start === 2 && b[start] === BACKSLASH && b[start + 1] === 78 /* N */) return null;
+  const s = b.toString('utf8', start, end);
+  return s.indexOf('\\') < 0 ? s : unescapeRange(s, 0, s.length);
 }
 
 function bufferOf(u: Uint8Array): Buffer {
