@@ -6,6 +6,7 @@ import type { CloudEvent } from '../../src/events/envelope.ts';
 import { StreamVerifier } from '../../src/events/verify.ts';
 import { decodeMessage } from '../../src/sinks/encode.ts';
 import { KafkaSink, transactionalIdFor, type KafkaSinkOptions } from '../../src/sinks/kafka.ts';
+import { outboundEvent } from '../../src/sinks/sink.ts';
 import { formatPosition } from '../../src/util/lsn.ts';
 import { makeEvent, makeEvents } from '../support/events.ts';
 import { KafkaBroker } from '../support/kafka.ts';
@@ -113,8 +114,9 @@ d('Kafka sink (real broker)', () => {
     const other = `${n.topic}-created`;
     const sink = new KafkaSink(sinkOptions(brokers, n, { routes: { 'task.created': other } }));
     await sink.open();
+    // routing reads the event's `type` beside its JSON: rebuild the event, not only its envelope
     const events = makeEvents(0, 6).map((e, i) =>
-      i % 2 ? { ...e, event: { ...e.event, type: 'task.created' } } : e,
+      i % 2 ? outboundEvent({ ...e.event, type: 'task.created' }, e.ordinal, e.position, e.table) : e,
     );
     await sink.write(events);
     await sink.close();
