@@ -5,7 +5,7 @@
  * it takes them, with pause/resume honoured like the replication socket. CPU per change here is the
  * daemon's own cost, repeatable enough to compare builds (`--cpu-prof`, `--trace-gc` work as usual):
  *
- *   node --max-semi-space-size=8 bench/pipeline-replay.ts [messages.txt] [changes=600000]
+ *   node --max-semi-space-size=4 bench/pipeline-replay.ts [messages.txt] [changes=600000]
  *
  * The default messages are bench/fixtures/wal2json-sample.txt (200 inserts into the catch-up table).
  */

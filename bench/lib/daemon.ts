@@ -50,7 +50,7 @@ export class Daemon {
   constructor(o: DaemonOptions) {
     const args = [
       // The V8 flag the installed CLI's shebang (and the Dockerfile) runs with.
-      `--max-semi-space-size=${process.env.BENCH_SEMI_SPACE_MB ?? '8'}`,
+      `--max-semi-space-size=${process.env.BENCH_SEMI_SPACE_MB ?? '4'}`,
       ...(o.nodeArgs ?? []),
       CLI,
       'extract-tasks',

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=4
 // A small young generation keeps RSS near the live set: V8 otherwise grows it to 32+ MB per
 // semi-space under the allocation rate of a catch-up, tripling RSS for no throughput gain.
 import yargs from 'yargs';
