@@ -157,7 +157,9 @@ async function main(): Promise<void> {
     process.stdout.write('\n' + table + '\n');
     if (notes.length) process.stdout.write('\nNotes:\n' + notes.map((n) => `- ${n}`).join('\n') + '\n');
     if (results.profile) {
-      process.stdout.write('\nTop self time (catch-up, daemon → stdout sink):\n');
+      process.stdout.write(
+        `\nTop self time (catch-up, daemon → ${process.env.BENCH_PROFILE_SINK ?? 'file'} sink):\n`,
+      );
       for (const f of results.profile.functions.slice(0, 12))
         process.stdout.write(`  ${String(f.pct).padStart(5)}%  ${f.name}  ${f.where}\n`);
     }
