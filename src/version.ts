@@ -26,7 +26,15 @@ function packageVersion(name: string): string {
 }
 
 /** The commit: from the build stamp, else from git, else TAG_CONNECTOR_COMMIT, else "unknown". */
+let commitCache: string | undefined;
+
+/** The build's commit, looked up once (`/info` asks on every request; `git rev-parse` is a process). */
 export function gitCommit(): string {
+  commitCache ??= lookUpCommit();
+  return commitCache;
+}
+
+function lookUpCommit(): string {
   const stamp = readJson(join(root, 'dist', 'build-info.json'));
   if (stamp?.commit) return String(stamp.commit);
   if (process.env.TAG_CONNECTOR_COMMIT) return process.env.TAG_CONNECTOR_COMMIT;
