@@ -93,16 +93,53 @@ async function runBareReader(
   return { ms: done.ms, cpuMicros: done.cpuMicros, walsenderMicros, lastEnd: done.lastEnd, peakRss: peak };
 }
 
+/** Events per Kafka transaction: the sink writes one per runner batch, `batchSize` (default 2000). */
+const KAFKA_TX_EVENTS = 2000;
+
+/**
+ * The "Kafka client alone" ceiling (bench/kafka-alone.ts): the daemon's events (the file sink's output
+ * of this run) produced by @platformatic/kafka with the sink's producer settings and transactions.
+ */
+async function runKafkaAlone(
+  ctx: BenchContext,
+  brokers: string,
+  file: string,
+  events: number,
+): Promise<Measured> {
+  const proc = spawn(
+    process.execPath,
+    [join(ROOT, 'bench', 'kafka-alone.ts'), brokers, file, String(events), String(KAFKA_TX_EVENTS)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  let peak = 0;
+  const rssTimer = setInterval(() => (peak = Math.max(peak, memory(proc.pid).hwm)), 200);
+  const code = await new Promise<number | null>((r) => proc.on('exit', r));
+  clearInterval(rssTimer);
+  const done = out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { ev: string; events: number; ms: number; cpuMicros: number })
+    .find((m) => m.ev === 'done');
+  if (code !== 0 || !done) throw new Error(`kafka alone exited ${code}: ${err.slice(-2000)}`);
+  if (done.events !== events) ctx.notes.push(`kafka alone: produced ${done.events} of ${events} events`);
+  return { ms: done.ms, cpuMicros: done.cpuMicros, walsenderMicros: 0, peakRss: peak };
+}
+
 /** The daemon drains the slot; timed from its "streaming" log line until every sink delivered all. */
 async function runDaemon(
   ctx: BenchContext,
   slot: string,
   changes: number,
   sinks: string[],
-  extra: { args?: string[]; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+  extra: { args?: string[]; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; keepFile?: boolean } = {},
 ): Promise<Measured & { window: { fromMs: number; toMs: number } }> {
   const filePath = join(ctx.tmp, `${slot}.ndjson`);
-  const d = new Daemon({ pgUrl: ctx.url, slot, table: TABLE, sinks, filePath, ...extra });
+  const { keepFile, ...options } = extra;
+  const d = new Daemon({ pgUrl: ctx.url, slot, table: TABLE, sinks, filePath, ...options });
   try {
     await d.waitStreaming();
     const cpu = new CpuMeter(d.pid);
@@ -118,8 +155,73 @@ async function runDaemon(
   } finally {
     const code = await d.stop();
     if (code !== 0) ctx.notes.push(`daemon (${sinks.join('+')}) exited ${code} on SIGTERM`);
-    rmSync(filePath, { force: true });
+    if (!keepFile) rmSync(filePath, { force: true });
   }
+}
+
+/**
+ * The Kafka sink against its own ceiling: the Kafka client alone producing the same events (run before
+ * and after the daemon; the faster run counts) and the bare reader: the daemon's ratio is against the
+ * lower of the two, since neither PostgreSQL reading nor Kafka producing can go faster than alone.
+ */
+async function kafkaRows(
+  ctx: BenchContext,
+  args: string[],
+  eventsFile: string,
+  bareRate: number,
+  row: (variant: string, m: Measured, ceiling: number | undefined, note?: string) => Row,
+): Promise<Row[]> {
+  const n = ctx.changes;
+  const brokers = ctx.env.kafkaBrokers!;
+  const rows: Row[] = [];
+  const aloneRates: number[] = [];
+  const alone = async (when: string) => {
+    ctx.log(`ceiling: Kafka client alone (${when})`);
+    try {
+      const m = await runKafkaAlone(ctx, brokers, eventsFile, n);
+      aloneRates.push(n / (m.ms / 1000));
+      const r = row(
+        `ceiling: Kafka client alone (${when})`,
+        m,
+        bareRate,
+        `@platformatic/kafka producing the daemon's events with the sink's settings, ${KAFKA_TX_EVENTS}-event transactions`,
+      );
+      delete r.walsenderUsPerChange;
+      rows.push(r);
+    } catch (err) {
+      ctx.notes.push(`catch-up kafka alone (${when}): failed: ${(err as Error).message.slice(0, 300)}`);
+    }
+  };
+  try {
+    await alone('before the daemon');
+    ctx.log('daemon: kafka sink');
+    let daemon: Measured | undefined;
+    try {
+      daemon = await runDaemon(ctx, 'cu_kafka', n, ['kafka'], { args });
+    } catch (err) {
+      ctx.notes.push(`catch-up kafka: failed: ${(err as Error).message.slice(0, 300)}`);
+    }
+    await alone('after the daemon');
+    if (daemon) {
+      const kafkaAlone = aloneRates.length ? Math.max(...aloneRates) : undefined;
+      const ceiling = Math.min(bareRate, kafkaAlone ?? Infinity);
+      const rate = n / (daemon.ms / 1000);
+      rows.push(
+        row(
+          'daemon → kafka sink (exactly-once)',
+          daemon,
+          ceiling,
+          kafkaAlone === undefined
+            ? 'ratio against the bare reader (Kafka alone failed)'
+            : `ratio against min(bare reader, Kafka alone) = ${Math.round(ceiling).toLocaleString('en-US')}/s; ` +
+                `${round(rate / bareRate, 2)} of the bare reader, ${round(rate / kafkaAlone, 2)} of Kafka alone`,
+        ),
+      );
+    }
+  } finally {
+    rmSync(eventsFile, { force: true });
+  }
+  return rows;
 }
 
 export interface CatchUpResult {
@@ -135,7 +237,11 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
   if (ctx.env.kafkaBrokers)
     extraSinks.push({
       kind: 'kafka',
-      args: ['--kafka-brokers', ctx.env.kafkaBrokers, '--topic', `bench-${Date.now()}`],
+      // topics of their own: a broker reused across runs keeps an older run's checkpoint of this slot
+      args: [
+        ...['--kafka-brokers', ctx.env.kafkaBrokers, '--topic', `bench-${Date.now()}`],
+        ...['--kafka-checkpoint-topic', `bench-checkpoints-${Date.now()}`],
+      ],
     });
   else ctx.notes.push('catch-up kafka: skipped (KAFKA_BROKERS not set; `--kafka` starts the harness broker)');
   if (ctx.env.pubsubHost)
@@ -218,7 +324,9 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
   );
 
   ctx.log('daemon: file sink');
-  const file = await runDaemon(ctx, 'cu_file', n, ['file']);
+  // the Kafka ceiling below produces these very events
+  const eventsFile = join(ctx.tmp, 'cu_file.ndjson');
+  const file = await runDaemon(ctx, 'cu_file', n, ['file'], { keepFile: !!ctx.env.kafkaBrokers });
   await dropSlot(ctx.url, 'cu_file');
   const fileRow = row('daemon → file sink (fdatasync per batch)', file, bareRate);
   rows.push(fileRow);
@@ -232,6 +340,11 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
   );
 
   for (const s of extraSinks) {
+    if (s.kind === 'kafka') {
+      rows.push(...(await kafkaRows(ctx, s.args, eventsFile, bareRate, row)));
+      await dropSlot(ctx.url, 'cu_kafka');
+      continue;
+    }
     ctx.log(`daemon: ${s.kind} sink`);
     try {
       const m = await runDaemon(ctx, `cu_${s.kind}`, n, [s.kind], { args: s.args, env: s.env });
@@ -244,11 +357,13 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
 
   let profile: CatchUpResult['profile'];
   if (opts.profile) {
-    ctx.log('profile: daemon → stdout sink under --cpu-prof');
+    const sink = process.env.BENCH_PROFILE_SINK ?? 'file';
+    ctx.log(`profile: daemon → ${sink} sink under --cpu-prof`);
     const dir = join(ctx.tmp, 'profile');
     mkdirSync(dir, { recursive: true });
-    const m = await runDaemon(ctx, 'cu_prof', n, ['stdout'], {
+    const m = await runDaemon(ctx, 'cu_prof', n, [sink], {
       nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
+      ...(sink === 'noop' ? { args: ['--stream-retention-bytes', '0'] } : {}),
     });
     await dropSlot(ctx.url, 'cu_prof');
     ctx.log(`profiled run: ${Math.round(n / (m.ms / 1000))} events/s (profiler overhead included)`);

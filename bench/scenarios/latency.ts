@@ -9,7 +9,6 @@ import { CpuMeter } from '../lib/proc.ts';
 import { diffBuckets, histogramQuantile, parseHistogram, quantiles } from '../lib/stats.ts';
 
 const TABLE = 'public.lat_rows';
-const SLOT = 'lat_slot';
 const TICK_MS = 2;
 const HISTOGRAM = 'tag_connector_commit_to_ack_seconds';
 
@@ -35,71 +34,163 @@ async function write(client: pg.Client, rate: number, ms: number, phase: string)
   return sent / ((performance.now() - start) / 1000);
 }
 
+/** One sink under test: its daemon, the thread that sees its events arrive, and how rows describe it. */
+interface Variant {
+  sink: string;
+  slot: string;
+  scenario: string;
+  rates: [string, number][];
+  daemon(): Daemon;
+  /** A worker answering {cmd:'collect'} with {phase: latencies ms[]} (tail-worker.ts protocol). */
+  tail(): Worker;
+  /** What the per-event figure is, and what the daemon's histogram observes. */
+  seen: string;
+  ack: string;
+  cleanup(): void;
+}
+
 /**
- * Commit-to-sink latency of the file sink at fixed insert rates, with synchronous_commit=on: the
- * time a line appears in the file (tailed every ms by a worker thread) minus the event's commit
- * `time`; beside it the daemon's own commit-to-ack histogram (after fdatasync; last event of each
- * batch only, bucketed).
+ * Commit-to-sink latency at fixed insert rates, with synchronous_commit=on: the time an event becomes
+ * visible in the sink minus the event's commit `time`, per event; beside it the daemon's own
+ * commit-to-ack histogram (last event of each batch only, bucketed).
+ * - file sink: the line appears in the file (tailed every ms by a worker thread); 1k/s, 5k/s, 80% of max;
+ * - Kafka sink (exactly-once, when KAFKA_BROKERS / --kafka): the event is returned to a read_committed
+ *   consumer (long-polling Fetch in a worker thread), i.e. after its transaction committed; 1k/s, 5k/s.
  */
 export async function latency(ctx: BenchContext, o: { maxRate?: number }): Promise<Row[]> {
-  const phaseMs = ctx.quick ? 4000 : 10_000;
-  const warmMs = 1000;
   const max = o.maxRate ?? 20_000;
   if (!o.maxRate) ctx.notes.push('latency: no catch-up rate measured; "80% of max" uses 20,000/s');
-  const rates: [string, number][] = [
-    ['1k/s', 1000],
-    ['5k/s', 5000],
-    ['80% of max', Math.round(0.8 * max)],
-  ];
   await sql(
     ctx.url,
     `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, phase text NOT NULL,
        inserted_at timestamptz NOT NULL DEFAULT clock_timestamp(), pad text)`,
   );
-  await createSlots(ctx.url, [SLOT]);
   const file = join(ctx.tmp, 'latency.ndjson');
-  const d = new Daemon({ pgUrl: ctx.url, slot: SLOT, table: TABLE, sinks: ['file'], filePath: file });
-  const tail = new Worker(new URL('../lib/tail-worker.ts', import.meta.url), { workerData: { path: file } });
+  const variants: Variant[] = [
+    {
+      sink: 'file',
+      slot: 'lat_slot',
+      scenario: 'latency (file sink)',
+      rates: [
+        ['1k/s', 1000],
+        ['5k/s', 5000],
+        ['80% of max', Math.round(0.8 * max)],
+      ],
+      daemon: () =>
+        new Daemon({ pgUrl: ctx.url, slot: 'lat_slot', table: TABLE, sinks: ['file'], filePath: file }),
+      tail: () =>
+        new Worker(new URL('../lib/tail-worker.ts', import.meta.url), { workerData: { path: file } }),
+      seen: 'line visible',
+      ack: 'ack after fdatasync',
+      cleanup: () => rmSync(file, { force: true }),
+    },
+  ];
+  const brokers = ctx.env.kafkaBrokers;
+  if (brokers) {
+    const topic = `bench-latency-${Date.now()}`;
+    variants.push({
+      sink: 'kafka',
+      slot: 'lat_kafka',
+      scenario: 'latency (kafka sink, exactly-once)',
+      rates: [
+        ['1k/s', 1000],
+        ['5k/s', 5000],
+      ],
+      daemon: () =>
+        new Daemon({
+          pgUrl: ctx.url,
+          slot: 'lat_kafka',
+          table: TABLE,
+          sinks: ['kafka'],
+          args: [
+            '--kafka-brokers',
+            brokers,
+            '--topic',
+            topic,
+            '--kafka-checkpoint-topic',
+            `${topic}-checkpoints`,
+          ],
+        }),
+      tail: () =>
+        new Worker(new URL('../lib/kafka-tail-worker.ts', import.meta.url), {
+          workerData: { brokers, topic },
+        }),
+      seen: 'read_committed consumer sees it',
+      ack: 'ack after the transaction commit',
+      cleanup: () => undefined,
+    });
+  } else
+    ctx.notes.push('latency kafka: skipped (KAFKA_BROKERS not set; `--kafka` starts the harness broker)');
+
+  const rows: Row[] = [];
+  for (const v of variants) {
+    try {
+      rows.push(...(await runVariant(ctx, v)));
+    } catch (err) {
+      if (v.sink === 'file') throw err;
+      ctx.notes.push(`latency ${v.sink}: failed: ${(err as Error).message.slice(0, 300)}`);
+    }
+  }
+  return rows;
+}
+
+async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
+  const phaseMs = ctx.quick ? 4000 : 10_000;
+  const warmMs = 1000;
+  await createSlots(ctx.url, [v.slot]);
+  const d = v.daemon();
+  const tail = v.tail();
+  let tailError: Error | undefined;
+  tail.on('error', (err) => (tailError = err));
   const collect = () =>
-    new Promise<Record<string, number[]>>((resolve) => {
-      tail.once('message', resolve);
+    new Promise<Record<string, number[]>>((resolve, reject) => {
+      const failed = (err: Error) => reject(new Error(`the ${v.sink} tail failed: ${err.message}`));
+      if (tailError) return failed(tailError);
+      tail.once('error', failed);
+      tail.once('message', (m: Record<string, number[]>) => {
+        tail.off('error', failed);
+        resolve(m);
+      });
       tail.postMessage({ cmd: 'collect' });
     });
   const client = new pg.Client({ connectionString: ctx.url });
   await client.connect();
   const rows: Row[] = [];
+  const match = `sink="${v.sink}"`;
   try {
     await d.waitStreaming();
     const [sc] = await sql<{ s: string }>(ctx.url, `SELECT current_setting('synchronous_commit') AS s`);
-    for (const [label, rate] of rates) {
-      ctx.log(`latency at ${label} (${rate} rows/s)`);
+    for (const [label, rate] of v.rates) {
+      // phases are told apart by the rows' `phase` column: unique across variants
+      const phase = `${v.sink} ${label}`;
+      ctx.log(`latency (${v.sink}) at ${label} (${rate} rows/s)`);
       await write(client, rate, warmMs, 'warm');
-      const before = parseHistogram(await d.metrics(), HISTOGRAM, 'sink="file"');
+      const before = parseHistogram(await d.metrics(), HISTOGRAM, match);
       const cpu = new CpuMeter(d.pid);
       cpu.start();
-      const achieved = await write(client, rate, phaseMs, label);
+      const achieved = await write(client, rate, phaseMs, phase);
       const cpuMicros = cpu.sample();
       // Let the tail catch up with the last rows, then take this phase's figures.
       const [{ n }] = (await sql<{ n: string }>(
         ctx.url,
         `SELECT count(*) AS n FROM ${TABLE} WHERE phase = $1`,
-        [label],
+        [phase],
       )) as [{ n: string }];
       let got: number[] = [];
       const seen: Record<string, number[]> = {};
       for (let i = 0; i < 100; i++) {
         await sleep(100);
-        for (const [k, v] of Object.entries(await collect())) {
-          const list = (seen[k] ??= []);
-          for (const x of v) list.push(x); // no push(...v): a big batch overflows the stack
+        for (const [k, list] of Object.entries(await collect())) {
+          const to = (seen[k] ??= []);
+          for (const x of list) to.push(x); // no push(...list): a big batch overflows the stack
         }
-        got = seen[label] ?? [];
+        got = seen[phase] ?? [];
         if (got.length >= Number(n)) break;
       }
-      const hist = diffBuckets(parseHistogram(await d.metrics(), HISTOGRAM, 'sink="file"'), before);
+      const hist = diffBuckets(parseHistogram(await d.metrics(), HISTOGRAM, match), before);
       const q = quantiles(got);
       const row: Row = {
-        scenario: 'latency (file sink)',
+        scenario: v.scenario,
         variant: `${label}: ${Math.round(achieved).toLocaleString('en-US')} rows/s written`,
         events: got.length,
         eventsPerSec: Math.round(achieved),
@@ -108,7 +199,7 @@ export async function latency(ctx: BenchContext, o: { maxRate?: number }): Promi
         p95Ms: round(q.p95, 1),
         p99Ms: round(q.p99, 1),
         note:
-          `line visible; daemon histogram (ack after fdatasync) p50/p99 ≈ ` +
+          `${v.seen}; daemon histogram (${v.ack}) p50/p99 ≈ ` +
           `${round(histogramQuantile(hist, 0.5) * 1000, 1)}/${round(histogramQuantile(hist, 0.99) * 1000, 1)} ms` +
           (got.length < Number(n) ? `; only ${got.length} of ${n} rows seen` : ''),
         extra: { maxMs: round(q.max, 1), rowsWritten: Number(n), synchronousCommit: sc?.s, histogram: hist },
@@ -120,8 +211,8 @@ export async function latency(ctx: BenchContext, o: { maxRate?: number }): Promi
     await client.end().catch(() => undefined);
     tail.postMessage({ cmd: 'stop' });
     await d.stop();
-    await dropSlot(ctx.url, SLOT);
-    rmSync(file, { force: true });
+    await dropSlot(ctx.url, v.slot);
+    v.cleanup();
   }
   return rows;
 }

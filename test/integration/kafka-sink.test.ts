@@ -1,12 +1,20 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Producer, stringSerializers } from '@platformatic/kafka';
+import { createRecord, Producer, stringSerializers } from '@platformatic/kafka';
 import type { CloudEvent } from '../../src/events/envelope.ts';
 import { StreamVerifier } from '../../src/events/verify.ts';
-import { decodeMessage } from '../../src/sinks/encode.ts';
-import { KafkaSink, transactionalIdFor, type KafkaSinkOptions } from '../../src/sinks/kafka.ts';
-import { outboundEvent } from '../../src/sinks/sink.ts';
+import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
+import {
+  headerBlocks,
+  KafkaMessageEncoder,
+  KafkaSink,
+  KafkaWriter,
+  toWireBatch,
+  transactionalIdFor,
+  type KafkaSinkOptions,
+} from '../../src/sinks/kafka.ts';
+import { outboundEvent, type OutboundEvent } from '../../src/sinks/sink.ts';
 import { formatPosition } from '../../src/util/lsn.ts';
 import { makeEvent, makeEvents } from '../support/events.ts';
 import { KafkaBroker } from '../support/kafka.ts';
@@ -60,6 +68,74 @@ function expectKeyOrder(messages: ReadMessage[]): void {
     expect(ids.length).toBe(ms.length);
   }
 }
+
+/** Events whose JSON the fast paths must handle or leave to the parse: escapes, non-ASCII, odd order. */
+function awkwardEvents(): OutboundEvent[] {
+  const variants: ((e: CloudEvent) => CloudEvent)[] = [
+    (e) => e,
+    (e) => ({ ...e, subject: 'we"ird\\subject' }),
+    (e) => ({ ...e, subject: 'ünïcödé/キー' }),
+    (e) => ({ ...e, subject: '' }),
+    ({ subject: _, ...e }) => e,
+    (e) => ({ ...e, data: { ...e.data, x: 'é"\\' } }),
+    ({ data, ...e }) => ({ data, ...e }), // data first
+    (e) => ({ ...e, partitionkey: 'k'.repeat(200), subject: 's'.repeat(300) }),
+    (e) => ({ ...e, partitionkey: 'ключ' }),
+  ];
+  return makeEvents(0, 40).flatMap((o, i) =>
+    variants.map((v, j) => outboundEvent(v(o.event), i * variants.length + j, o.position, o.table)),
+  );
+}
+
+/** The record bytes the client writes for a message (timestamp fixed). */
+function recordBytes(m: { key?: Buffer; value?: Buffer; headers?: unknown }): Buffer {
+  const { key, value, headers } = m as { key: Buffer; value: Buffer; headers: Map<Buffer, Buffer> };
+  return createRecord({ key, value, headers, topic: 't', timestamp: 1n }, 0, 1n).buffer;
+}
+
+describe('Kafka message encoding (no broker)', () => {
+  it('the client takes encoded header blocks (@platformatic/kafka version check)', () => {
+    expect(headerBlocks()).toBe(true);
+  });
+
+  it.each(['structured', 'binary', 'debezium'] as const)(
+    '%s: records byte for byte those of encodeEvent with plain headers, in-process and through a WireBatch',
+    async (envelope) => {
+      const events = awkwardEvents();
+      const encoder = new KafkaMessageEncoder(envelope, 'db', 'v');
+      // the writer's own path: joined JSON, events from 7 on (as after a checkpoint recheck)
+      const writer = new KafkaWriter({
+        ...sinkOptions('x', names('enc')),
+        envelope,
+        database: 'db',
+        version: 'v',
+      });
+      const viaWire: { key?: Buffer; value?: Buffer; headers?: unknown }[] = [];
+      const fake = { send: async (o: { messages: typeof viaWire }) => void viaWire.push(...o.messages) };
+      const produce = (writer as unknown as Record<string, (...a: unknown[]) => Promise<void>>).produce!;
+      await produce.call(
+        writer,
+        fake,
+        undefined,
+        toWireBatch(events, () => 't'),
+        7,
+      );
+      expect(viaWire).toHaveLength(events.length - 7);
+      events.forEach((e, i) => {
+        const ref = encodeEvent(e, envelope, 'db', 'v');
+        const plain = {
+          key: Buffer.from(e.partitionkey),
+          value: Buffer.from(ref.value),
+          headers: new Map(Object.entries(ref.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
+        };
+        const strip = (b: Buffer) => b.toString('latin1').replace(/"ts_ms":\d+/, ''); // debezium: now
+        const expected = strip(recordBytes(plain));
+        expect(strip(recordBytes(encoder.message('t', e)))).toBe(expected);
+        if (i >= 7) expect(strip(recordBytes(viaWire[i - 7]!))).toBe(expected);
+      });
+    },
+  );
+});
 
 d('Kafka sink (real broker)', () => {
   const brokers = BROKERS!;
@@ -123,6 +199,25 @@ d('Kafka sink (real broker)', () => {
     expect(await readCommitted(brokers, other, { count: 3 })).toHaveLength(3);
     expect(await readCommitted(brokers, n.topic, { count: 3 })).toHaveLength(3);
   });
+
+  it.each([true, false])(
+    'a transaction over the broker max message size for one key goes as several requests (thread: %s)',
+    async (thread) => {
+      const n = names(`big-${thread}`);
+      // uncompressed, one key: ~3 MB of records for one partition in one transaction (1 MiB per batch)
+      const sink = new KafkaSink(sinkOptions(brokers, n, { thread, compression: 'none' }));
+      await sink.open();
+      const events = makeEvents(0, 6000, { keys: 1, perTx: 6000 });
+      await sink.write(events);
+      await sink.close();
+      const got = await readCommitted(brokers, n.topic, { count: 6000, quietMs: 5000 });
+      expect(got).toHaveLength(6000);
+      expectKeyOrder(got);
+      const b = new KafkaSink(sinkOptions(brokers, n, { thread }));
+      expect(await b.open()).toEqual(events.at(-1)!.position);
+      await b.close();
+    },
+  );
 
   it('reads its checkpoint back on open (the last committed batch)', async () => {
     const n = names('cp');

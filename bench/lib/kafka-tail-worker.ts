@@ -1,0 +1,58 @@
+/**
+ * The Kafka counterpart of tail-worker.ts: a read_committed reader of the Kafka sink's topic in a thread
+ * of its own (CommittedReader, long-polling Fetch requests) recording, per event, the time it became
+ * visible to a read_committed consumer minus the event's commit `time`, grouped by the row's `phase`.
+ * Messages: {cmd:'collect'} → replies {phase: number[]} and forgets them; {cmd:'stop'}.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { CommittedReader } from '../../src/sinks/kafka-reader.ts';
+
+const { brokers, topic } = workerData as { brokers: string; topic: string };
+const byPhase = new Map<string, number[]>();
+let stopped = false;
+
+/** Epoch ms with the microseconds of an ISO timestamp ("…:05.123456Z" / "+00:00"). */
+function epochMs(iso: string): number {
+  const frac = /\.(\d+)/.exec(iso)?.[1] ?? '';
+  return Date.parse(iso.replace(/\.\d+/, '')) + Number(`0.${frac || '0'}`) * 1000;
+}
+
+parentPort!.on('message', (m: { cmd: string }) => {
+  if (m.cmd === 'collect') {
+    parentPort!.postMessage(Object.fromEntries(byPhase));
+    byPhase.clear();
+  } else if (m.cmd === 'stop') {
+    stopped = true;
+  }
+});
+
+const reader = new CommittedReader(
+  {
+    clientId: 'bench-latency-tail',
+    bootstrapBrokers: [brokers],
+    timeout: 15000,
+    retries: 5,
+    retryDelay: 200,
+  },
+  topic,
+);
+try {
+  // the daemon creates the topic when it opens its sink: wait for it
+  while (!stopped && !(await reader.init('beginning').catch(() => false)))
+    await new Promise((r) => setTimeout(r, 100));
+  while (!stopped) {
+    const records = await reader.poll(100);
+    const seenAt = performance.timeOrigin + performance.now();
+    for (const r of records) {
+      if (!r.value) continue;
+      const e = JSON.parse(r.value) as { time: string; data?: { after?: { phase?: string } } };
+      const phase = e.data?.after?.phase ?? '?';
+      let list = byPhase.get(phase);
+      if (!list) byPhase.set(phase, (list = []));
+      list.push(seenAt - epochMs(e.time));
+    }
+  }
+} finally {
+  await reader.close();
+  parentPort!.close();
+}
