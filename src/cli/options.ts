@@ -168,6 +168,11 @@ export const sinkOptions: Record<string, Options> = {
     describe: 'Kafka: replication factor of topics it creates, -1 = broker default [-1]',
   },
   'kafka-client-id': { type: 'string', group: 'Sinks:', describe: 'Kafka: client id [tag-connector]' },
+  'kafka-compression': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Kafka: record batch compression, lz4|gzip|none [lz4]',
+  },
   'kafka-tls': { type: 'string', group: 'Sinks:', describe: 'Kafka: connect with TLS [false]' },
   'kafka-ca-file': { type: 'string', group: 'Sinks:', describe: 'Kafka: CA certificate file (PEM) for TLS' },
   'kafka-sasl-mechanism': {

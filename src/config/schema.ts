@@ -136,6 +136,9 @@ export const configSchema = z.object({
     .min(-1, { error: 'expected a replication factor (-1 = the broker default)' })
     .default(-1),
   kafkaClientId: z.string().min(1).default('tag-connector'),
+  kafkaCompression: z
+    .enum(['lz4', 'gzip', 'none'], { message: 'expected one of lz4, gzip, none' })
+    .default('lz4'),
   kafkaTls: boolish.default(false),
   kafkaCaFile: z.string().optional(),
   kafkaSaslMechanism: z

@@ -1157,6 +1157,7 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
     partitions: c.kafkaPartitions,
     replicationFactor: c.kafkaReplicationFactor,
     clientId: c.kafkaClientId,
+    compression: c.kafkaCompression,
     database: ctx.database,
     version: ctx.version,
     connection: kafkaConnectionOptions(c),
