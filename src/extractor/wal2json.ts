@@ -345,75 +345,52 @@ const K_TRANSACTIONAL = 11;
 const K_PREFIX = 12;
 const K_CONTENT = 13;
 
-/** The top-level key at the cursor, recognised in place by its first letter (no string made). */
+/** wal2json's top-level keys by first letter: `"name":` and its code. */
+const TOP_KEYS_BY_LETTER = new Map<number, { token: string; code: number }[]>();
+for (const [name, code] of [
+  ['action', K_ACTION],
+  ['xid', K_XID],
+  ['timestamp', K_TIMESTAMP],
+  ['lsn', K_LSN],
+  ['nextlsn', K_NEXTLSN],
+  ['schema', K_SCHEMA],
+  ['table', K_TABLE],
+  ['columns', K_COLUMNS],
+  ['identity', K_IDENTITY],
+  ['pk', K_PK],
+  ['transactional', K_TRANSACTIONAL],
+  ['prefix', K_PREFIX],
+  ['content', K_CONTENT],
+] as const) {
+  const letter = name.charCodeAt(0);
+  const list = TOP_KEYS_BY_LETTER.get(letter) ?? [];
+  list.push({ token: `"${name}":`, code });
+  TOP_KEYS_BY_LETTER.set(letter, list);
+}
+
+/**
+ * The top-level key at the cursor, recognised in place (no string made): its first three letters,
+ * length and closing `":` identify wal2json's keys (String#startsWith at an offset costs more).
+ */
 function topKey(s: Scanner): number {
   const t = s.t;
   const p = s.p;
-  let token = '';
-  let code = K_OTHER;
   if (t.charCodeAt(p) === QUOTE) {
-    switch (t.charCodeAt(p + 1)) {
-      case 97: // a
-        token = '"action":';
-        code = K_ACTION;
-        break;
-      case 120: // x
-        token = '"xid":';
-        code = K_XID;
-        break;
-      case 116: // t
-        if (t.charCodeAt(p + 2) === 105) {
-          token = '"timestamp":';
-          code = K_TIMESTAMP;
-        } else if (t.charCodeAt(p + 3) === 98) {
-          token = '"table":';
-          code = K_TABLE;
-        } else {
-          token = '"transactional":';
-          code = K_TRANSACTIONAL;
+    const candidates = TOP_KEYS_BY_LETTER.get(t.charCodeAt(p + 1));
+    if (candidates) {
+      for (const { token, code } of candidates) {
+        const end = p + token.length;
+        if (
+          t.charCodeAt(p + 2) === token.charCodeAt(2) &&
+          t.charCodeAt(p + 3) === token.charCodeAt(3) &&
+          t.charCodeAt(end - 2) === QUOTE &&
+          t.charCodeAt(end - 1) === COLON
+        ) {
+          s.p = end;
+          return code;
         }
-        break;
-      case 108: // l
-        token = '"lsn":';
-        code = K_LSN;
-        break;
-      case 110: // n
-        token = '"nextlsn":';
-        code = K_NEXTLSN;
-        break;
-      case 115: // s
-        token = '"schema":';
-        code = K_SCHEMA;
-        break;
-      case 99: // c
-        if (t.charCodeAt(p + 3) === 108) {
-          token = '"columns":';
-          code = K_COLUMNS;
-        } else {
-          token = '"content":';
-          code = K_CONTENT;
-        }
-        break;
-      case 105: // i
-        token = '"identity":';
-        code = K_IDENTITY;
-        break;
-      case 112: // p
-        if (t.charCodeAt(p + 2) === 107) {
-          token = '"pk":';
-          code = K_PK;
-        } else {
-          token = '"prefix":';
-          code = K_PREFIX;
-        }
-        break;
+      }
     }
-  }
-  // First letter, length and the closing `":` identify wal2json's keys (startsWith costs more).
-  const end = p + token.length;
-  if (code !== K_OTHER && t.charCodeAt(end - 2) === QUOTE && t.charCodeAt(end - 1) === COLON) {
-    s.p = end;
-    return code;
   }
   return KEY_CODES.get(s.key()) ?? K_OTHER;
 }
