@@ -6,25 +6,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CommittedReader } from '../../src/sinks/kafka-reader.ts';
+import { LatencyTally } from './latency-tally.ts';
 
 const { brokers, topic } = workerData as { brokers: string; topic: string };
-const byPhase = new Map<string, number[]>();
 let stopped = false;
-
-/** Epoch ms with the microseconds of an ISO timestamp ("…:05.123456Z" / "+00:00"). */
-function epochMs(iso: string): number {
-  const frac = /\.(\d+)/.exec(iso)?.[1] ?? '';
-  return Date.parse(iso.replace(/\.\d+/, '')) + Number(`0.${frac || '0'}`) * 1000;
-}
-
-parentPort!.on('message', (m: { cmd: string }) => {
-  if (m.cmd === 'collect') {
-    parentPort!.postMessage(Object.fromEntries(byPhase));
-    byPhase.clear();
-  } else if (m.cmd === 'stop') {
-    stopped = true;
-  }
-});
+const tally = new LatencyTally(() => (stopped = true));
 
 const reader = new CommittedReader(
   {
@@ -44,12 +30,7 @@ try {
     const records = await reader.poll(100);
     const seenAt = performance.timeOrigin + performance.now();
     for (const r of records) {
-      if (!r.value) continue;
-      const e = JSON.parse(r.value) as { time: string; data?: { after?: { phase?: string } } };
-      const phase = e.data?.after?.phase ?? '?';
-      let list = byPhase.get(phase);
-      if (!list) byPhase.set(phase, (list = []));
-      list.push(seenAt - epochMs(e.time));
+      if (r.value) tally.record(r.value, seenAt);
     }
   }
 } finally {

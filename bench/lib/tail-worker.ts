@@ -5,20 +5,20 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { LatencyTally } from './latency-tally.ts';
 
 const { path } = workerData as { path: string };
-const byPhase = new Map<string, number[]>();
 let fd = -1;
 let pos = 0;
 let rest = '';
 const buf = Buffer.alloc(1 << 20);
 let stopped = false;
 
-/** Epoch ms with the microseconds of an ISO timestamp ("…:05.123456Z" / "+00:00"). */
-function epochMs(iso: string): number {
-  const frac = /\.(\d+)/.exec(iso)?.[1] ?? '';
-  return Date.parse(iso.replace(/\.\d+/, '')) + Number(`0.${frac || '0'}`) * 1000;
-}
+const tally = new LatencyTally(() => {
+  stopped = true;
+  if (fd >= 0) closeSync(fd);
+  parentPort!.close();
+});
 
 function poll(): void {
   if (stopped) return;
@@ -34,26 +34,11 @@ function poll(): void {
       const lines = text.split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) {
-        if (!line) continue;
-        const e = JSON.parse(line) as { time: string; data?: { after?: { phase?: string } } };
-        const phase = e.data?.after?.phase ?? '?';
-        let list = byPhase.get(phase);
-        if (!list) byPhase.set(phase, (list = []));
-        list.push(seenAt - epochMs(e.time));
+        if (line) tally.record(line, seenAt);
       }
     }
   }
   setTimeout(poll, 1);
 }
 
-parentPort!.on('message', (m: { cmd: string }) => {
-  if (m.cmd === 'collect') {
-    parentPort!.postMessage(Object.fromEntries(byPhase));
-    byPhase.clear();
-  } else if (m.cmd === 'stop') {
-    stopped = true;
-    if (fd >= 0) closeSync(fd);
-    parentPort!.close();
-  }
-});
 poll();
