@@ -7,8 +7,11 @@
  *
  *   node --max-semi-space-size=4 bench/pipeline-replay.ts [messages.txt] [changes=600000]
  *
- * The default messages are bench/fixtures/wal2json-sample.txt (200 inserts into the catch-up table).
+ * The default messages are bench/fixtures/wal2json-sample.txt (200 inserts into the catch-up table, then
+ * the UPDATEs of those rows, as the catch-up backlog has them). V8 runs with the CLI's flags: the same
+ * `--max-semi-space-size` as the shebang, and src/cli/v8-flags.ts imported first.
  */
+import '../src/cli/v8-flags.ts';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';

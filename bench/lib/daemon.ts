@@ -52,6 +52,8 @@ export class Daemon {
       // The V8 flag the installed CLI's shebang (and the Dockerfile) runs with.
       `--max-semi-space-size=${process.env.BENCH_SEMI_SPACE_MB ?? '4'}`,
       ...(o.nodeArgs ?? []),
+      // Investigation hook, e.g. BENCH_NODE_ARGS=--trace-gc BENCH_DAEMON_STDOUT=/tmp/gc.log
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       CLI,
       'extract-tasks',
       '--pg-url',
@@ -72,7 +74,7 @@ export class Daemon {
       ...(o.filePath ? ['--file-path', o.filePath] : []),
       ...(o.args ?? []),
     ];
-    const devnull = openSync('/dev/null', 'w');
+    const devnull = openSync(process.env.BENCH_DAEMON_STDOUT ?? '/dev/null', 'a');
     this.proc = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, ...o.env },
