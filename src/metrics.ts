@@ -37,9 +37,12 @@ export function createMetrics() {
     }),
     commitToAck: new Histogram({
       name: 'tag_connector_commit_to_ack_seconds',
-      help: 'Commit time to sink acknowledgement, by sink',
+      help: 'Commit time to sink acknowledgement, once per transaction and acknowledged batch, by sink',
       labelNames: ['sink'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      buckets: [
+        0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
+        1, 2.5, 5, 30,
+      ],
       registers: [registry],
     }),
     inFlight: new Gauge({

@@ -41,8 +41,12 @@ interface Variant {
   scenario: string;
   rates: [string, number][];
   daemon(): Daemon;
-  /** A worker answering {cmd:'collect'} with {phase: latencies ms[]} (tail-worker.ts protocol). */
-  tail(): Worker;
+  /**
+   * A worker answering {cmd:'collect'} with {phase: latencies ms[]} (tail-worker.ts protocol). None for
+   * the no-op sink: nothing outside the daemon sees its events, so its figures are the daemon's own
+   * commit-to-ack histogram (once per transaction, buckets down to 0.5 ms).
+   */
+  tail?(): Worker;
   /** What the per-event figure is, and what the daemon's histogram observes. */
   seen: string;
   ack: string;
@@ -52,7 +56,9 @@ interface Variant {
 /**
  * Commit-to-sink latency at fixed insert rates, with synchronous_commit=on: the time an event becomes
  * visible in the sink minus the event's commit `time`, per event; beside it the daemon's own
- * commit-to-ack histogram (last event of each batch only, bucketed).
+ * commit-to-ack histogram (once per transaction, bucketed).
+ * - no-op sink (Stream retention off): the pipeline's own latency, receive → decode → map → ack; from
+ *   the daemon's histogram, since nothing outside the daemon sees these events; 1k/s, 5k/s, 80% of max;
  * - file sink: the line appears in the file (tailed every ms by a worker thread); 1k/s, 5k/s, 80% of max;
  * - Kafka sink (exactly-once, when KAFKA_BROKERS / --kafka): the event is returned to a read_committed
  *   consumer (long-polling Fetch in a worker thread), i.e. after its transaction committed; 1k/s, 5k/s.
@@ -67,6 +73,27 @@ export async function latency(ctx: BenchContext, o: { maxRate?: number }): Promi
   );
   const file = join(ctx.tmp, 'latency.ndjson');
   const variants: Variant[] = [
+    {
+      sink: 'noop',
+      slot: 'lat_noop',
+      scenario: 'latency (noop sink)',
+      rates: [
+        ['1k/s', 1000],
+        ['5k/s', 5000],
+        ['80% of max', Math.round(0.8 * max)],
+      ],
+      daemon: () =>
+        new Daemon({
+          pgUrl: ctx.url,
+          slot: 'lat_noop',
+          table: TABLE,
+          sinks: ['noop'],
+          args: ['--stream-retention-bytes', '0'],
+        }),
+      seen: 'daemon histogram only (per transaction)',
+      ack: 'ack at once',
+      cleanup: () => undefined,
+    },
     {
       sink: 'file',
       slot: 'lat_slot',
@@ -127,11 +154,28 @@ export async function latency(ctx: BenchContext, o: { maxRate?: number }): Promi
     try {
       rows.push(...(await runVariant(ctx, v)));
     } catch (err) {
-      if (v.sink === 'file') throw err;
+      if (v.sink !== 'kafka') throw err;
       ctx.notes.push(`latency ${v.sink}: failed: ${(err as Error).message.slice(0, 300)}`);
     }
   }
   return rows;
+}
+
+/** Waits until the slot's confirmed LSN passes the current WAL end (everything written is acked). */
+async function waitConfirmed(url: string, slot: string, timeoutMs = 10_000): Promise<void> {
+  const [{ lsn }] = (await sql<{ lsn: string }>(url, `SELECT pg_current_wal_lsn()::text AS lsn`)) as [
+    { lsn: string },
+  ];
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const [r] = await sql<{ ok: boolean }>(
+      url,
+      `SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`,
+      [slot, lsn],
+    );
+    if (r?.ok) return;
+    await sleep(50);
+  }
 }
 
 async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
@@ -139,13 +183,14 @@ async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
   const warmMs = 1000;
   await createSlots(ctx.url, [v.slot]);
   const d = v.daemon();
-  const tail = v.tail();
+  const tail = v.tail?.();
   let tailError: Error | undefined;
-  tail.on('error', (err) => (tailError = err));
+  tail?.on('error', (err) => (tailError = err));
   const collect = () =>
     new Promise<Record<string, number[]>>((resolve, reject) => {
       const failed = (err: Error) => reject(new Error(`the ${v.sink} tail failed: ${err.message}`));
       if (tailError) return failed(tailError);
+      if (!tail) return resolve({});
       tail.once('error', failed);
       tail.once('message', (m: Record<string, number[]>) => {
         tail.off('error', failed);
@@ -178,7 +223,8 @@ async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
       )) as [{ n: string }];
       let got: number[] = [];
       const seen: Record<string, number[]> = {};
-      for (let i = 0; i < 100; i++) {
+      if (!tail) await waitConfirmed(ctx.url, v.slot);
+      for (let i = 0; tail && i < 100; i++) {
         await sleep(100);
         for (const [k, list] of Object.entries(await collect())) {
           const to = (seen[k] ??= []);
@@ -188,20 +234,24 @@ async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
         if (got.length >= Number(n)) break;
       }
       const hist = diffBuckets(parseHistogram(await d.metrics(), HISTOGRAM, match), before);
-      const q = quantiles(got);
+      const hq = (p: number) => histogramQuantile(hist, p) * 1000;
+      const q = tail
+        ? quantiles(got)
+        : { p50: hq(0.5), p95: hq(0.95), p99: hq(0.99), max: NaN, n: hist.at(-1)?.[1] ?? 0 };
       const row: Row = {
         scenario: v.scenario,
         variant: `${label}: ${Math.round(achieved).toLocaleString('en-US')} rows/s written`,
-        events: got.length,
+        events: tail ? got.length : Number(n),
         eventsPerSec: Math.round(achieved),
-        cpuUsPerChange: round(cpuMicros / Math.max(1, got.length), 1),
+        cpuUsPerChange: round(cpuMicros / Math.max(1, Number(n)), 1),
         p50Ms: round(q.p50, 1),
         p95Ms: round(q.p95, 1),
         p99Ms: round(q.p99, 1),
         note:
           `${v.seen}; daemon histogram (${v.ack}) p50/p99 ≈ ` +
-          `${round(histogramQuantile(hist, 0.5) * 1000, 1)}/${round(histogramQuantile(hist, 0.99) * 1000, 1)} ms` +
-          (got.length < Number(n) ? `; only ${got.length} of ${n} rows seen` : ''),
+          `${round(hq(0.5), 1)}/${round(hq(0.99), 1)} ms` +
+          (tail ? '' : ` over ${q.n} transactions`) +
+          (tail && got.length < Number(n) ? `; only ${got.length} of ${n} rows seen` : ''),
         extra: { maxMs: round(q.max, 1), rowsWritten: Number(n), synchronousCommit: sc?.s, histogram: hist },
       };
       ctx.log(JSON.stringify(row));
@@ -209,7 +259,7 @@ async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
     }
   } finally {
     await client.end().catch(() => undefined);
-    tail.postMessage({ cmd: 'stop' });
+    tail?.postMessage({ cmd: 'stop' });
     await d.stop();
     await dropSlot(ctx.url, v.slot);
     v.cleanup();

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { createSink } from '../sinks/index.ts';
 import { StreamLog } from '../sinks/stream-log.ts';
+import { observeTransactions } from './commit-latency.ts';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
@@ -106,9 +107,10 @@ export class Extractor {
     const observeBatch: SinkRunnerOptions['onBatch'] = (name, events, ms) => {
       this.metrics.sinkEvents.inc({ sink: name }, events.length);
       this.metrics.sinkLatency.observe({ sink: name }, ms / 1000);
-      const t = Date.parse(events[events.length - 1]!.time);
-      if (Number.isFinite(t))
-        this.metrics.commitToAck.observe({ sink: name }, Math.max(0, Date.now() - t) / 1000);
+      const histogram = this.metrics.commitToAck.labels({ sink: name });
+      observeTransactions(events, performance.timeOrigin + performance.now(), (ms) =>
+        histogram.observe(ms / 1000),
+      );
     };
     for (const kind of new Set(config.sink))
       this.runners.push(runnerFor(await createSink(kind, ctx), observeBatch));

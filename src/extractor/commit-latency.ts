@@ -1,0 +1,44 @@
+import type { OutboundEvent } from '../sinks/sink.ts';
+
+/**
+ * Epoch milliseconds of an ISO-8601 commit time, keeping the microseconds Postgres gives
+ * (`Date.parse` stops at milliseconds, too coarse for a commit-to-ack figure of 1–2 ms). NaN when
+ * the text is not a time.
+ */
+export function epochMs(iso: string): number {
+  const ms = Date.parse(iso);
+  // "YYYY-MM-DDTHH:MM:SS.fff|fff": digits 4–6 of the fraction are what Date.parse dropped.
+  if (!(ms === ms) || iso.charCodeAt(19) !== 46) return ms;
+  let extra = 0;
+  let scale = 1;
+  for (let i = 23; i < 26; i++) {
+    const d = iso.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) break;
+    extra = extra * 10 + d;
+    scale *= 10;
+  }
+  return ms + extra / scale;
+}
+
+/**
+ * Commit-to-ack latency once per transaction of an acknowledged batch (its events are consecutive):
+ * per event would weigh big transactions by their size, per batch would hide all but the last.
+ */
+export function observeTransactions(
+  events: readonly OutboundEvent[],
+  nowMs: number,
+  observe: (ms: number) => void,
+): void {
+  let last: OutboundEvent | undefined;
+  for (const e of events) {
+    if (last !== undefined && e.position.commitLsn !== last.position.commitLsn)
+      observeOne(last, nowMs, observe);
+    last = e;
+  }
+  if (last !== undefined) observeOne(last, nowMs, observe);
+}
+
+function observeOne(e: OutboundEvent, nowMs: number, observe: (ms: number) => void): void {
+  const t = epochMs(e.time);
+  if (t === t) observe(Math.max(0, nowMs - t));
+}
