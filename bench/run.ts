@@ -10,7 +10,6 @@
  *   --quick         smoke run: 60k changes, short latency phases, 200k-row memory transaction
  *   --full          also the 5M-row transaction
  *   --only a,b      scenarios: catchup,profile,latency,memory,snapshot (default: all)
- *   --max-rate N    the latency scenario's "max" when catch-up is not run (default 20000 events/s)
  *   --kafka         start the harness Kafka broker (test/support) when KAFKA_BROKERS is not set
  *   --pubsub        start the harness Pub/Sub emulator when PUBSUB_EMULATOR_HOST is not set
  *   --keep          keep the cluster's directory (printed) for inspection
@@ -32,7 +31,6 @@ import { formatTable } from './lib/table.ts';
 const { values } = parseArgs({
   options: {
     changes: { type: 'string' },
-    'max-rate': { type: 'string' },
     quick: { type: 'boolean', default: false },
     full: { type: 'boolean', default: false },
     only: { type: 'string' },
@@ -132,16 +130,14 @@ async function main(): Promise<void> {
     const save = () =>
       writeFileSync(file, JSON.stringify({ ...results, table: formatTable(rows) }, null, 2) + '\n');
 
-    let fileRate = values['max-rate'] ? Number(values['max-rate']) : undefined;
     if (only.has('catchup') || only.has('profile')) {
       const r = await catchUp(ctx, { profile: only.has('profile') });
       if (only.has('catchup')) rows.push(...r.rows);
-      fileRate = r.fileRate;
       if (r.profile) results.profile = r.profile;
       save();
     }
     if (only.has('latency')) {
-      rows.push(...(await latency(ctx, { maxRate: fileRate })));
+      rows.push(...(await latency(ctx)));
       save();
     }
     if (only.has('memory')) {

@@ -227,7 +227,6 @@ async function kafkaRows(
 export interface CatchUpResult {
   rows: Row[];
   bareRate?: number;
-  fileRate?: number;
   profile?: ProfileSummary & { file: string };
 }
 
@@ -361,9 +360,13 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
     ctx.log(`profile: daemon → ${sink} sink under --cpu-prof`);
     const dir = join(ctx.tmp, 'profile');
     mkdirSync(dir, { recursive: true });
+    const extra = extraSinks.find((s) => s.kind === sink);
+    if ((sink === 'kafka' || sink === 'pubsub') && !extra)
+      throw new Error(`BENCH_PROFILE_SINK=${sink} needs its server (--${sink})`);
     const m = await runDaemon(ctx, 'cu_prof', n, [sink], {
       nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
       ...(sink === 'noop' ? { args: ['--stream-retention-bytes', '0'] } : {}),
+      ...(extra ? { args: extra.args, env: extra.env } : {}),
     });
     await dropSlot(ctx.url, 'cu_prof');
     ctx.log(`profiled run: ${Math.round(n / (m.ms / 1000))} events/s (profiler overhead included)`);
@@ -375,8 +378,11 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
       // Only the catch-up itself: start-up (module loading, migrations) and shutdown are cut off.
       profile = { ...summariseFile(files[0], 25, m.window), file: files[0] };
       ctx.log(formatSummary(profile));
+      // A sink's own thread (the Kafka producer) writes a profile of its own.
+      for (const f of files.slice(1))
+        ctx.log(`thread profile ${f}:\n${formatSummary(summariseFile(f, 15, m.window))}`);
     } else ctx.notes.push('profile: the daemon wrote no .cpuprofile');
   }
 
-  return { rows, bareRate, fileRate: fileRow.eventsPerSec, ...(profile ? { profile } : {}) };
+  return { rows, bareRate, ...(profile ? { profile } : {}) };
 }
