@@ -179,60 +179,79 @@ const STRUCTURED_CONTENT_TYPE_BUF = Buffer.from(STRUCTURED_CONTENT_TYPE);
 const HEADER_WIRE_NAMES: readonly Buffer[] = HEADER_NAMES.map(wireName);
 const CONTENT_TYPE_WIRE = Buffer.concat([wireName(CONTENT_TYPE), wireName(STRUCTURED_CONTENT_TYPE_BUF)]);
 
+/** The keys JSON_ORDER expects, as bytes (with their quotes and colon). */
+const JSON_ORDER_BYTES: readonly Uint8Array[] = JSON_ORDER.map((k) => Buffer.from(k.quoted));
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/** Offset of the closing quote of a JSON string whose text starts at `i`; -1 at an escape or the end. */
+function stringEnd(b: Uint8Array, i: number): number {
+  for (let n = b.length; i < n; i++) {
+    const c = b[i]!;
+    if (c === QUOTE) return i;
+    if (c === BACKSLASH) return -1;
+  }
+  return -1;
+}
+
 /**
- * Finds the context attributes at the head of an event's JSON (at `from` in `json`) without parsing
- * it: `at[2i]`/`at[2i+1]` are the start and end offsets of attribute ATTRS[i]'s text. The extractor
+ * Finds the context attributes at the head of an event's JSON bytes without parsing it:
+ * `at[2i]`/`at[2i+1]` are the start and end offsets of attribute ATTRS[i]'s UTF-8 text. The extractor
  * writes every attribute before `data`, as strings (`xid` an integer). Returns false for anything else
  * (an escape before `data`, an attribute after it, no subject...): the caller then parses the event.
+ * Bytes, not text: UTF-8 never has a quote, backslash or comma inside a multi-byte character, so the
+ * offsets are exact for any text.
  */
-export function scanAttributes(json: string, at: Int32Array, from = 0): boolean {
+export function scanAttributes(json: Uint8Array, at: Int32Array): boolean {
   at.fill(-1);
-  if (json.charCodeAt(from) !== 123 /* { */) return false;
-  let i = from + 1;
+  if (json[0] !== 123 /* { */) return false;
+  let i = 1;
   let expect = 0;
   for (;;) {
-    if (json.charCodeAt(i) !== 34 /* " */) return false;
+    if (json[i] !== QUOTE) return false;
     let slot: number;
     let v: number;
-    const known = JSON_ORDER[expect];
-    if (known && json.startsWith(known.quoted, i)) {
-      slot = known.slot;
-      v = i + known.quoted.length;
+    const known = expect < JSON_ORDER_BYTES.length ? JSON_ORDER_BYTES[expect]! : undefined;
+    if (known && startsWithAt(json, known, i)) {
+      slot = JSON_ORDER[expect]!.slot;
+      v = i + known.length;
       expect++;
     } else {
-      const keyEnd = json.indexOf('"', i + 1);
-      if (keyEnd < 0 || json.charCodeAt(keyEnd + 1) !== 58 /* : */) return false;
-      const key = json.slice(i + 1, keyEnd);
+      const keyEnd = stringEnd(json, i + 1);
+      if (keyEnd < 0 || json[keyEnd + 1] !== 58 /* : */) return false;
+      const key = Buffer.from(json.buffer, json.byteOffset + i + 1, keyEnd - i - 1).toString('utf8');
       slot = key === 'data' ? DATA : (ATTR_SLOT.get(key) ?? OTHER);
       v = keyEnd + 2;
     }
-    if (slot === DATA) {
-      // no escapes in the head: a string value's end is its next quote
-      if (json.slice(from, i).includes('\\')) return false;
-      break;
-    }
-    const c = json.charCodeAt(v);
+    if (slot === DATA) break;
+    const c = json[v]!;
     let start: number;
     let end: number;
-    if (c === 34) {
+    if (c === QUOTE) {
       start = v + 1;
-      end = json.indexOf('"', start);
+      end = stringEnd(json, start);
       if (end < 0) return false;
       i = end + 1;
     } else if (c >= 48 && c <= 57) {
       start = v;
       end = v + 1;
-      while (json.charCodeAt(end) >= 48 && json.charCodeAt(end) <= 57) end++;
+      while (json[end]! >= 48 && json[end]! <= 57) end++;
       i = end;
     } else return false;
     if (slot >= 0) {
       at[2 * slot] = start;
       at[2 * slot + 1] = end;
     }
-    if (json.charCodeAt(i) !== 44 /* , */) return false;
+    if (json[i] !== 44 /* , */) return false;
     i++;
   }
   for (let k = 0; k < at.length; k++) if (at[k]! < 0) return false;
+  return true;
+}
+
+function startsWithAt(b: Uint8Array, prefix: Uint8Array, at: number): boolean {
+  if (at + prefix.length > b.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (b[at + k] !== prefix[k]) return false;
   return true;
 }
 
@@ -350,25 +369,21 @@ export class KafkaMessageEncoder {
 
   /** The message of one event. */
   message(topic: string, e: EncoderEvent): Msg {
-    const value = Buffer.from(e.json);
-    return this.encode(topic, e.json, 0, e.json.length, value, Buffer.from(e.partitionkey));
+    return this.encode(topic, Buffer.from(e.json), Buffer.from(e.partitionkey));
   }
 
   /**
-   * The message of the event whose JSON is text[start, end), `value` its UTF-8 bytes and `key` its
-   * partition key's (the envelope is parsed from the text only when needed).
+   * The message of the event whose JSON is `value` (UTF-8) and partition key `key` (the envelope is
+   * parsed from the bytes only when needed).
    */
-  encode(topic: string, text: string, start: number, end: number, value: Buffer, key: Buffer): Msg {
+  encode(topic: string, value: Buffer, key: Buffer): Msg {
     let headers: Map<Buffer, Buffer>;
     if (this.envelope === 'structured') {
-      const scanned = scanAttributes(text, this.at, start);
-      // offsets in the text are offsets in the bytes while the event is ASCII
-      const ascii = value.length === end - start;
-      if (scanned && ascii && this.blocks) headers = this.structuredBlock(value, start, key);
-      else
-        headers = this.headers(this.structuredPairs(text, start, end, value, key, scanned && ascii, scanned));
+      const scanned = scanAttributes(value, this.at);
+      if (scanned && this.blocks) headers = this.structuredBlock(value, key);
+      else headers = this.headers(this.structuredPairs(value, key, scanned));
     } else {
-      const json = text.slice(start, end);
+      const json = value.toString('utf8');
       const event = JSON.parse(json) as CloudEvent;
       // encodeEvent reads the envelope and the JSON only
       const m = encodeEvent({ json, event } as OutboundEvent, this.envelope, this.database, this.version);
@@ -384,11 +399,8 @@ export class KafkaMessageEncoder {
     return { topic, key, value, headers };
   }
 
-  /**
-   * The structured headers straight from the value's bytes (ASCII JSON starting at `base` in the text,
-   * attributes found).
-   */
-  private structuredBlock(value: Buffer, base: number, key: Buffer): Map<Buffer, Buffer> {
+  /** The structured headers straight from the value's bytes (attributes found). */
+  private structuredBlock(value: Buffer, key: Buffer): Map<Buffer, Buffer> {
     const at = this.at;
     const subjectLength = at[2 * SUBJECT + 1]! - at[2 * SUBJECT]!;
     const count = ATTRS.length + (subjectLength > 0 ? 1 : 0);
@@ -402,8 +414,8 @@ export class KafkaMessageEncoder {
     let off = writeVarInt(block, count, 0);
     for (let i = 0; i < ATTRS.length; i++) {
       if (i === SUBJECT) off += CONTENT_TYPE_WIRE.copy(block, off);
-      const start = at[2 * i]! - base;
-      const end = at[2 * i + 1]! - base;
+      const start = at[2 * i]!;
+      const end = at[2 * i + 1]!;
       if (i === SUBJECT && end === start) continue; // no subject header for "" (as binaryAttributes)
       off += HEADER_WIRE_NAMES[i]!.copy(block, off);
       if (i === PARTITIONKEY) {
@@ -419,21 +431,12 @@ export class KafkaMessageEncoder {
   }
 
   /**
-   * The structured headers as name/value pairs (this.pairNames/pairValues): views of `value` when
-   * `views` (attributes found, ASCII), from the text when `scanned`, else from the parsed event.
-   * Returns their count.
+   * The structured headers as name/value pairs (this.pairNames/pairValues): views of `value` when the
+   * attributes were found, else from the parsed event. Returns their count.
    */
-  private structuredPairs(
-    text: string,
-    start: number,
-    end: number,
-    value: Buffer,
-    key: Buffer,
-    views: boolean,
-    scanned: boolean,
-  ): number {
+  private structuredPairs(value: Buffer, key: Buffer, scanned: boolean): number {
     const at = this.at;
-    const attrs = scanned ? undefined : binaryAttributes(JSON.parse(text.slice(start, end)) as CloudEvent);
+    const attrs = scanned ? undefined : binaryAttributes(JSON.parse(value.toString('utf8')) as CloudEvent);
     let n = 0;
     for (let i = 0; i < ATTRS.length; i++) {
       if (i === SUBJECT) {
@@ -442,9 +445,9 @@ export class KafkaMessageEncoder {
       }
       let v: Buffer | undefined;
       if (i === PARTITIONKEY) v = key;
-      else if (views) v = value.subarray(at[2 * i]! - start, at[2 * i + 1]! - start);
+      else if (!attrs) v = value.subarray(at[2 * i]!, at[2 * i + 1]!);
       else {
-        const t = attrs ? attrs[`ce_${ATTRS[i]!}`] : text.slice(at[2 * i]!, at[2 * i + 1]!);
+        const t = attrs[`ce_${ATTRS[i]!}`];
         if (t !== undefined) v = Buffer.from(t);
       }
       if (!v || (i === SUBJECT && v.length === 0)) continue; // no subject header for "" (binaryAttributes)
@@ -583,16 +586,15 @@ export function kafkaProducerOptions(
 }
 
 /**
- * A batch as the producer side takes it, cheap to hand to the sink's thread: the events' JSON joined
- * into a few strings (event i's is texts[text[i]] up to ends[i], from the previous event's end in the
- * same string), their keys likewise in one, typed arrays for the rest.
+ * A batch as the producer side takes it, cheap to hand to the sink's thread (every part is transferred,
+ * none copied): the events' JSON as UTF-8 back to back in one buffer (event i's bytes end at ends[i]
+ * and start at the previous event's end), their keys joined in one string, typed arrays for the rest.
  */
 export interface WireBatch {
   /** Distinct topics of the batch; event i goes to `topics[topic[i]]`. */
   topics: string[];
   topic: Uint32Array;
-  texts: string[];
-  text: Uint32Array;
+  bytes: Uint8Array;
   ends: Uint32Array;
   keys: string;
   keyEnds: Uint32Array;
@@ -600,16 +602,12 @@ export interface WireBatch {
   seq: Uint32Array;
 }
 
-/** Characters per joined string of a WireBatch (V8 strings have a maximum length). */
-const WIRE_TEXT_CHARS = 16 << 20;
-
 export function toWireBatch(batch: readonly OutboundEvent[], route: (e: OutboundEvent) => string): WireBatch {
   const n = batch.length;
   const w: WireBatch = {
     topics: [],
     topic: new Uint32Array(n),
-    texts: [],
-    text: new Uint32Array(n),
+    bytes: new Uint8Array(0),
     ends: new Uint32Array(n),
     keys: '',
     keyEnds: new Uint32Array(n),
@@ -617,11 +615,10 @@ export function toWireBatch(batch: readonly OutboundEvent[], route: (e: Outbound
     seq: new Uint32Array(n),
   };
   const keys = new Array<string>(n);
-  let part: string[] = [];
-  let end = 0;
   let lastTopic = '';
   let topicIndex = -1;
   let keyEnd = 0;
+  let end = 0;
   for (let i = 0; i < n; i++) {
     const e = batch[i]!;
     const t = route(e);
@@ -631,20 +628,16 @@ export function toWireBatch(batch: readonly OutboundEvent[], route: (e: Outbound
       if (topicIndex < 0) topicIndex = w.topics.push(t) - 1;
     }
     w.topic[i] = topicIndex;
-    if (end > 0 && end + e.json.length > WIRE_TEXT_CHARS) {
-      w.texts.push(part.join(''));
-      part = [];
-      end = 0;
-    }
-    part.push(e.json);
-    w.text[i] = w.texts.length;
-    w.ends[i] = end += e.json.length;
+    w.ends[i] = end += Buffer.byteLength(e.json);
     keys[i] = e.partitionkey;
     w.keyEnds[i] = keyEnd += e.partitionkey.length;
     w.commitLsn[i] = e.position.commitLsn;
     w.seq[i] = e.position.seq;
   }
-  if (part.length) w.texts.push(part.join(''));
+  // Not from Buffer's shared pool: the buffer is transferred to the sink's thread.
+  const bytes = Buffer.allocUnsafeSlow(end);
+  for (let i = 0, at = 0; i < n; i++) at += bytes.write(batch[i]!.json, at);
+  w.bytes = bytes;
   w.keys = keys.join('');
   return w;
 }
@@ -790,32 +783,20 @@ export class KafkaWriter {
   ): Promise<void> {
     const target = tx ?? producer;
     const sends: Promise<unknown>[] = [];
-    const { texts, ends, keys, keyEnds } = batch;
+    const { ends, keys, keyEnds } = batch;
+    // a transferred Uint8Array arrives as such: the same memory, seen as a Buffer
+    const bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
     const keyBytes = Buffer.from(keys);
     const asciiKeys = keyBytes.length === keys.length;
-    // UTF-8 once per joined string; while it is ASCII, each event's bytes are a view of it
-    let current = -1;
-    let text = '';
-    let bytes = keyBytes;
-    let ascii = false;
     let request: Msg[] = [];
     let size = 0;
     for (let i = from; i < ends.length; i++) {
-      const t = batch.text[i]!;
-      if (t !== current) {
-        current = t;
-        text = texts[t]!;
-        bytes = Buffer.from(text);
-        ascii = bytes.length === text.length;
-      }
-      const start = i > 0 && batch.text[i - 1] === t ? ends[i - 1]! : 0;
-      const end = ends[i]!;
       const keyStart = i === 0 ? 0 : keyEnds[i - 1]!;
-      const value = ascii ? bytes.subarray(start, end) : Buffer.from(text.slice(start, end));
+      const value = bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
       const key = asciiKeys
         ? keyBytes.subarray(keyStart, keyEnds[i]!)
         : Buffer.from(keys.slice(keyStart, keyEnds[i]!));
-      const m = this.encoder.encode(batch.topics[batch.topic[i]!]!, text, start, end, value, key);
+      const m = this.encoder.encode(batch.topics[batch.topic[i]!]!, value, key);
       if (request.length > 0 && size + this.encoder.size > MAX_REQUEST_BYTES) {
         // several requests: in a transaction, every partition they may write to is added first
         if (tx && sends.length === 0)
@@ -1070,7 +1051,7 @@ export class KafkaSink implements Sink {
     if (!this.threaded) return this.inProcess().write(wire);
     // A thread that died took the outcome of its last write with it: the new one reads the checkpoint.
     if (!this.thread || this.thread.dead) await this.openThread(true);
-    const transfer = [wire.topic, wire.text, wire.ends, wire.keyEnds, wire.commitLsn, wire.seq].map(
+    const transfer = [wire.topic, wire.bytes, wire.ends, wire.keyEnds, wire.commitLsn, wire.seq].map(
       (a) => a.buffer,
     );
     await this.thread!.call({ op: 'write', batch: wire }, transfer as Transferable[]);
