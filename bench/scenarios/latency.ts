@@ -16,22 +16,30 @@ const MEASURED_MAX = -1;
 
 /**
  * Writes `rate` rows/s for `ms` (autocommit multi-row INSERTs every ~2 ms, so 1k/s ≈ 2 rows per
- * transaction), `phase` in every row. Returns the rate achieved.
+ * transaction; or statements of exactly `rowsPerStatement` rows, paced), `phase` in every row. Returns
+ * the rate achieved.
  */
-async function write(client: pg.Client, rate: number, ms: number, phase: string): Promise<number> {
+async function write(
+  client: pg.Client,
+  rate: number,
+  ms: number,
+  phase: string,
+  rowsPerStatement?: number,
+): Promise<number> {
   const start = performance.now();
   let sent = 0;
   for (;;) {
     const elapsed = performance.now() - start;
     if (elapsed >= ms) break;
     const due = Math.floor((rate * elapsed) / 1000) - sent;
-    if (due > 0) {
+    if (due >= (rowsPerStatement ?? 1)) {
+      const rows = rowsPerStatement ?? due;
       await client.query(`INSERT INTO ${TABLE} (phase, pad) SELECT $1, 'x' FROM generate_series(1, $2)`, [
         phase,
-        due,
+        rows,
       ]);
-      sent += due;
-    } else await sleep(TICK_MS);
+      sent += rows;
+    } else await sleep(rowsPerStatement ? 1 : TICK_MS);
   }
   return sent / ((performance.now() - start) / 1000);
 }
@@ -167,9 +175,12 @@ async function delivered(d: Daemon): Promise<number> {
   return Math.min(...info.sinks.map((x) => x.delivered));
 }
 
+/** Statement size of the maximum and of the "80% of max" phase: the same transactions in both. */
+const MAX_STATEMENT_ROWS = 200;
+
 /**
- * The sustained maximum, end to end on this machine: rows written back to back (200-row autocommit
- * INSERTs, like the 2 ms ticks at 100k/s) for `ms`; the rate is what the sink delivered meanwhile
+ * The sustained maximum, end to end on this machine: rows written back to back (MAX_STATEMENT_ROWS-row
+ * autocommit INSERTs) for `ms`; the rate is what the sink delivered meanwhile
  * (not counting the drain after the writer stopped, when the daemon has the machine to itself). The
  * writer, Postgres and the daemon share the cores, so this (not the catch-up drain rate, which has no
  * writer beside it) is the load "80% of max" is a share of.
@@ -179,8 +190,10 @@ async function sustainedMax(client: pg.Client, d: Daemon, ms: number): Promise<n
   const start = performance.now();
   let sent = 0;
   while (performance.now() - start < ms) {
-    await client.query(`INSERT INTO ${TABLE} (phase, pad) SELECT 'max', 'x' FROM generate_series(1, 200)`);
-    sent += 200;
+    await client.query(`INSERT INTO ${TABLE} (phase, pad) SELECT 'max', 'x' FROM generate_series(1, $1)`, [
+      MAX_STATEMENT_ROWS,
+    ]);
+    sent += MAX_STATEMENT_ROWS;
   }
   const took = performance.now() - start;
   const during = (await delivered(d)) - before;
@@ -226,12 +239,15 @@ async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
       // phases are told apart by the rows' `phase` column: unique across variants
       const phase = `${v.sink} ${label}`;
       ctx.log(`latency (${v.sink}) at ${label} (${rate} rows/s)`);
-      await write(client, rate, warmMs, 'warm');
+      // at 80% of max: the maximum's own transactions, paced (the 2 ms ticks would make smaller ones,
+      // and per-transaction costs would then measure a different load than the maximum's)
+      const statement = planned === MEASURED_MAX ? MAX_STATEMENT_ROWS : undefined;
+      await write(client, rate, warmMs, 'warm', statement);
       const before = parseHistogram(await d.metrics(), HISTOGRAM, match);
       const deliveredBefore = await delivered(d);
       const cpu = new CpuMeter(d.pid);
       cpu.start();
-      const achieved = await write(client, rate, phaseMs, phase);
+      const achieved = await write(client, rate, phaseMs, phase, statement);
       const cpuMicros = cpu.sample();
       // Let the tail catch up with the last rows, then take this phase's figures.
       const [{ n }] = (await sql<{ n: string }>(
