@@ -385,8 +385,10 @@ export class Pipeline {
     // The byte length bounds in-flight memory; computing it also flattens the spliced-together JSON
     // in place (one string instead of a tree of pieces that would pin the wal2json message they were
     // sliced from while the event waits for the sinks).
-    const ordinal = this.tracker.event(Buffer.byteLength(mapped.json));
-    const out = new EncodedEvent(ordinal, { commitLsn: tx.commitLsn, seq }, mapped.json, info.root, mapped);
+    const bytes = Buffer.byteLength(mapped.json);
+    const ordinal = this.tracker.event(bytes);
+    const position = { commitLsn: tx.commitLsn, seq };
+    const out = new EncodedEvent(ordinal, position, mapped.json, info.root, mapped, bytes);
     this.counts.events++;
     this.countEvent(info.root, mapped.type);
     for (const r of this.o.runners) r.push(out);

@@ -628,7 +628,7 @@ export function toWireBatch(batch: readonly OutboundEvent[], route: (e: Outbound
       if (topicIndex < 0) topicIndex = w.topics.push(t) - 1;
     }
     w.topic[i] = topicIndex;
-    w.ends[i] = end += Buffer.byteLength(e.json);
+    w.ends[i] = end += e.bytes;
     keys[i] = e.partitionkey;
     w.keyEnds[i] = keyEnd += e.partitionkey.length;
     w.commitLsn[i] = e.position.commitLsn;
@@ -636,7 +636,9 @@ export function toWireBatch(batch: readonly OutboundEvent[], route: (e: Outbound
   }
   // Not from Buffer's shared pool: the buffer is transferred to the sink's thread.
   const bytes = Buffer.allocUnsafeSlow(end);
-  for (let i = 0, at = 0; i < n; i++) at += bytes.write(batch[i]!.json, at);
+  let at = 0;
+  for (let i = 0; i < n; i++) at += bytes.write(batch[i]!.json, at);
+  if (at !== end) throw new KafkaSinkError(`a batch came to ${at} bytes, its events say ${end}`);
   w.bytes = bytes;
   w.keys = keys.join('');
   return w;

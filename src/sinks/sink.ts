@@ -13,6 +13,8 @@ export interface OutboundEvent {
   readonly position: Position;
   /** Structured-mode JSON of the event (no trailing newline). */
   readonly json: string;
+  /** UTF-8 length of `json` (measured once, for the in-flight bound and the sinks' buffers). */
+  readonly bytes: number;
   /** Schema-qualified table the change came from, for routing. */
   readonly table: string;
   readonly id: string;
@@ -30,10 +32,12 @@ export function outboundEvent(
   position: Position,
   table: string,
 ): OutboundEvent {
+  const json = JSON.stringify(event);
   return {
     ordinal,
     position,
-    json: JSON.stringify(event),
+    json,
+    bytes: Buffer.byteLength(json),
     table,
     id: event.id,
     type: event.type,
@@ -48,6 +52,7 @@ export class EncodedEvent implements OutboundEvent {
   readonly ordinal: number;
   readonly position: Position;
   readonly json: string;
+  readonly bytes: number;
   readonly table: string;
   readonly id: string;
   readonly type: string;
@@ -61,10 +66,12 @@ export class EncodedEvent implements OutboundEvent {
     json: string,
     table: string,
     meta: { id: string; type: string; partitionkey: string; time: string },
+    bytes = Buffer.byteLength(json),
   ) {
     this.ordinal = ordinal;
     this.position = position;
     this.json = json;
+    this.bytes = bytes;
     this.table = table;
     this.id = meta.id;
     this.type = meta.type;
