@@ -345,9 +345,8 @@ const K_TRANSACTIONAL = 11;
 const K_PREFIX = 12;
 const K_CONTENT = 13;
 
-/** wal2json's top-level keys by first letter: `"name":` and its code. */
-const TOP_KEYS_BY_LETTER = new Map<number, { token: string; code: number }[]>();
-for (const [name, code] of [
+/** wal2json's top-level keys and their codes. */
+const KEY_CODES = new Map<string, number>([
   ['action', K_ACTION],
   ['xid', K_XID],
   ['timestamp', K_TIMESTAMP],
@@ -361,7 +360,11 @@ for (const [name, code] of [
   ['transactional', K_TRANSACTIONAL],
   ['prefix', K_PREFIX],
   ['content', K_CONTENT],
-] as const) {
+]);
+
+/** The same keys by first letter: `"name":` and its code. */
+const TOP_KEYS_BY_LETTER = new Map<number, { token: string; code: number }[]>();
+for (const [name, code] of KEY_CODES) {
   const letter = name.charCodeAt(0);
   const list = TOP_KEYS_BY_LETTER.get(letter) ?? [];
   list.push({ token: `"${name}":`, code });
@@ -394,22 +397,6 @@ function topKey(s: Scanner): number {
   }
   return KEY_CODES.get(s.key()) ?? K_OTHER;
 }
-
-const KEY_CODES = new Map<string, number>([
-  ['action', K_ACTION],
-  ['xid', K_XID],
-  ['timestamp', K_TIMESTAMP],
-  ['lsn', K_LSN],
-  ['nextlsn', K_NEXTLSN],
-  ['schema', K_SCHEMA],
-  ['table', K_TABLE],
-  ['columns', K_COLUMNS],
-  ['identity', K_IDENTITY],
-  ['pk', K_PK],
-  ['transactional', K_TRANSACTIONAL],
-  ['prefix', K_PREFIX],
-  ['content', K_CONTENT],
-]);
 
 /** One message's fields, as the scanner found them. */
 class Fields {
