@@ -152,35 +152,32 @@ function bufferOf(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length);
 }
 
-function isOctal(c: number): boolean {
+export function isOctal(c: number): boolean {
   return c >= 48 && c <= 55;
 }
 
-function hexValue(c: number): number {
+export function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;
   if (c >= 65 && c <= 70) return c - 55;
   return -1;
 }
 
-/** The character a backslash followed by `c` stands for, or undefined for octal/hex/self. */
-function simpleEscape(c: number): string | undefined {
-  switch (c) {
-    case 98:
-      return '\b';
-    case 102:
-      return '\f';
-    case 110:
-      return '\n';
-    case 114:
-      return '\r';
-    case 116:
-      return '\t';
-    case 118:
-      return '\v';
-    default:
-      return undefined;
-  }
+/** COPY's one-letter escapes (`\b \f \n \r \t \v`): the byte each stands for, by letter; -1 else. */
+const ESCAPED_BYTE = new Int16Array(256).fill(-1);
+for (const [letter, byte] of [
+  ['b', 8],
+  ['f', 12],
+  ['n', 10],
+  ['r', 13],
+  ['t', 9],
+  ['v', 11],
+] as const)
+  ESCAPED_BYTE[letter.charCodeAt(0)] = byte;
+
+/** The byte a backslash followed by `c` stands for, or -1 for octal/hex/self. */
+export function escapedByte(c: number): number {
+  return c < 256 ? ESCAPED_BYTE[c]! : -1;
 }
 
 /** The field `s[start, end)` with its escapes resolved (it is not the NULL marker). */
@@ -196,9 +193,9 @@ export function unescapeRange(s: string, start: number, end: number): string {
       break;
     }
     const c = s.charCodeAt(i + 1);
-    const simple = simpleEscape(c);
-    if (simple !== undefined) {
-      out += simple;
+    const simple = escapedByte(c);
+    if (simple >= 0) {
+      out += String.fromCharCode(simple);
       from = i + 2;
     } else if (isOctal(c) || (c === 120 /* x */ && i + 2 < end && hexValue(s.charCodeAt(i + 2)) >= 0)) {
       // Byte escapes: a byte above 0x7f is part of a UTF-8 sequence, so decode the field as bytes.
@@ -241,9 +238,9 @@ function unescapeBytes(b: Buffer): string {
       continue;
     }
     const d = b[i + 1]!;
-    const simple = simpleEscape(d);
-    if (simple !== undefined) {
-      out[o++] = simple.charCodeAt(0);
+    const simple = escapedByte(d);
+    if (simple >= 0) {
+      out[o++] = simple;
       i += 2;
     } else if (isOctal(d)) {
       let j = i + 1;

@@ -1,4 +1,4 @@
-import { CopyRowRuns, decodeField, type CopyField } from './copy-text.ts';
+import { CopyRowRuns, decodeField, escapedByte, hexValue, isOctal, type CopyField } from './copy-text.ts';
 import { ByteKind, byteKindFor, rowShape, type RowShape, type SnapshotTable } from './rows.ts';
 
 /** Output is handed over in pieces of about this size (one res.write each). */
@@ -585,29 +585,11 @@ function writeJsonString(b: Buffer, q: number, out: Buffer, w: number): number {
         // A lone trailing backslash stands for itself.
       } else {
         q++;
-        switch (d) {
-          case 98: // b
-            c = 8;
-            break;
-          case 102: // f
-            c = 12;
-            break;
-          case 110: // n
-            c = 10;
-            break;
-          case 114: // r
-            c = 13;
-            break;
-          case 116: // t
-            c = 9;
-            break;
-          case 118: // v
-            c = 11;
-            break;
-          default:
-            if ((d >= 48 && d <= 55) || (d === 120 && isHex(b[q + 1]!))) return BAIL;
-            // Any other character stands for itself.
-            c = d;
+        c = escapedByte(d);
+        if (c < 0) {
+          if (isOctal(d) || (d === 120 && hexValue(b[q + 1]!) >= 0)) return BAIL;
+          // Any other character stands for itself.
+          c = d;
         }
         if (c >= 0x20 && c < 0x80 && c !== QUOTE && c !== BACKSLASH) {
           out[w++] = c;
@@ -658,10 +640,6 @@ function writeJsonString(b: Buffer, q: number, out: Buffer, w: number): number {
   out[w++] = QUOTE;
   written = w;
   return q;
-}
-
-function isHex(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
 }
 
 /** The length of the well-formed UTF-8 sequence at `q` (Unicode Table 3-7), 0 when ill-formed. */
