@@ -1,10 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-
-/** Epoch ms with the microseconds of an ISO timestamp ("…:05.123456Z" / "+00:00"). */
-function epochMs(iso: string): number {
-  const frac = /\.(\d+)/.exec(iso)?.[1] ?? '';
-  return Date.parse(iso.replace(/\.\d+/, '')) + Number(`0.${frac || '0'}`) * 1000;
-}
+import { epochMs } from '../../src/extractor/commit-latency.ts';
 
 /**
  * The tail workers' shared half (tail-worker.ts, kafka-tail-worker.ts): per event seen, its latency
