@@ -134,6 +134,12 @@ export class Daemon {
     return (await fetch(`${this.url}/metrics`)).text();
   }
 
+  /** The fewest events any sink has delivered since the daemon started. */
+  async delivered(): Promise<number> {
+    const info = await this.info();
+    return Math.min(...info.sinks.map((s) => s.delivered));
+  }
+
   /** Polls /info until every sink has delivered `events` (the catch-up's completion). */
   async waitDelivered(events: number, timeoutMs: number, onPoll?: () => void): Promise<Info> {
     const deadline = Date.now() + timeoutMs;

@@ -169,12 +169,6 @@ export async function latency(ctx: BenchContext): Promise<Row[]> {
   return rows;
 }
 
-/** Every sink's delivered count, for the waits below (the daemon counts since its start). */
-async function delivered(d: Daemon): Promise<number> {
-  const info = await d.info();
-  return Math.min(...info.sinks.map((x) => x.delivered));
-}
-
 /** Statement size of the maximum and of the "80% of max" phase: the same transactions in both. */
 const MAX_STATEMENT_ROWS = 200;
 
@@ -186,7 +180,7 @@ const MAX_STATEMENT_ROWS = 200;
  * writer beside it) is the load "80% of max" is a share of.
  */
 async function sustainedMax(client: pg.Client, d: Daemon, ms: number): Promise<number> {
-  const before = await delivered(d);
+  const before = await d.delivered();
   const start = performance.now();
   let sent = 0;
   while (performance.now() - start < ms) {
@@ -196,7 +190,7 @@ async function sustainedMax(client: pg.Client, d: Daemon, ms: number): Promise<n
     sent += MAX_STATEMENT_ROWS;
   }
   const took = performance.now() - start;
-  const during = (await delivered(d)) - before;
+  const during = (await d.delivered()) - before;
   await d.waitDelivered(before + sent, 120_000);
   return during / (took / 1000);
 }
@@ -244,7 +238,7 @@ async function runVariant(ctx: BenchContext, v: Variant): Promise<Row[]> {
       const statement = planned === MEASURED_MAX ? MAX_STATEMENT_ROWS : undefined;
       await write(client, rate, warmMs, 'warm', statement);
       const before = parseHistogram(await d.metrics(), HISTOGRAM, match);
-      const deliveredBefore = await delivered(d);
+      const deliveredBefore = await d.delivered();
       const cpu = new CpuMeter(d.pid);
       cpu.start();
       const achieved = await write(client, rate, phaseMs, phase, statement);

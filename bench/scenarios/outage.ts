@@ -67,7 +67,7 @@ export async function sinkOutage(ctx: BenchContext): Promise<Row[]> {
     phase = 'during';
     await broker.stop('kill');
     const downAt = performance.now();
-    const deliveredAtStop = await delivered(d);
+    const deliveredAtStop = await d.delivered();
     await sleep(outageMs);
     const info = await d.info();
     const writtenAtRestart = written;
@@ -116,8 +116,3 @@ export async function sinkOutage(ctx: BenchContext): Promise<Row[]> {
 }
 
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
-
-async function delivered(d: Daemon): Promise<number> {
-  const info = await d.info();
-  return Math.min(...info.sinks.map((s) => s.delivered));
-}
