@@ -5,6 +5,7 @@ import pg from 'pg';
 import { type BenchContext, type Row, round, sleep } from '../lib/context.ts';
 import { Daemon } from '../lib/daemon.ts';
 import { createSlots, dropSlot, sql } from '../lib/db.ts';
+import { paced } from '../lib/pace.ts';
 import { CpuMeter } from '../lib/proc.ts';
 import { diffBuckets, histogramQuantile, parseHistogram, quantiles } from '../lib/stats.ts';
 
@@ -26,22 +27,17 @@ async function write(
   phase: string,
   rowsPerStatement?: number,
 ): Promise<number> {
-  const start = performance.now();
-  let sent = 0;
-  for (;;) {
-    const elapsed = performance.now() - start;
-    if (elapsed >= ms) break;
-    const due = Math.floor((rate * elapsed) / 1000) - sent;
-    if (due >= (rowsPerStatement ?? 1)) {
-      const rows = rowsPerStatement ?? due;
-      await client.query(`INSERT INTO ${TABLE} (phase, pad) SELECT $1, 'x' FROM generate_series(1, $2)`, [
+  const { sent, ms: took } = await paced(
+    rate,
+    (elapsed) => elapsed >= ms,
+    (rows) =>
+      client.query(`INSERT INTO ${TABLE} (phase, pad) SELECT $1, 'x' FROM generate_series(1, $2)`, [
         phase,
         rows,
-      ]);
-      sent += rows;
-    } else await sleep(rowsPerStatement ? 1 : TICK_MS);
-  }
-  return sent / ((performance.now() - start) / 1000);
+      ]),
+    { tickMs: rowsPerStatement ? 1 : TICK_MS, ...(rowsPerStatement ? { rowsPerStatement } : {}) },
+  );
+  return sent / (took / 1000);
 }
 
 /** One sink under test: its daemon, the thread that sees its events arrive, and how rows describe it. */

@@ -4,6 +4,7 @@ import { KafkaBroker, kafkaHome } from '../../test/support/kafka.ts';
 import { type BenchContext, type Row, round, sleep } from '../lib/context.ts';
 import { Daemon } from '../lib/daemon.ts';
 import { createSlots, dropSlot, sql } from '../lib/db.ts';
+import { paced } from '../lib/pace.ts';
 import { memory } from '../lib/proc.ts';
 
 const TABLE = 'public.outage_rows';
@@ -40,19 +41,18 @@ export async function sinkOutage(ctx: BenchContext): Promise<Row[]> {
   const client = new pg.Client({ connectionString: ctx.url });
   let written = 0;
   let loading = true;
-  const load = (async () => {
-    const start = performance.now();
-    while (loading) {
-      const due = Math.floor((RATE * (performance.now() - start)) / 1000) - written;
-      if (due > 0) {
-        await client.query(
-          `INSERT INTO ${TABLE} (n, pad) SELECT g, md5(g::text) FROM generate_series(1, $1) g`,
-          [due],
-        );
-        written += due;
-      } else await sleep(5);
-    }
-  })();
+  const load = paced(
+    RATE,
+    () => !loading,
+    async (rows) => {
+      await client.query(
+        `INSERT INTO ${TABLE} (n, pad) SELECT g, md5(g::text) FROM generate_series(1, $1) g`,
+        [rows],
+      );
+      written += rows;
+    },
+    { tickMs: 5 },
+  );
   const rss = { before: 0, during: 0, after: 0 };
   let phase: keyof typeof rss = 'before';
   const sampler = setInterval(() => {
