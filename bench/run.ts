@@ -10,6 +10,9 @@
  *   --quick         smoke run: 60k changes, short latency phases, 200k-row memory transaction
  *   --full          also the 5M-row transaction
  *   --only a,b      scenarios: catchup,profile,latency,memory,snapshot (default: all)
+ *   --sinks a,b     catch-up daemon runs: noop,stdout,file,kafka,pubsub (default: all; kafka and pubsub
+ *                   also need their server; the Kafka ceiling reads the file sink's events, so kafka
+ *                   brings file along)
  *   --kafka         start the harness Kafka broker (test/support) when KAFKA_BROKERS is not set
  *   --pubsub        start the harness Pub/Sub emulator when PUBSUB_EMULATOR_HOST is not set
  *   --keep          keep the cluster's directory (printed) for inspection
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     full: { type: 'boolean', default: false },
     only: { type: 'string' },
+    sinks: { type: 'string' },
     kafka: { type: 'boolean', default: false },
     pubsub: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -44,6 +48,11 @@ const ALL = ['catchup', 'profile', 'latency', 'memory', 'snapshot'];
 const only = new Set(values.only ? values.only.split(',').map((s) => s.trim()) : ALL);
 for (const s of only)
   if (!ALL.includes(s)) throw new Error(`unknown scenario ${s} (known: ${ALL.join(', ')})`);
+const SINKS = ['noop', 'stdout', 'file', 'kafka', 'pubsub'];
+const sinks = new Set(values.sinks ? values.sinks.split(',').map((s) => s.trim()) : SINKS);
+for (const s of sinks)
+  if (!SINKS.includes(s)) throw new Error(`unknown sink ${s} (known: ${SINKS.join(', ')})`);
+if (sinks.has('kafka')) sinks.add('file');
 const quick = values.quick;
 const changes = Number(values.changes ?? (quick ? 60_000 : 600_000));
 
@@ -91,7 +100,10 @@ async function main(): Promise<void> {
       const running = await startServices([name], process.pid);
       services.push({ stop: () => stopRunning(running) });
       const v = running[0]!.env[key];
-      if (name === 'kafka' && v) env.kafkaBrokers = v;
+      if (name === 'kafka' && v) {
+        env.kafkaBrokers = v;
+        env.kafkaPid = running[0]!.pids[0];
+      }
       if (name === 'pubsub' && v) env.pubsubHost = v;
     }
     const url = await createDatabase(cluster.url(), 'bench');
@@ -102,6 +114,7 @@ async function main(): Promise<void> {
       pgBin: PG_BIN,
       tmp,
       changes,
+      sinks,
       quick,
       full: values.full,
       env,
@@ -117,7 +130,7 @@ async function main(): Promise<void> {
         node: process.version,
         postgres: pgv?.v,
       },
-      options: { changes, quick, full: values.full, only: [...only] },
+      options: { changes, quick, full: values.full, only: [...only], sinks: [...sinks] },
       rows: [],
       notes,
     };

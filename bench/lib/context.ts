@@ -7,9 +7,12 @@ export interface BenchContext {
   pgBin: string;
   tmp: string;
   changes: number;
+  /** The catch-up's daemon runs (sink names). */
+  sinks: ReadonlySet<string>;
   quick: boolean;
   full: boolean;
-  env: { kafkaBrokers?: string; pubsubHost?: string };
+  /** kafkaPid: the harness broker's JVM when the bench started it (its CPU is reported). */
+  env: { kafkaBrokers?: string; kafkaPid?: number; pubsubHost?: string };
   notes: string[];
   log(msg: string): void;
 }
@@ -26,6 +29,8 @@ export interface Row {
   cpuUsPerChange?: number;
   /** CPU of the PostgreSQL walsender (wal2json) per change. */
   walsenderUsPerChange?: number;
+  /** CPU of the Kafka broker (the harness JVM) per change. */
+  brokerUsPerChange?: number;
   p50Ms?: number;
   p95Ms?: number;
   p99Ms?: number;

@@ -18,6 +18,8 @@ interface Measured {
   ms: number;
   cpuMicros: number;
   walsenderMicros: number;
+  /** CPU of the harness Kafka broker over the run (when the bench started it). */
+  brokerMicros?: number;
   peakRss?: number;
 }
 
@@ -117,8 +119,12 @@ async function runKafkaAlone(
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   let peak = 0;
   const rssTimer = setInterval(() => (peak = Math.max(peak, memory(proc.pid).hwm)), 200);
+  // from spawn to exit: topic creation and the warm-up count towards the broker's figure too
+  const broker = new CpuMeter(ctx.env.kafkaPid);
+  broker.start();
   const code = await new Promise<number | null>((r) => proc.on('exit', r));
   clearInterval(rssTimer);
+  const brokerMicros = ctx.env.kafkaPid ? broker.sample() : undefined;
   const done = out
     .split('\n')
     .filter((l) => l.startsWith('{'))
@@ -126,7 +132,7 @@ async function runKafkaAlone(
     .find((m) => m.ev === 'done');
   if (code !== 0 || !done) throw new Error(`kafka alone exited ${code}: ${err.slice(-2000)}`);
   if (done.events !== events) ctx.notes.push(`kafka alone: produced ${done.events} of ${events} events`);
-  return { ms: done.ms, cpuMicros: done.cpuMicros, walsenderMicros: 0, peakRss: peak };
+  return { ms: done.ms, cpuMicros: done.cpuMicros, walsenderMicros: 0, brokerMicros, peakRss: peak };
 }
 
 /** The daemon drains the slot; timed from its "streaming" log line until every sink delivered all. */
@@ -144,14 +150,17 @@ async function runDaemon(
     await d.waitStreaming();
     const cpu = new CpuMeter(d.pid);
     cpu.start();
+    const broker = new CpuMeter(ctx.env.kafkaPid);
+    broker.start();
     const ws = await walsenderMeter(ctx.url, slot);
     await d.waitDelivered(changes, 30 * 60_000, () => cpu.sample());
     const ms = Date.now() - d.streamingAt;
     const cpuMicros = cpu.sample();
+    const brokerMicros = sinks.includes('kafka') && ctx.env.kafkaPid ? broker.sample() : undefined;
     const walsenderMicros = ws.stop();
     const peakRss = memory(d.pid).hwm;
     const window = { fromMs: d.streamingAt - d.spawnedAt, toMs: d.streamingAt + ms - d.spawnedAt };
-    return { ms, cpuMicros, walsenderMicros, peakRss, window };
+    return { ms, cpuMicros, walsenderMicros, brokerMicros, peakRss, window };
   } finally {
     const code = await d.stop();
     if (code !== 0) ctx.notes.push(`daemon (${sinks.join('+')}) exited ${code} on SIGTERM`);
@@ -233,7 +242,8 @@ export interface CatchUpResult {
 export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Promise<CatchUpResult> {
   const n = ctx.changes;
   const extraSinks: { kind: string; args: string[]; env?: NodeJS.ProcessEnv }[] = [];
-  if (ctx.env.kafkaBrokers)
+  const wanted = ctx.sinks;
+  if (ctx.env.kafkaBrokers && wanted.has('kafka'))
     extraSinks.push({
       kind: 'kafka',
       // topics of their own: a broker reused across runs keeps an older run's checkpoint of this slot
@@ -242,23 +252,22 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
         ...['--kafka-checkpoint-topic', `bench-checkpoints-${Date.now()}`],
       ],
     });
-  else ctx.notes.push('catch-up kafka: skipped (KAFKA_BROKERS not set; `--kafka` starts the harness broker)');
-  if (ctx.env.pubsubHost)
+  else if (wanted.has('kafka'))
+    ctx.notes.push('catch-up kafka: skipped (KAFKA_BROKERS not set; `--kafka` starts the harness broker)');
+  if (ctx.env.pubsubHost && wanted.has('pubsub'))
     extraSinks.push({
       kind: 'pubsub',
       args: ['--project-id', 'bench', '--topic', `bench-${Date.now()}`],
       env: { PUBSUB_EMULATOR_HOST: ctx.env.pubsubHost },
     });
-  else
+  else if (wanted.has('pubsub'))
     ctx.notes.push('catch-up pubsub: skipped (PUBSUB_EMULATOR_HOST not set; `--pubsub` starts the emulator)');
 
   const slots = [
     'cu_recv',
     'cu_bare',
     'cu_bare2',
-    'cu_noop',
-    'cu_stdout',
-    'cu_file',
+    ...['noop', 'stdout', 'file'].filter((s) => wanted.has(s)).map((s) => `cu_${s}`),
     ...extraSinks.map((s) => `cu_${s.kind}`),
   ];
   if (opts.profile) slots.push('cu_prof');
@@ -284,9 +293,14 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
       ...(bareRate ? { ratio: round(rate / bareRate, 2) } : {}),
       cpuUsPerChange: round(m.cpuMicros / n, 1),
       walsenderUsPerChange: round(m.walsenderMicros / n, 1),
+      ...(m.brokerMicros !== undefined ? { brokerUsPerChange: round(m.brokerMicros / n, 1) } : {}),
       ...(m.peakRss ? { peakRssMb: Math.round(m.peakRss / 2 ** 20) } : {}),
-      ...(note ? { note } : {}),
     };
+    const notes = [
+      ...(r.brokerUsPerChange !== undefined ? [`broker JVM ${r.brokerUsPerChange} µs CPU/change`] : []),
+      ...(note ? [note] : []),
+    ];
+    if (notes.length) r.note = notes.join('; ');
     ctx.log(JSON.stringify(r));
     return r;
   };
@@ -303,32 +317,39 @@ export async function catchUp(ctx: BenchContext, opts: { profile: boolean }): Pr
   );
   rows.push(row('ceiling: bare reader (pg-logical-replication + JSON.parse)', bare, bareRate));
 
-  ctx.log('daemon: noop sink (Stream retention off): the pipeline alone');
-  const noop = await runDaemon(ctx, 'cu_noop', n, ['noop'], { args: ['--stream-retention-bytes', '0'] });
-  await dropSlot(ctx.url, 'cu_noop');
-  rows.push(
-    row('daemon → noop sink (Stream retention off)', noop, bareRate, 'decode, map, serialize, confirm'),
-  );
+  if (wanted.has('noop')) {
+    ctx.log('daemon: noop sink (Stream retention off): the pipeline alone');
+    const noop = await runDaemon(ctx, 'cu_noop', n, ['noop'], { args: ['--stream-retention-bytes', '0'] });
+    await dropSlot(ctx.url, 'cu_noop');
+    rows.push(
+      row('daemon → noop sink (Stream retention off)', noop, bareRate, 'decode, map, serialize, confirm'),
+    );
+  }
 
-  ctx.log('daemon: stdout sink → /dev/null');
-  const stdout = await runDaemon(ctx, 'cu_stdout', n, ['stdout']);
-  await dropSlot(ctx.url, 'cu_stdout');
-  rows.push(
-    row(
-      'daemon → stdout sink (/dev/null)',
-      stdout,
-      bareRate,
-      'stand-in for a no-op sink: checkpoint in PG per batch',
-    ),
-  );
+  if (wanted.has('stdout')) {
+    ctx.log('daemon: stdout sink → /dev/null');
+    const stdout = await runDaemon(ctx, 'cu_stdout', n, ['stdout']);
+    await dropSlot(ctx.url, 'cu_stdout');
+    rows.push(
+      row(
+        'daemon → stdout sink (/dev/null)',
+        stdout,
+        bareRate,
+        'stand-in for a no-op sink: checkpoint in PG per batch',
+      ),
+    );
+  }
 
-  ctx.log('daemon: file sink');
   // the Kafka ceiling below produces these very events
   const eventsFile = join(ctx.tmp, 'cu_file.ndjson');
-  const file = await runDaemon(ctx, 'cu_file', n, ['file'], { keepFile: !!ctx.env.kafkaBrokers });
-  await dropSlot(ctx.url, 'cu_file');
-  const fileRow = row('daemon → file sink (fdatasync per batch)', file, bareRate);
-  rows.push(fileRow);
+  if (wanted.has('file')) {
+    ctx.log('daemon: file sink');
+    const file = await runDaemon(ctx, 'cu_file', n, ['file'], {
+      keepFile: extraSinks.some((s) => s.kind === 'kafka'),
+    });
+    await dropSlot(ctx.url, 'cu_file');
+    rows.push(row('daemon → file sink (fdatasync per batch)', file, bareRate));
+  }
 
   // The machine is shared: a second bare-reader run after the daemon's shows how much the ceiling drifted.
   ctx.log('ceiling again: bare reader');
