@@ -47,6 +47,13 @@ type InputItem =
  */
 const INPUT_HIGH_WATER = 512;
 const KEEPALIVE_MAX_SILENCE_MS = 10_000;
+/**
+ * A paused stream resumes once in-flight events and bytes are back under this share of their bounds.
+ * Not half: a sink's acknowledgement frees one batch, and with half the bound as the mark (5,000
+ * events, 2,000-event batches) the stream stayed paused through the whole next batch, so the sink got
+ * smaller batches and the decoder idled a third of the time (Kafka catch-up).
+ */
+const RESUME_FRACTION = 0.9;
 
 /**
  * replication stream → decoder → transaction assembly → mapper → sink runners → checkpoint tracker →
@@ -139,8 +146,8 @@ export class Pipeline {
 
   private underResumeMark(): boolean {
     return (
-      this.tracker.inFlightEvents() <= this.o.maxInFlightEvents / 2 &&
-      this.tracker.inFlightBytes() <= this.o.maxInFlightBytes / 2
+      this.tracker.inFlightEvents() <= this.o.maxInFlightEvents * RESUME_FRACTION &&
+      this.tracker.inFlightBytes() <= this.o.maxInFlightBytes * RESUME_FRACTION
     );
   }
 
