@@ -342,6 +342,58 @@ export function headerBlocks(): boolean {
   return headerBlockState;
 }
 
+/** Bytes of a structured header block whose attributes are at `at` (scanAttributes) with a key of `keyLength`. */
+function structuredBlockSize(at: Int32Array, keyLength: number): number {
+  const subjectLength = at[2 * SUBJECT + 1]! - at[2 * SUBJECT]!;
+  let size = varIntSize(ATTRS.length + (subjectLength > 0 ? 1 : 0)) + CONTENT_TYPE_WIRE.length;
+  for (let i = 0; i < ATTRS.length; i++) {
+    const n = i === PARTITIONKEY ? keyLength : at[2 * i + 1]! - at[2 * i]!;
+    if (i === SUBJECT && n === 0) continue;
+    size += HEADER_WIRE_NAMES[i]!.length + varIntSize(n) + n;
+  }
+  return size;
+}
+
+/**
+ * An upper bound of structuredBlockSize for any event: the attribute values are disjoint parts of the
+ * event's JSON, so the names, the content type and a 5-byte length per header plus the JSON's and the
+ * key's own lengths always suffice.
+ */
+const STRUCTURED_BLOCK_OVERHEAD =
+  5 + CONTENT_TYPE_WIRE.length + HEADER_WIRE_NAMES.reduce((sum, name) => sum + name.length + 5, 0);
+
+/**
+ * Writes the structured header block of the event whose JSON is `value` (attributes at `at`, from
+ * scanAttributes) and partition key `key` into `out` at `off`; returns the offset after it. The same
+ * bytes as the client writes for the headers binaryAttributes gives (no subject header for "").
+ */
+function writeStructuredBlock(
+  value: Buffer,
+  key: Uint8Array,
+  at: Int32Array,
+  out: Buffer,
+  off: number,
+): number {
+  const subjectLength = at[2 * SUBJECT + 1]! - at[2 * SUBJECT]!;
+  off = writeVarInt(out, ATTRS.length + (subjectLength > 0 ? 1 : 0), off);
+  for (let i = 0; i < ATTRS.length; i++) {
+    if (i === SUBJECT) off += CONTENT_TYPE_WIRE.copy(out, off);
+    const start = at[2 * i]!;
+    const end = at[2 * i + 1]!;
+    if (i === SUBJECT && end === start) continue;
+    off += HEADER_WIRE_NAMES[i]!.copy(out, off);
+    if (i === PARTITIONKEY) {
+      off = writeVarInt(out, key.length, off);
+      out.set(key, off);
+      off += key.length;
+    } else {
+      off = writeVarInt(out, end - start, off);
+      off += value.copy(out, off, start, end);
+    }
+  }
+  return off;
+}
+
 /**
  * Builds the Kafka messages of events as Buffers for the client (which then serialises nothing). In
  * the structured envelope (the default) the headers come from the head of the event's JSON, not from
@@ -399,34 +451,16 @@ export class KafkaMessageEncoder {
     return { topic, key, value, headers };
   }
 
+  /** The message of an event whose header block was built already (toWireBatch). */
+  withBlock(topic: string, value: Buffer, key: Buffer, block: Buffer): Msg {
+    this.size = 24 + 2 * key.length + value.length + block.length;
+    return { topic, key, value, headers: new Map([[HEADER_BLOCK, block]]) };
+  }
+
   /** The structured headers straight from the value's bytes (attributes found). */
   private structuredBlock(value: Buffer, key: Buffer): Map<Buffer, Buffer> {
-    const at = this.at;
-    const subjectLength = at[2 * SUBJECT + 1]! - at[2 * SUBJECT]!;
-    const count = ATTRS.length + (subjectLength > 0 ? 1 : 0);
-    let size = varIntSize(count) + CONTENT_TYPE_WIRE.length;
-    for (let i = 0; i < ATTRS.length; i++) {
-      const n = i === PARTITIONKEY ? key.length : at[2 * i + 1]! - at[2 * i]!;
-      if (i === SUBJECT && n === 0) continue;
-      size += HEADER_WIRE_NAMES[i]!.length + varIntSize(n) + n;
-    }
-    const block = Buffer.allocUnsafe(size);
-    let off = writeVarInt(block, count, 0);
-    for (let i = 0; i < ATTRS.length; i++) {
-      if (i === SUBJECT) off += CONTENT_TYPE_WIRE.copy(block, off);
-      const start = at[2 * i]!;
-      const end = at[2 * i + 1]!;
-      if (i === SUBJECT && end === start) continue; // no subject header for "" (as binaryAttributes)
-      off += HEADER_WIRE_NAMES[i]!.copy(block, off);
-      if (i === PARTITIONKEY) {
-        off = writeVarInt(block, key.length, off);
-        off += key.copy(block, off);
-      } else {
-        off = writeVarInt(block, end - start, off);
-        off += value.copy(block, off, start, end);
-      }
-    }
-    this.headerBytes = size;
+    const block = Buffer.allocUnsafe(structuredBlockSize(this.at, key.length));
+    this.headerBytes = writeStructuredBlock(value, key, this.at, block, 0);
     return new Map([[HEADER_BLOCK, block]]);
   }
 
@@ -588,7 +622,7 @@ export function kafkaProducerOptions(
 /**
  * A batch as the producer side takes it, cheap to hand to the sink's thread (every part is transferred,
  * none copied): the events' JSON as UTF-8 back to back in one buffer (event i's bytes end at ends[i]
- * and start at the previous event's end), their keys joined in one string, typed arrays for the rest.
+ * and start at the previous event's end), their keys likewise, typed arrays for the rest.
  */
 export interface WireBatch {
   /** Distinct topics of the batch; event i goes to `topics[topic[i]]`. */
@@ -596,29 +630,39 @@ export interface WireBatch {
   topic: Uint32Array;
   bytes: Uint8Array;
   ends: Uint32Array;
-  keys: string;
+  keys: Uint8Array;
   keyEnds: Uint32Array;
+  /**
+   * Structured envelope: each event's header block (as KafkaMessageEncoder builds it), built here
+   * because the producer's thread is the busier of the two; an empty block means "the thread builds
+   * it" (attributes not found by the scan).
+   */
+  headers?: Uint8Array;
+  headerEnds?: Uint32Array;
   commitLsn: BigUint64Array;
   seq: Uint32Array;
 }
 
-export function toWireBatch(batch: readonly OutboundEvent[], route: (e: OutboundEvent) => string): WireBatch {
+export function toWireBatch(
+  batch: readonly OutboundEvent[],
+  route: (e: OutboundEvent) => string,
+  envelope: Envelope,
+): WireBatch {
   const n = batch.length;
   const w: WireBatch = {
     topics: [],
     topic: new Uint32Array(n),
     bytes: new Uint8Array(0),
     ends: new Uint32Array(n),
-    keys: '',
+    keys: new Uint8Array(0),
     keyEnds: new Uint32Array(n),
     commitLsn: new BigUint64Array(n),
     seq: new Uint32Array(n),
   };
-  const keys = new Array<string>(n);
   let lastTopic = '';
   let topicIndex = -1;
-  let keyEnd = 0;
   let end = 0;
+  let keyChars = 0;
   for (let i = 0; i < n; i++) {
     const e = batch[i]!;
     const t = route(e);
@@ -629,18 +673,43 @@ export function toWireBatch(batch: readonly OutboundEvent[], route: (e: Outbound
     }
     w.topic[i] = topicIndex;
     w.ends[i] = end += e.bytes;
-    keys[i] = e.partitionkey;
-    w.keyEnds[i] = keyEnd += e.partitionkey.length;
+    keyChars += e.partitionkey.length;
     w.commitLsn[i] = e.position.commitLsn;
     w.seq[i] = e.position.seq;
   }
-  // Not from Buffer's shared pool: the buffer is transferred to the sink's thread.
+  // Not from Buffer's shared pool: these buffers are transferred to the sink's thread.
   const bytes = Buffer.allocUnsafeSlow(end);
+  const keys = Buffer.allocUnsafeSlow(3 * keyChars); // UTF-8 of a UTF-16 unit: at most 3 bytes
   let at = 0;
-  for (let i = 0; i < n; i++) at += bytes.write(batch[i]!.json, at);
+  let keyEnd = 0;
+  for (let i = 0; i < n; i++) {
+    const e = batch[i]!;
+    at += bytes.write(e.json, at);
+    w.keyEnds[i] = keyEnd += keys.write(e.partitionkey, keyEnd);
+  }
   if (at !== end) throw new KafkaSinkError(`a batch came to ${at} bytes, its events say ${end}`);
   w.bytes = bytes;
-  w.keys = keys.join('');
+  w.keys = keys.subarray(0, keyEnd);
+  if (envelope === 'structured' && headerBlocks()) {
+    const headers = Buffer.allocUnsafeSlow(n * STRUCTURED_BLOCK_OVERHEAD + end + keyEnd);
+    const headerEnds = new Uint32Array(n);
+    const attrs = new Int32Array(2 * ATTRS.length);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const value = bytes.subarray(i === 0 ? 0 : w.ends[i - 1]!, w.ends[i]!);
+      if (scanAttributes(value, attrs))
+        off = writeStructuredBlock(
+          value,
+          keys.subarray(i === 0 ? 0 : w.keyEnds[i - 1]!, w.keyEnds[i]!),
+          attrs,
+          headers,
+          off,
+        );
+      headerEnds[i] = off;
+    }
+    w.headers = headers.subarray(0, off);
+    w.headerEnds = headerEnds;
+  }
   return w;
 }
 
@@ -785,20 +854,23 @@ export class KafkaWriter {
   ): Promise<void> {
     const target = tx ?? producer;
     const sends: Promise<unknown>[] = [];
-    const { ends, keys, keyEnds } = batch;
-    // a transferred Uint8Array arrives as such: the same memory, seen as a Buffer
-    const bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
-    const keyBytes = Buffer.from(keys);
-    const asciiKeys = keyBytes.length === keys.length;
+    const { ends, keyEnds, headerEnds } = batch;
+    // transferred typed arrays arrive as such: the same memory, seen as Buffers
+    const view = (a: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const bytes = view(batch.bytes);
+    const keys = view(batch.keys);
+    const headers = batch.headers && view(batch.headers);
     let request: Msg[] = [];
     let size = 0;
     for (let i = from; i < ends.length; i++) {
-      const keyStart = i === 0 ? 0 : keyEnds[i - 1]!;
       const value = bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
-      const key = asciiKeys
-        ? keyBytes.subarray(keyStart, keyEnds[i]!)
-        : Buffer.from(keys.slice(keyStart, keyEnds[i]!));
-      const m = this.encoder.encode(batch.topics[batch.topic[i]!]!, value, key);
+      const key = keys.subarray(i === 0 ? 0 : keyEnds[i - 1]!, keyEnds[i]!);
+      const topic = batch.topics[batch.topic[i]!]!;
+      const blockStart = i === 0 ? 0 : headerEnds?.[i - 1];
+      const m =
+        headers && blockStart !== undefined && headerEnds![i]! > blockStart
+          ? this.encoder.withBlock(topic, value, key, headers.subarray(blockStart, headerEnds![i]!))
+          : this.encoder.encode(topic, value, key);
       if (request.length > 0 && size + this.encoder.size > MAX_REQUEST_BYTES) {
         // several requests: in a transaction, every partition they may write to is added first
         if (tx && sends.length === 0)
@@ -1039,23 +1111,28 @@ export class KafkaSink implements Sink {
     return this.thread.call<Position | null>({ op: 'open', uncertain });
   }
 
-  write(batch: readonly OutboundEvent[]): Promise<void> {
+  /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
+  prepare(batch: readonly OutboundEvent[]): WireBatch {
+    return toWireBatch(batch, this.route, this.o.envelope);
+  }
+
+  write(batch: readonly OutboundEvent[], prepared?: unknown): Promise<void> {
     // Serialised: one transaction at a time, even if a caller overlaps writes.
-    const run = this.chain.then(() => this.writeNow(batch));
+    const run = this.chain.then(() => this.writeNow(batch, prepared as WireBatch | undefined));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async writeNow(batch: readonly OutboundEvent[]): Promise<void> {
+  private async writeNow(batch: readonly OutboundEvent[], prepared?: WireBatch): Promise<void> {
     if (this.closed) throw new KafkaSinkError('the kafka sink is closed');
     if (batch.length === 0) return;
-    const wire = toWireBatch(batch, this.route);
+    const wire = prepared ?? this.prepare(batch);
     if (!this.threaded) return this.inProcess().write(wire);
     // A thread that died took the outcome of its last write with it: the new one reads the checkpoint.
     if (!this.thread || this.thread.dead) await this.openThread(true);
-    const transfer = [wire.topic, wire.bytes, wire.ends, wire.keyEnds, wire.commitLsn, wire.seq].map(
-      (a) => a.buffer,
-    );
+    const parts = [wire.topic, wire.bytes, wire.ends, wire.keys, wire.keyEnds, wire.commitLsn, wire.seq];
+    if (wire.headers && wire.headerEnds) parts.push(wire.headers, wire.headerEnds);
+    const transfer = parts.map((a) => a.buffer);
     await this.thread!.call({ op: 'write', batch: wire }, transfer as Transferable[]);
   }
 

@@ -117,7 +117,7 @@ describe('Kafka message encoding (no broker)', () => {
         writer,
         fake,
         undefined,
-        toWireBatch(events, () => 't'),
+        toWireBatch(events, () => 't', envelope),
         7,
       );
       expect(viaWire).toHaveLength(events.length - 7);
