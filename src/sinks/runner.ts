@@ -47,6 +47,9 @@ export class SinkRunner {
   private drainWaiters: (() => void)[] = [];
   private stopped = false;
   private wake?: () => void;
+  /** The next batch, taken and encoded by the sink while the current write is in progress. */
+  private next?: { taken: OutboundEvent[]; batch: OutboundEvent[]; prepared: unknown };
+  private writing = false;
 
   constructor(sink: Sink, opts: SinkRunnerOptions) {
     this.sink = sink;
@@ -73,10 +76,29 @@ export class SinkRunner {
   push(event: OutboundEvent): void {
     this.queue.push(event);
     if (!this.running) void this.loop();
+    else if (this.writing && !this.next && this.sink.prepare && this.queued() >= this.opts.batchSize)
+      this.prepareNext();
+  }
+
+  /**
+   * Takes the next full batch and lets the sink encode it now, while its previous write is in progress,
+   * instead of after that write returns: the Kafka sink's thread otherwise waited for that encoding
+   * between two transactions.
+   */
+  private prepareNext(): void {
+    const taken = this.takeBatch();
+    const batch = this.deduped(taken);
+    let prepared: unknown;
+    try {
+      if (batch.length > 0) prepared = this.sink.prepare!(batch);
+    } catch {
+      prepared = undefined; // the write encodes it again and reports what is wrong
+    }
+    this.next = { taken, batch, prepared };
   }
 
   queued(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + (this.next?.taken.length ?? 0);
   }
 
   getStatus(): SinkStatus {
@@ -108,14 +130,16 @@ export class SinkRunner {
     this.running = true;
     try {
       while (!this.stopped && this.queued() > 0) {
-        const taken = this.takeBatch();
-        // Dedupe: a resent transaction's events at or below our checkpoint are already here.
-        const cp = this.checkpoint;
-        const batch = cp ? taken.filter((e) => comparePosition(e.position, cp) > 0) : taken;
+        const next = this.next;
+        this.next = undefined;
+        const taken = next?.taken ?? this.takeBatch();
+        const batch = next?.batch ?? this.deduped(taken);
         const skipped = taken.length - batch.length;
         if (skipped) this.status.skipped += skipped;
         if (batch.length > 0) {
-          const ok = await this.writeWithRetry(batch);
+          this.writing = true;
+          const ok = await this.writeWithRetry(batch, next?.prepared);
+          this.writing = false;
           if (!ok) return;
           const last = batch[batch.length - 1]!;
           this.checkpoint = last.position;
@@ -135,12 +159,19 @@ export class SinkRunner {
     }
   }
 
-  private async writeWithRetry(batch: OutboundEvent[]): Promise<boolean> {
+  /** Dedupe: a resent transaction's events at or below our checkpoint are already in the sink. */
+  private deduped(taken: OutboundEvent[]): OutboundEvent[] {
+    const cp = this.checkpoint;
+    return cp ? taken.filter((e) => comparePosition(e.position, cp) > 0) : taken;
+  }
+
+  private async writeWithRetry(batch: OutboundEvent[], prepared?: unknown): Promise<boolean> {
     const maxBackoff = this.opts.maxBackoffMs ?? 5000;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
-        await this.sink.write(batch);
+        // a prepared batch is used once: the sink may have handed its buffers on
+        await this.sink.write(batch, attempt === 1 ? prepared : undefined);
         if (!this.sink.ownsCheckpoint && this.opts.store) {
           await this.opts.store.save(this.name, batch[batch.length - 1]!.position);
         }

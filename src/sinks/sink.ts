@@ -105,6 +105,12 @@ export interface Sink {
   open(): Promise<Position | null>;
   /** True when `write` itself makes the checkpoint durable with the events (file, Kafka transactions). */
   readonly ownsCheckpoint: boolean;
-  write(batch: readonly OutboundEvent[]): Promise<void>;
+  /**
+   * Optional: encodes a batch ahead of its write, while the previous write is still in progress (the
+   * runner calls it once a full batch is queued behind a write). `write` then gets the result; a retry
+   * of that batch calls `write` without it.
+   */
+  prepare?(batch: readonly OutboundEvent[]): unknown;
+  write(batch: readonly OutboundEvent[], prepared?: unknown): Promise<void>;
   close(): Promise<void>;
 }
