@@ -50,7 +50,7 @@ export class Daemon {
   constructor(o: DaemonOptions) {
     const args = [
       // The V8 flag the installed CLI's shebang (and the Dockerfile) runs with.
-      `--max-semi-space-size=${process.env.BENCH_SEMI_SPACE_MB ?? '4'}`,
+      `--max-semi-space-size=${process.env.BENCH_SEMI_SPACE_MB ?? '8'}`,
       ...(o.nodeArgs ?? []),
       // Investigation hook, e.g. BENCH_NODE_ARGS=--trace-gc BENCH_DAEMON_STDOUT=/tmp/gc.log
       ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),

@@ -18,7 +18,7 @@ export interface Daemon {
 }
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
-  const proc = spawn(process.execPath, ['--max-semi-space-size=4', CLI, ...args], {
+  const proc = spawn(process.execPath, ['--max-semi-space-size=8', CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
