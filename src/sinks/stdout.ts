@@ -1,5 +1,5 @@
 import type { Position } from '../util/lsn.ts';
-import { ndjson } from './ndjson.ts';
+import { ndjsonBytes } from './ndjson.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
 /**
@@ -22,7 +22,8 @@ export class StdoutSink implements Sink {
 
   write(batch: readonly OutboundEvent[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.out.write(ndjson(batch), (err) => (err ? reject(err) : resolve()));
+      // the same bytes the file sink and the Stream retention write for this batch (encoded once)
+      this.out.write(ndjsonBytes(batch), (err) => (err ? reject(err) : resolve()));
     });
   }
 
