@@ -447,14 +447,19 @@ export class KafkaMessageEncoder {
       value = Buffer.from(m.value);
       headers = this.headers(n);
     }
-    this.size = 24 + 2 * key.length + value.length + this.headerBytes;
-    return { topic, key, value, headers };
+    return this.sized({ topic, key, value, headers });
   }
 
   /** The message of an event whose header block was built already (toWireBatch). */
   withBlock(topic: string, value: Buffer, key: Buffer, block: Buffer): Msg {
-    this.size = 24 + 2 * key.length + value.length + block.length;
-    return { topic, key, value, headers: new Map([[HEADER_BLOCK, block]]) };
+    this.headerBytes = block.length;
+    return this.sized({ topic, key, value, headers: new Map([[HEADER_BLOCK, block]]) });
+  }
+
+  /** Notes the message's approximate encoded size (`size`) and returns it. */
+  private sized(m: Msg & { key: Buffer; value: Buffer }): Msg {
+    this.size = 24 + 2 * m.key.length + m.value.length + this.headerBytes;
+    return m;
   }
 
   /** The structured headers straight from the value's bytes (attributes found). */
@@ -643,6 +648,11 @@ export interface WireBatch {
   seq: Uint32Array;
 }
 
+/** Item i of values packed back to back in `b`, item i ending at ends[i] (WireBatch's layout). */
+function packed(b: Buffer, ends: Uint32Array, i: number): Buffer {
+  return b.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
+}
+
 export function toWireBatch(
   batch: readonly OutboundEvent[],
   route: (e: OutboundEvent) => string,
@@ -696,15 +706,9 @@ export function toWireBatch(
     const attrs = new Int32Array(2 * ATTRS.length);
     let off = 0;
     for (let i = 0; i < n; i++) {
-      const value = bytes.subarray(i === 0 ? 0 : w.ends[i - 1]!, w.ends[i]!);
+      const value = packed(bytes, w.ends, i);
       if (scanAttributes(value, attrs))
-        off = writeStructuredBlock(
-          value,
-          keys.subarray(i === 0 ? 0 : w.keyEnds[i - 1]!, w.keyEnds[i]!),
-          attrs,
-          headers,
-          off,
-        );
+        off = writeStructuredBlock(value, packed(keys, w.keyEnds, i), attrs, headers, off);
       headerEnds[i] = off;
     }
     w.headers = headers.subarray(0, off);
@@ -863,14 +867,14 @@ export class KafkaWriter {
     let request: Msg[] = [];
     let size = 0;
     for (let i = from; i < ends.length; i++) {
-      const value = bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
-      const key = keys.subarray(i === 0 ? 0 : keyEnds[i - 1]!, keyEnds[i]!);
+      const value = packed(bytes, ends, i);
+      const key = packed(keys, keyEnds, i);
       const topic = batch.topics[batch.topic[i]!]!;
-      const blockStart = i === 0 ? 0 : headerEnds?.[i - 1];
-      const m =
-        headers && blockStart !== undefined && headerEnds![i]! > blockStart
-          ? this.encoder.withBlock(topic, value, key, headers.subarray(blockStart, headerEnds![i]!))
-          : this.encoder.encode(topic, value, key);
+      // an empty block: the scan in toWireBatch found no attributes, the encoder parses the event
+      const block = headers && headerEnds ? packed(headers, headerEnds, i) : undefined;
+      const m = block?.length
+        ? this.encoder.withBlock(topic, value, key, block)
+        : this.encoder.encode(topic, value, key);
       if (request.length > 0 && size + this.encoder.size > MAX_REQUEST_BYTES) {
         // several requests: in a transaction, every partition they may write to is added first
         if (tx && sends.length === 0)
