@@ -105,7 +105,10 @@ export function readEvents(path: string): {
   } catch {
     return { ids: [], events: [], duplicates: [] };
   }
+  // The daemon may be mid-write: a last line without its newline is not an event yet (the file sink
+  // itself cuts such a torn tail on restart), so only whole lines count.
   const events = text
+    .slice(0, text.lastIndexOf('\n') + 1)
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
