@@ -5,6 +5,7 @@ import {
   Producer,
   ProduceAcks,
   type BaseOptions,
+  type ClusterMetadata,
   type CompressionAlgorithmValue,
   type MessageRecord,
   type MessageToProduce,
@@ -20,6 +21,15 @@ import { binaryAttributes, type CloudEvent } from '../events/envelope.ts';
 import type { SinkContext } from './context.ts';
 import { encodeEvent, STRUCTURED_CONTENT_TYPE, type Envelope } from './encode.ts';
 import { CommittedReader } from './kafka-reader.ts';
+import { produceTarget, produceVersion, Sequences, type PartitionBatch } from './kafka-produce.ts';
+import {
+  partitionOf,
+  recordBatch,
+  recordBodySize,
+  varIntSize,
+  writeRecord,
+  writeVarInt,
+} from './kafka-records.ts';
 import { DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
@@ -78,6 +88,11 @@ export interface KafkaSinkOptions {
   timeoutMs?: number;
   /** Attempts per request inside the client before a write throws [5]. */
   retries?: number;
+  /**
+   * Write record batches ourselves (kafka-records.ts) rather than through the client's per-message
+   * send [true]; false is kept for comparison (bench) and as a way back.
+   */
+  ownRecordBatches?: boolean;
   /** Record batch compression [lz4]. */
   compression?: CompressionAlgorithmValue;
   /** Produce from a thread of the sink's own [true]; false: on the caller's. */
@@ -258,27 +273,6 @@ function startsWithAt(b: Uint8Array, prefix: Uint8Array, at: number): boolean {
 /** What the encoder reads of an event. */
 export type EncoderEvent = Pick<OutboundEvent, 'json' | 'partitionkey'>;
 
-/** Bytes of `n` as a Kafka (zigzag) varint. */
-function varIntSize(n: number): number {
-  let z = n * 2; // zigzag of a non-negative int
-  let size = 1;
-  while (z >= 0x80) {
-    z = Math.floor(z / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarInt(buf: Buffer, n: number, off: number): number {
-  let z = n * 2;
-  while (z >= 0x80) {
-    buf[off++] = (z & 0x7f) | 0x80;
-    z = Math.floor(z / 128);
-  }
-  buf[off++] = z;
-  return off;
-}
-
 /** A header name with its length prefix, as it goes on the wire. */
 function wireName(name: Buffer): Buffer {
   const out = Buffer.allocUnsafe(varIntSize(name.length) + name.length);
@@ -435,19 +429,39 @@ export class KafkaMessageEncoder {
       if (scanned && this.blocks) headers = this.structuredBlock(value, key);
       else headers = this.headers(this.structuredPairs(value, key, scanned));
     } else {
-      const json = value.toString('utf8');
-      const event = JSON.parse(json) as CloudEvent;
-      // encodeEvent reads the envelope and the JSON only
-      const m = encodeEvent({ json, event } as OutboundEvent, this.envelope, this.database, this.version);
-      let n = 0;
-      for (const k in m.headers) {
-        this.pairNames[n] = this.name(k);
-        this.pairValues[n++] = Buffer.from(m.headers[k]!);
-      }
-      value = Buffer.from(m.value);
-      headers = this.headers(n);
+      const binary = this.binaryPairs(value);
+      value = binary.value;
+      headers = this.headers(binary.n);
     }
     return this.sized({ topic, key, value, headers });
+  }
+
+  /** Binary (or other non-structured) envelope: the value and header pairs of the event's JSON `value`. */
+  private binaryPairs(value: Buffer): { value: Buffer; n: number } {
+    const json = value.toString('utf8');
+    const event = JSON.parse(json) as CloudEvent;
+    // encodeEvent reads the envelope and the JSON only
+    const m = encodeEvent({ json, event } as OutboundEvent, this.envelope, this.database, this.version);
+    let n = 0;
+    for (const k in m.headers) {
+      this.pairNames[n] = this.name(k);
+      this.pairValues[n++] = Buffer.from(m.headers[k]!);
+    }
+    return { value: Buffer.from(m.value), n };
+  }
+
+  /**
+   * An event's record value and headers in wire form (count first), whatever the client takes: for
+   * record batches we write ourselves (kafka-records.ts).
+   */
+  record(value: Buffer, key: Buffer): { value: Buffer; headers: Buffer } {
+    if (this.envelope === 'structured') {
+      const scanned = scanAttributes(value, this.at);
+      if (scanned) return { value, headers: this.structuredBlockBytes(value, key) };
+      return { value, headers: this.headerBlock(this.structuredPairs(value, key, false)) };
+    }
+    const binary = this.binaryPairs(value);
+    return { value: binary.value, headers: this.headerBlock(binary.n) };
   }
 
   /** The message of an event whose header block was built already (toWireBatch). */
@@ -464,9 +478,14 @@ export class KafkaMessageEncoder {
 
   /** The structured headers straight from the value's bytes (attributes found). */
   private structuredBlock(value: Buffer, key: Buffer): Map<Buffer, Buffer> {
+    return new Map([[HEADER_BLOCK, this.structuredBlockBytes(value, key)]]);
+  }
+
+  /** The structured header block (attributes at this.at, scanned). */
+  private structuredBlockBytes(value: Buffer, key: Buffer): Buffer {
     const block = Buffer.allocUnsafe(structuredBlockSize(this.at, key.length));
     this.headerBytes = writeStructuredBlock(value, key, this.at, block, 0);
-    return new Map([[HEADER_BLOCK, block]]);
+    return block;
   }
 
   /**
@@ -498,18 +517,28 @@ export class KafkaMessageEncoder {
 
   /** The first `n` pairs as the record's headers: one encoded block, or a Map. */
   private headers(n: number): Map<Buffer, Buffer> {
+    if (!this.blocks) {
+      this.headerBytes = this.headerBlockSize(n);
+      const map = new Map<Buffer, Buffer>();
+      for (let i = 0; i < n; i++) map.set(this.pairNames[i]!, this.pairValues[i]!);
+      return map;
+    }
+    return new Map([[HEADER_BLOCK, this.headerBlock(n)]]);
+  }
+
+  private headerBlockSize(n: number): number {
     let size = varIntSize(n);
     for (let i = 0; i < n; i++) {
       const k = this.pairNames[i]!.length;
       const v = this.pairValues[i]!.length;
       size += varIntSize(k) + k + varIntSize(v) + v;
     }
-    this.headerBytes = size;
-    if (!this.blocks) {
-      const map = new Map<Buffer, Buffer>();
-      for (let i = 0; i < n; i++) map.set(this.pairNames[i]!, this.pairValues[i]!);
-      return map;
-    }
+    return size;
+  }
+
+  /** The first `n` pairs in wire form: [count][name length][name][value length][value]... */
+  private headerBlock(n: number): Buffer {
+    const size = (this.headerBytes = this.headerBlockSize(n));
     const block = Buffer.allocUnsafe(size);
     let off = writeVarInt(block, n, 0);
     for (let i = 0; i < n; i++) {
@@ -520,7 +549,7 @@ export class KafkaMessageEncoder {
       off = writeVarInt(block, v.length, off);
       off += v.copy(block, off);
     }
-    return new Map([[HEADER_BLOCK, block]]);
+    return block;
   }
 
   private name(header: string): Buffer {
@@ -566,9 +595,10 @@ export async function addAllPartitions(
   producer: KafkaProducer,
   tx: Transaction,
   topics: Iterable<string>,
+  known?: ClusterMetadata,
 ): Promise<void> {
   const names = [...new Set(topics)];
-  const metadata = await producer.metadata({ topics: names });
+  const metadata = known ?? (await producer.metadata({ topics: names }));
   const partitions: MessageRecord[] = [];
   for (const topic of names) {
     const n = metadata.topics.get(topic)?.partitionsCount ?? 0;
@@ -646,6 +676,46 @@ export interface WireBatch {
   headerEnds?: Uint32Array;
   commitLsn: BigUint64Array;
   seq: Uint32Array;
+  /** The one buffer every array above is a view of (transferred as one, and given back for reuse). */
+  buffer: ArrayBuffer;
+}
+
+/**
+ * Spare WireBatch buffers. The sink's thread gives each batch's buffer back once written: a fresh
+ * multi-megabyte ArrayBuffer per batch counted as external memory in the thread and made V8 run a
+ * full mark-compact there every 60–90 ms (40% of the thread's time in the profile).
+ */
+export class WireBufferPool {
+  private readonly free: ArrayBuffer[] = [];
+  private readonly keep: number;
+
+  constructor(keep = 4) {
+    this.keep = keep;
+  }
+
+  /** A buffer of at least `size` bytes (the smallest spare that fits, else a new one, not zeroed). */
+  take(size: number): ArrayBuffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i]!;
+      if (b.byteLength >= size && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
+    }
+    if (best >= 0) return this.free.splice(best, 1)[0]!;
+    // rounded up, so that batches of slightly different sizes reuse each other's buffers
+    const rounded = Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(size)));
+    // Not from Buffer's shared pool: the buffer is transferred to the sink's thread.
+    return Buffer.allocUnsafeSlow(rounded).buffer as ArrayBuffer;
+  }
+
+  /** Takes back a buffer no longer in use (beyond `keep` spares, the smallest goes to the GC). */
+  give(b: ArrayBuffer): void {
+    if (b.byteLength === 0) return; // detached
+    this.free.push(b);
+    if (this.free.length > this.keep) {
+      this.free.sort((x, y) => y.byteLength - x.byteLength);
+      this.free.length = this.keep;
+    }
+  }
 }
 
 /** Item i of values packed back to back in `b`, item i ending at ends[i] (WireBatch's layout). */
@@ -657,22 +727,49 @@ export function toWireBatch(
   batch: readonly OutboundEvent[],
   route: (e: OutboundEvent) => string,
   envelope: Envelope,
+  pool?: WireBufferPool,
 ): WireBatch {
   const n = batch.length;
-  const w: WireBatch = {
-    topics: [],
-    topic: new Uint32Array(n),
-    bytes: new Uint8Array(0),
-    ends: new Uint32Array(n),
-    keys: new Uint8Array(0),
-    keyEnds: new Uint32Array(n),
-    commitLsn: new BigUint64Array(n),
-    seq: new Uint32Array(n),
-  };
-  let lastTopic = '';
-  let topicIndex = -1;
   let end = 0;
   let keyChars = 0;
+  for (let i = 0; i < n; i++) {
+    const e = batch[i]!;
+    end += e.bytes;
+    keyChars += e.partitionkey.length;
+  }
+  const structured = envelope === 'structured';
+  const keyBound = 3 * keyChars; // UTF-8 of a UTF-16 unit: at most 3 bytes
+  const headerBound = structured ? n * STRUCTURED_BLOCK_OVERHEAD + end + keyBound : 0;
+  // one buffer: the 8-byte LSNs first (alignment), then the 4-byte arrays, then the bytes
+  const arrays = 8 * n + 4 * n * (structured ? 5 : 4);
+  const size = arrays + end + keyBound + headerBound;
+  const buffer = pool ? pool.take(size) : (Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer);
+  let at = 0;
+  const u32 = () => {
+    const a = new Uint32Array(buffer, at, n);
+    at += 4 * n;
+    return a;
+  };
+  const commitLsn = new BigUint64Array(buffer, 0, n);
+  at = 8 * n;
+  const w: WireBatch = {
+    topics: [],
+    topic: u32(),
+    bytes: new Uint8Array(0),
+    ends: u32(),
+    keys: new Uint8Array(0),
+    keyEnds: u32(),
+    commitLsn,
+    seq: u32(),
+    buffer,
+  };
+  const headerEnds = structured ? u32() : undefined;
+  const bytes = Buffer.from(buffer, at, end);
+  const keys = Buffer.from(buffer, at + end, keyBound);
+  let lastTopic = '';
+  let topicIndex = -1;
+  let off = 0;
+  let keyEnd = 0;
   for (let i = 0; i < n; i++) {
     const e = batch[i]!;
     const t = route(e);
@@ -682,36 +779,26 @@ export function toWireBatch(
       if (topicIndex < 0) topicIndex = w.topics.push(t) - 1;
     }
     w.topic[i] = topicIndex;
-    w.ends[i] = end += e.bytes;
-    keyChars += e.partitionkey.length;
+    off += bytes.write(e.json, off);
+    w.ends[i] = off;
+    w.keyEnds[i] = keyEnd += keys.write(e.partitionkey, keyEnd);
     w.commitLsn[i] = e.position.commitLsn;
     w.seq[i] = e.position.seq;
   }
-  // Not from Buffer's shared pool: these buffers are transferred to the sink's thread.
-  const bytes = Buffer.allocUnsafeSlow(end);
-  const keys = Buffer.allocUnsafeSlow(3 * keyChars); // UTF-8 of a UTF-16 unit: at most 3 bytes
-  let at = 0;
-  let keyEnd = 0;
-  for (let i = 0; i < n; i++) {
-    const e = batch[i]!;
-    at += bytes.write(e.json, at);
-    w.keyEnds[i] = keyEnd += keys.write(e.partitionkey, keyEnd);
-  }
-  if (at !== end) throw new KafkaSinkError(`a batch came to ${at} bytes, its events say ${end}`);
+  if (off !== end) throw new KafkaSinkError(`a batch came to ${off} bytes, its events say ${end}`);
   w.bytes = bytes;
   w.keys = keys.subarray(0, keyEnd);
-  if (envelope === 'structured' && headerBlocks()) {
-    const headers = Buffer.allocUnsafeSlow(n * STRUCTURED_BLOCK_OVERHEAD + end + keyEnd);
-    const headerEnds = new Uint32Array(n);
+  if (headerEnds) {
+    const headers = Buffer.from(buffer, at + end + keyBound, headerBound);
     const attrs = new Int32Array(2 * ATTRS.length);
-    let off = 0;
+    let hoff = 0;
     for (let i = 0; i < n; i++) {
       const value = packed(bytes, w.ends, i);
       if (scanAttributes(value, attrs))
-        off = writeStructuredBlock(value, packed(keys, w.keyEnds, i), attrs, headers, off);
-      headerEnds[i] = off;
+        hoff = writeStructuredBlock(value, packed(keys, w.keyEnds, i), attrs, headers, hoff);
+      headerEnds[i] = hoff;
     }
-    w.headers = headers.subarray(0, off);
+    w.headers = headers.subarray(0, hoff);
     w.headerEnds = headerEnds;
   }
   return w;
@@ -728,6 +815,11 @@ export class KafkaWriter {
   private readonly log?: SinkLogger;
   private readonly encoder: KafkaMessageEncoder;
   private producer?: KafkaProducer;
+  /** The Produce version for record batches of our own with this producer; null: the client's send. */
+  private produceVersion?: 9 | 10 | 11 | null;
+  private readonly sequences = new Sequences();
+  /** Where a partition's records are written before compression (reused: see WireBufferPool). */
+  private scratch = Buffer.alloc(0);
   /** After a failed write the commit outcome is unknown: read the checkpoint back before writing. */
   private recheck = false;
   private checkpoint: Position | null = null;
@@ -775,6 +867,7 @@ export class KafkaWriter {
   }
 
   private newProducer(): KafkaProducer {
+    this.produceVersion = undefined;
     this.producer = new Producer(
       kafkaProducerOptions(this.base('producer'), {
         transactionalId: this.o.exactlyOnce ? transactionalIdFor(this.o.clientId, this.o.slot) : undefined,
@@ -856,6 +949,16 @@ export class KafkaWriter {
     from: number,
     checkpoint?: Msg,
   ): Promise<void> {
+    if (this.produceVersion === undefined) {
+      this.produceVersion = this.o.ownRecordBatches === false ? null : await produceVersion(producer);
+      if (this.produceVersion === null)
+        this.log?.info(
+          { sink: 'kafka' },
+          "kafka: the brokers predate Produce v9; the client's own send is used",
+        );
+    }
+    if (this.produceVersion !== null)
+      return this.produceRecordBatches(producer, tx, batch, from, this.produceVersion, checkpoint);
     const target = tx ?? producer;
     const sends: Promise<unknown>[] = [];
     const { ends, keyEnds, headerEnds } = batch;
@@ -872,9 +975,10 @@ export class KafkaWriter {
       const topic = batch.topics[batch.topic[i]!]!;
       // an empty block: the scan in toWireBatch found no attributes, the encoder parses the event
       const block = headers && headerEnds ? packed(headers, headerEnds, i) : undefined;
-      const m = block?.length
-        ? this.encoder.withBlock(topic, value, key, block)
-        : this.encoder.encode(topic, value, key);
+      const m =
+        block?.length && headerBlocks()
+          ? this.encoder.withBlock(topic, value, key, block)
+          : this.encoder.encode(topic, value, key);
       if (request.length > 0 && size + this.encoder.size > MAX_REQUEST_BYTES) {
         // several requests: in a transaction, every partition they may write to is added first
         if (tx && sends.length === 0)
@@ -893,6 +997,167 @@ export class KafkaWriter {
     if (checkpoint) request.push(checkpoint);
     sends.push(target.send({ messages: request }));
     await settleAll(sends);
+  }
+
+  /**
+   * `produce` with record batches written here (kafka-records.ts) rather than the client's per-message
+   * send: per Produce request of at most MAX_REQUEST_BYTES (uncompressed), one record batch per
+   * partition, written straight from the WireBatch's packed bytes; each request goes out as soon as
+   * it is written, the next written while the broker works on it. Partitions as the client's default
+   * partitioner picks them (murmur2 of the key), so a key's partition does not change with the path.
+   */
+  private async produceRecordBatches(
+    producer: KafkaProducer,
+    tx: Transaction | undefined,
+    batch: WireBatch,
+    from: number,
+    version: 9 | 10 | 11,
+    checkpoint?: Msg,
+  ): Promise<void> {
+    const topics = checkpoint ? [...batch.topics, checkpoint.topic] : batch.topics;
+    const names = [...new Set(topics)];
+    const metadata = await producer.metadata({ topics: names });
+    if (tx) await addAllPartitions(producer, tx, names, metadata);
+    else if (producer.producerId === undefined) await producer.initIdempotentProducer({});
+    const producerId = producer.producerId;
+    const epoch = producer.producerEpoch;
+    if (producerId === undefined || epoch === undefined)
+      throw new KafkaSinkError('kafka: the producer has no producer id');
+    const target = await produceTarget(
+      producer,
+      metadata,
+      names,
+      version,
+      tx ? tx.id : null,
+      this.o.timeoutMs ?? 15000,
+    );
+    const counts = topics.map((t) => metadata.topics.get(t)!.partitionsCount);
+    await this.writeRecordBatches(
+      batch,
+      from,
+      counts,
+      (b) => target.send(b),
+      producerId,
+      epoch,
+      !!tx,
+      checkpoint,
+    );
+  }
+
+  /**
+   * The I/O-free part of produceRecordBatches: events [from, n) of `batch` (and `checkpoint` last) as
+   * record batches, handed to `send` one request's worth at a time. `counts[t]` is the partition count
+   * of topic t (the checkpoint's topic one past the batch's).
+   */
+  async writeRecordBatches(
+    batch: WireBatch,
+    from: number,
+    counts: readonly number[],
+    send: (batches: PartitionBatch[]) => Promise<void>,
+    producerId: bigint,
+    epoch: number,
+    transactional: boolean,
+    checkpoint?: Msg,
+  ): Promise<void> {
+    const view = (a: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const parts: RecordParts = {
+      bytes: view(batch.bytes),
+      keys: view(batch.keys),
+      headers: batch.headers ? view(batch.headers) : EMPTY,
+      batch,
+      partition: new Uint32Array(batch.ends.length),
+      slow: [],
+      checkpoint,
+      checkpointTopic: batch.topics.length,
+      checkpointPartition: 0,
+    };
+    const { ends, keyEnds, headerEnds } = batch;
+    const n = ends.length;
+    const sends: Promise<void>[] = [];
+    let first = from;
+    let size = 0;
+    for (let i = from; i < n; i++) {
+      const valueStart = i === 0 ? 0 : ends[i - 1]!;
+      const keyStart = i === 0 ? 0 : keyEnds[i - 1]!;
+      parts.partition[i] = partitionOf(parts.keys, keyStart, keyEnds[i]!, counts[batch.topic[i]!]!);
+      let headerBytes = headerEnds ? headerEnds[i]! - (i === 0 ? 0 : headerEnds[i - 1]!) : 0;
+      let valueBytes = ends[i]! - valueStart;
+      if (headerBytes === 0) {
+        // no block from toWireBatch (binary envelope, or attributes the scan did not find)
+        const r = this.encoder.record(
+          parts.bytes.subarray(valueStart, ends[i]!),
+          parts.keys.subarray(keyStart, keyEnds[i]!),
+        );
+        parts.slow[i] = r;
+        headerBytes = r.headers.length;
+        valueBytes = r.value.length;
+      }
+      const bytes = 24 + 2 * (keyEnds[i]! - keyStart) + valueBytes + headerBytes;
+      if (i > first && size + bytes > MAX_REQUEST_BYTES) {
+        sends.push(send(this.partitionBatches(parts, first, i, false, producerId, epoch, transactional)));
+        first = i;
+        size = 0;
+      }
+      size += bytes;
+    }
+    if (checkpoint)
+      parts.checkpointPartition = partitionOf(
+        checkpoint.key!,
+        0,
+        checkpoint.key!.length,
+        counts[batch.topics.length]!,
+      );
+    sends.push(send(this.partitionBatches(parts, first, n, !!checkpoint, producerId, epoch, transactional)));
+    await settleAll(sends);
+  }
+
+  /** Events [a, b) of a batch (and its checkpoint record when `withCheckpoint`) as record batches, one per partition. */
+  private partitionBatches(
+    p: RecordParts,
+    a: number,
+    b: number,
+    withCheckpoint: boolean,
+    producerId: bigint,
+    epoch: number,
+    transactional: boolean,
+  ): PartitionBatch[] {
+    const { batch } = p;
+    // events by (topic, partition), in stream order; -1 stands for the checkpoint record
+    const groups = new Map<number, number[]>();
+    const add = (topic: number, partition: number, i: number) => {
+      const g = topic * 0x10000 + partition;
+      const list = groups.get(g);
+      if (list) list.push(i);
+      else groups.set(g, [i]);
+    };
+    for (let i = a; i < b; i++) add(batch.topic[i]!, p.partition[i]!, i);
+    if (withCheckpoint) add(p.checkpointTopic, p.checkpointPartition, -1);
+    const out: PartitionBatch[] = [];
+    const timestamp = Date.now();
+    for (const [g, list] of groups) {
+      const topicIndex = Math.floor(g / 0x10000);
+      const topic = topicIndex === p.checkpointTopic ? p.checkpoint!.topic : batch.topics[topicIndex]!;
+      const partition = g % 0x10000;
+      const size = recordsSize(p, list);
+      if (this.scratch.length < size)
+        this.scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.scratch.length));
+      // recordBatch copies (or compresses) the records before the scratch is written again
+      const records = writeRecords(p, list, this.scratch.subarray(0, size));
+      out.push({
+        topic,
+        partition,
+        batch: recordBatch(records, {
+          count: list.length,
+          producerId,
+          producerEpoch: epoch,
+          baseSequence: this.sequences.take(producerId, epoch, topic, partition, list.length),
+          transactional,
+          compression: this.o.compression ?? DEFAULT_KAFKA_COMPRESSION,
+          timestamp,
+        }),
+      });
+    }
+    return out;
   }
 
   /** Creates the event topics and the compacted checkpoint topic when missing. */
@@ -936,6 +1201,102 @@ export class KafkaWriter {
   }
 }
 
+/** What produceRecordBatches knows of a batch while it writes its record batches. */
+interface RecordParts {
+  bytes: Buffer;
+  keys: Buffer;
+  headers: Buffer;
+  batch: WireBatch;
+  /** Each event's partition in its topic. */
+  partition: Uint32Array;
+  /** Events whose value or headers the thread encoded itself (no header block in the batch). */
+  slow: ({ value: Buffer; headers: Buffer } | undefined)[];
+  checkpoint?: Msg;
+  /** The checkpoint record's topic index: one past the batch's topics. */
+  checkpointTopic: number;
+  checkpointPartition: number;
+}
+
+const NO_HEADERS = Buffer.from([0]);
+
+/** Bytes of the records of events `list` (indices of p.batch; -1: the checkpoint record). */
+function recordsSize(p: RecordParts, list: number[]): number {
+  const { ends, keyEnds } = p.batch;
+  const headerEnds = p.batch.headerEnds;
+  let size = 0;
+  for (let d = 0; d < list.length; d++) {
+    const i = list[d]!;
+    let body: number;
+    if (i < 0) body = recordBodySize(d, p.checkpoint!.key!.length, (p.checkpoint!.value as Buffer).length, 1);
+    else {
+      const key = keyEnds[i]! - (i === 0 ? 0 : keyEnds[i - 1]!);
+      const slow = p.slow[i];
+      body = slow
+        ? recordBodySize(d, key, slow.value.length, slow.headers.length)
+        : recordBodySize(
+            d,
+            key,
+            ends[i]! - (i === 0 ? 0 : ends[i - 1]!),
+            headerEnds![i]! - (i === 0 ? 0 : headerEnds![i - 1]!),
+          );
+    }
+    size += varIntSize(body) + body;
+  }
+  return size;
+}
+
+/** The records of events `list` back to back into `out` (recordsSize bytes). */
+function writeRecords(p: RecordParts, list: number[], out: Buffer): Buffer {
+  const { ends, keyEnds } = p.batch;
+  const headerEnds = p.batch.headerEnds;
+  const size = out.length;
+  let off = 0;
+  for (let d = 0; d < list.length; d++) {
+    const i = list[d]!;
+    if (i < 0) {
+      const key = p.checkpoint!.key!;
+      const value = p.checkpoint!.value as Buffer;
+      off = writeRecord(out, off, d, key, 0, key.length, value, 0, value.length, NO_HEADERS, 0, 1);
+      continue;
+    }
+    const keyStart = i === 0 ? 0 : keyEnds[i - 1]!;
+    const slow = p.slow[i];
+    if (slow) {
+      off = writeRecord(
+        out,
+        off,
+        d,
+        p.keys,
+        keyStart,
+        keyEnds[i]!,
+        slow.value,
+        0,
+        slow.value.length,
+        slow.headers,
+        0,
+        slow.headers.length,
+      );
+    } else {
+      off = writeRecord(
+        out,
+        off,
+        d,
+        p.keys,
+        keyStart,
+        keyEnds[i]!,
+        p.bytes,
+        i === 0 ? 0 : ends[i - 1]!,
+        ends[i]!,
+        p.headers,
+        i === 0 ? 0 : headerEnds![i - 1]!,
+        headerEnds![i]!,
+      );
+    }
+  }
+  if (off !== size) throw new KafkaSinkError(`kafka: records came to ${off} bytes, expected ${size}`);
+  return out;
+}
+
 function positionOf(b: WireBatch, i: number): Position {
   return { commitLsn: b.commitLsn[i]!, seq: b.seq[i]! };
 }
@@ -959,8 +1320,8 @@ class KafkaThreadError extends KafkaSinkError {}
 type RequestBody = { op: 'open'; uncertain: boolean } | { op: 'write'; batch: WireBatch } | { op: 'close' };
 type Request = RequestBody & { id: number };
 type Reply =
-  | { id: number; ok: true; value?: unknown }
-  | { id: number; ok: false; message: string }
+  | { id: number; ok: true; value?: unknown; spare?: ArrayBuffer }
+  | { id: number; ok: false; message: string; spare?: undefined }
   | { log: 'info' | 'warn'; obj: object; msg: string };
 
 const WORKER_MARK = 'tagConnectorKafkaSink';
@@ -977,7 +1338,7 @@ class KafkaThread {
   private nextId = 1;
   dead = false;
 
-  constructor(options: Omit<KafkaSinkOptions, 'logger'>, logger: Logger | undefined) {
+  constructor(options: Omit<KafkaSinkOptions, 'logger'>, logger: Logger | undefined, pool: WireBufferPool) {
     this.worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_MARK]: options } });
     this.worker.unref();
     this.worker.on('message', (m: Reply) => {
@@ -985,6 +1346,7 @@ class KafkaThread {
         logger?.[m.log](m.obj, m.msg);
         return;
       }
+      if (m.spare) pool.give(m.spare);
       const p = this.pending.get(m.id);
       if (!p) return;
       this.settled(m.id);
@@ -1049,7 +1411,10 @@ function serveKafkaThread(options: KafkaSinkOptions): void {
     };
     run().then(
       (value) => {
-        port.postMessage({ id: r.id, ok: true, value });
+        // A written batch's buffer goes back to the main thread's pool: nothing refers to it once
+        // every request is answered. (After a failure a send may still hold a view: the GC frees it.)
+        const spare = r.op === 'write' ? r.batch.buffer : undefined;
+        port.postMessage({ id: r.id, ok: true, value, spare }, spare ? [spare] : []);
         if (r.op === 'close') port.close();
       },
       (err: Error) => port.postMessage({ id: r.id, ok: false, message: err.message }),
@@ -1076,6 +1441,7 @@ export class KafkaSink implements Sink {
   private threaded: boolean;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly pool = new WireBufferPool();
 
   constructor(options: KafkaSinkOptions) {
     this.o = options;
@@ -1108,7 +1474,7 @@ export class KafkaSink implements Sink {
   private async openThread(uncertain: boolean): Promise<Position | null> {
     const { logger, ...options } = this.o;
     try {
-      this.thread = new KafkaThread(options, logger);
+      this.thread = new KafkaThread(options, logger, this.pool);
     } catch (err) {
       throw new KafkaThreadError(`cannot start the kafka sink's thread: ${(err as Error).message}`);
     }
@@ -1117,7 +1483,7 @@ export class KafkaSink implements Sink {
 
   /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
   prepare(batch: readonly OutboundEvent[]): WireBatch {
-    return toWireBatch(batch, this.route, this.o.envelope);
+    return toWireBatch(batch, this.route, this.o.envelope, this.pool);
   }
 
   write(batch: readonly OutboundEvent[], prepared?: unknown): Promise<void> {
@@ -1131,13 +1497,14 @@ export class KafkaSink implements Sink {
     if (this.closed) throw new KafkaSinkError('the kafka sink is closed');
     if (batch.length === 0) return;
     const wire = prepared ?? this.prepare(batch);
-    if (!this.threaded) return this.inProcess().write(wire);
+    if (!this.threaded) {
+      await this.inProcess().write(wire);
+      this.pool.give(wire.buffer);
+      return;
+    }
     // A thread that died took the outcome of its last write with it: the new one reads the checkpoint.
     if (!this.thread || this.thread.dead) await this.openThread(true);
-    const parts = [wire.topic, wire.bytes, wire.ends, wire.keys, wire.keyEnds, wire.commitLsn, wire.seq];
-    if (wire.headers && wire.headerEnds) parts.push(wire.headers, wire.headerEnds);
-    const transfer = parts.map((a) => a.buffer);
-    await this.thread!.call({ op: 'write', batch: wire }, transfer as Transferable[]);
+    await this.thread!.call({ op: 'write', batch: wire }, [wire.buffer]);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createRecord, Producer, stringSerializers } from '@platformatic/kafka';
+import { createRecord, Producer, Reader, readRecordsBatch, stringSerializers } from '@platformatic/kafka';
 import type { CloudEvent } from '../../src/events/envelope.ts';
 import { StreamVerifier } from '../../src/events/verify.ts';
 import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
@@ -110,17 +110,45 @@ describe('Kafka message encoding (no broker)', () => {
         database: 'db',
         version: 'v',
       });
+      // the client's per-message send (ownRecordBatches: false)
       const viaWire: { key?: Buffer; value?: Buffer; headers?: unknown }[] = [];
+      const clientWriter = new KafkaWriter({
+        ...sinkOptions('x', names('enc')),
+        envelope,
+        database: 'db',
+        version: 'v',
+        ownRecordBatches: false,
+      });
       const fake = { send: async (o: { messages: typeof viaWire }) => void viaWire.push(...o.messages) };
-      const produce = (writer as unknown as Record<string, (...a: unknown[]) => Promise<void>>).produce!;
+      const produce = (clientWriter as unknown as Record<string, (...a: unknown[]) => Promise<void>>)
+        .produce!;
       await produce.call(
-        writer,
+        clientWriter,
         fake,
         undefined,
         toWireBatch(events, () => 't', envelope),
         7,
       );
       expect(viaWire).toHaveLength(events.length - 7);
+      // record batches of our own (one partition: every record in one batch per request, in order)
+      const viaBatches: { key?: Buffer; value?: Buffer; headers?: unknown }[] = [];
+      await writer.writeRecordBatches(
+        toWireBatch(events, () => 't', envelope),
+        7,
+        [1],
+        async (batches) => {
+          for (const b of batches) {
+            const read = readRecordsBatch(Reader.from(b.batch));
+            expect(read.producerId).toBe(9n);
+            for (const r of read.records)
+              viaBatches.push({ key: r.key!, value: r.value!, headers: new Map(r.headers) });
+          }
+        },
+        9n,
+        0,
+        false,
+      );
+      expect(viaBatches).toHaveLength(events.length - 7);
       events.forEach((e, i) => {
         const ref = encodeEvent(e, envelope, 'db', 'v');
         const plain = {
@@ -132,6 +160,7 @@ describe('Kafka message encoding (no broker)', () => {
         const expected = strip(recordBytes(plain));
         expect(strip(recordBytes(encoder.message('t', e)))).toBe(expected);
         if (i >= 7) expect(strip(recordBytes(viaWire[i - 7]!))).toBe(expected);
+        if (i >= 7) expect(strip(recordBytes(viaBatches[i - 7]!))).toBe(expected);
       });
     },
   );
