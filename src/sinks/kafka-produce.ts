@@ -15,7 +15,7 @@ import {
   type Connection,
   type Producer,
 } from '@platformatic/kafka';
-import { nextSequence } from './kafka-records.ts';
+import { nextSequence, type RecordBatch } from './kafka-records.ts';
 
 type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
@@ -23,7 +23,7 @@ type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 export interface PartitionBatch {
   topic: string;
   partition: number;
-  batch: Buffer;
+  batch: RecordBatch;
 }
 
 /** Produce v9–v11 share the request layout (v10/v11 only add tagged fields to the response). */
@@ -40,8 +40,9 @@ function createRequest(
     .appendArray(topics, (w, [topic, partitions]) => {
       w.appendString(topic).appendArray(partitions, (w, p) => {
         w.appendInt32(p.partition)
-          .appendUnsignedVarInt(p.batch.length + 1)
-          .append(p.batch);
+          .appendUnsignedVarInt(p.batch.head.length + p.batch.payload.length + 1)
+          .append(p.batch.head)
+          .append(p.batch.payload);
       });
     })
     .appendTaggedFields();

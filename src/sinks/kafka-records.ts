@@ -10,7 +10,8 @@
  *
  * Format: https://kafka.apache.org/documentation/#recordbatch (and #record).
  */
-import { compressionsAlgorithms, crc32c, type CompressionAlgorithmValue } from '@platformatic/kafka';
+import { crc32c } from '@node-rs/crc32';
+import { compressionsAlgorithms, type CompressionAlgorithmValue } from '@platformatic/kafka';
 
 /** Bytes of `n` as a zigzag varint (Kafka's varint for signed ints; n ≥ 0 here). */
 export function varIntSize(n: number): number {
@@ -124,31 +125,38 @@ export interface BatchHeader {
 export const RECORD_BATCH_OVERHEAD = 61;
 const TRANSACTIONAL = 1 << 4;
 
+/** A record batch as two parts sent back to back: the 61-byte head and the (compressed) records. */
+export interface RecordBatch {
+  head: Buffer;
+  payload: Buffer;
+}
+
 /**
  * A record batch of `records` (records written by writeRecord, back to back), compressed as told.
- * The CRC32C covers attributes to the end, as the broker checks it.
+ * The CRC32C covers attributes to the end, as the broker checks it; it is chained over the head and
+ * the payload, so the payload (the compressor's output) is never copied here.
  */
-export function recordBatch(records: Buffer, h: BatchHeader): Buffer {
+export function recordBatch(records: Buffer, h: BatchHeader): RecordBatch {
   const algorithm = compressionsAlgorithms[h.compression];
-  const payload: Buffer = h.compression === 'none' ? records : algorithm.compressSync(records);
-  const out = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD + payload.length);
-  out.writeBigInt64BE(0n, 0); // baseOffset: the broker assigns it
-  out.writeInt32BE(out.length - 12, 8); // batchLength: after this field
-  out.writeInt32BE(-1, 12); // partitionLeaderEpoch: unknown to a producer
-  out.writeInt8(2, 16); // magic
+  // 'none': a copy, because `records` may be a scratch buffer written again for the next batch
+  const payload: Buffer = h.compression === 'none' ? Buffer.from(records) : algorithm.compressSync(records);
+  const head = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD);
+  head.writeBigInt64BE(0n, 0); // baseOffset: the broker assigns it
+  head.writeInt32BE(RECORD_BATCH_OVERHEAD + payload.length - 12, 8); // batchLength: after this field
+  head.writeInt32BE(-1, 12); // partitionLeaderEpoch: unknown to a producer
+  head.writeInt8(2, 16); // magic
   // 17..20: crc, below
-  out.writeInt16BE(algorithm.bitmask | (h.transactional ? TRANSACTIONAL : 0), 21);
-  out.writeInt32BE(h.count - 1, 23); // lastOffsetDelta
+  head.writeInt16BE(algorithm.bitmask | (h.transactional ? TRANSACTIONAL : 0), 21);
+  head.writeInt32BE(h.count - 1, 23); // lastOffsetDelta
   const ts = BigInt(h.timestamp);
-  out.writeBigInt64BE(ts, 27); // baseTimestamp
-  out.writeBigInt64BE(ts, 35); // maxTimestamp
-  out.writeBigInt64BE(h.producerId, 43);
-  out.writeInt16BE(h.producerEpoch, 51);
-  out.writeInt32BE(h.baseSequence, 53);
-  out.writeInt32BE(h.count, 57);
-  payload.copy(out, RECORD_BATCH_OVERHEAD);
-  out.writeUInt32BE(crc32c(out.subarray(21)) >>> 0, 17);
-  return out;
+  head.writeBigInt64BE(ts, 27); // baseTimestamp
+  head.writeBigInt64BE(ts, 35); // maxTimestamp
+  head.writeBigInt64BE(h.producerId, 43);
+  head.writeInt16BE(h.producerEpoch, 51);
+  head.writeInt32BE(h.baseSequence, 53);
+  head.writeInt32BE(h.count, 57);
+  head.writeUInt32BE(crc32c(payload, crc32c(head.subarray(21))) >>> 0, 17);
+  return { head, payload };
 }
 
 /** The sequence after `count` records from `sequence` (Kafka's sequences wrap to 0 after 2^31 - 1). */

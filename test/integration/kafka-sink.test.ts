@@ -138,7 +138,7 @@ describe('Kafka message encoding (no broker)', () => {
         [1],
         async (batches) => {
           for (const b of batches) {
-            const read = readRecordsBatch(Reader.from(b.batch));
+            const read = readRecordsBatch(Reader.from(Buffer.concat([b.batch.head, b.batch.payload])));
             expect(read.producerId).toBe(9n);
             for (const r of read.records)
               viaBatches.push({ key: r.key!, value: r.value!, headers: new Map(r.headers) });

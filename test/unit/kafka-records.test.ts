@@ -116,7 +116,7 @@ describe('kafka record batches of our own', () => {
           ['ce_type', 'task.created'],
         ],
       }));
-      const batch = recordBatch(records(recs), {
+      const parts = recordBatch(records(recs), {
         count: recs.length,
         producerId: 4242n,
         producerEpoch: 3,
@@ -125,6 +125,7 @@ describe('kafka record batches of our own', () => {
         compression,
         timestamp: 1_700_000_000_000,
       });
+      const batch = Buffer.concat([parts.head, parts.payload]);
       const read = readRecordsBatch(Reader.from(batch));
       expect(read.length).toBe(batch.length - 12);
       expect(read.magic).toBe(2);
