@@ -163,11 +163,11 @@ export class KafkaBroker {
       JSON.stringify({ port: this.port, controllerPort: this.controllerPort }),
     );
     // A cluster id is 16 random bytes in URL-safe base64 without padding (what `random-uuid` prints).
+    // As `--cluster-id=<id>`: one id in 64 starts with '-', which argparse took for an option.
     const clusterId = randomBytes(16).toString('base64url');
     const [cmd, args] = this.java('kafka.tools.StorageTool', [
       'format',
-      '-t',
-      clusterId,
+      `--cluster-id=${clusterId}`,
       '-c',
       join(this.dir, 'server.properties'),
       '--ignore-formatted',
