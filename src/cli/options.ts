@@ -171,7 +171,7 @@ export const sinkOptions: Record<string, Options> = {
   'kafka-compression': {
     type: 'string',
     group: 'Sinks:',
-    describe: 'Kafka: record batch compression, lz4|gzip|none [lz4]',
+    describe: 'Kafka: record batch compression, lz4|zstd|gzip|none [lz4]',
   },
   'kafka-tls': { type: 'string', group: 'Sinks:', describe: 'Kafka: connect with TLS [false]' },
   'kafka-ca-file': { type: 'string', group: 'Sinks:', describe: 'Kafka: CA certificate file (PEM) for TLS' },

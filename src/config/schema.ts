@@ -137,7 +137,7 @@ export const configSchema = z.object({
     .default(-1),
   kafkaClientId: z.string().min(1).default('tag-connector'),
   kafkaCompression: z
-    .enum(['lz4', 'gzip', 'none'], { message: 'expected one of lz4, gzip, none' })
+    .enum(['lz4', 'zstd', 'gzip', 'none'], { message: 'expected one of lz4, zstd, gzip, none' })
     .default('lz4'),
   kafkaTls: boolish.default(false),
   kafkaCaFile: z.string().optional(),

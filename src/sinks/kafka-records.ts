@@ -11,6 +11,7 @@
  * Format: https://kafka.apache.org/documentation/#recordbatch (and #record).
  */
 import { crc32c } from '@node-rs/crc32';
+import { constants, zstdCompressSync } from 'node:zlib';
 import { compressionsAlgorithms, type CompressionAlgorithmValue } from '@platformatic/kafka';
 
 /** Bytes of `n` as a zigzag varint (Kafka's varint for signed ints; n ≥ 0 here). */
@@ -124,6 +125,11 @@ export interface BatchHeader {
 /** Bytes of a record batch before its records: baseOffset … recordsCount. */
 export const RECORD_BATCH_OVERHEAD = 61;
 const TRANSACTIONAL = 1 << 4;
+/**
+ * zstd at level 1: on event JSON as fast as LZ4 (the client's, in WebAssembly) with about 2.4 times
+ * smaller batches; the client's own zstd uses the default level 3, a third slower.
+ */
+const ZSTD_FAST = { params: { [constants.ZSTD_c_compressionLevel]: 1 } };
 
 /** A record batch as two parts sent back to back: the 61-byte head and the (compressed) records. */
 export interface RecordBatch {
@@ -139,7 +145,12 @@ export interface RecordBatch {
 export function recordBatch(records: Buffer, h: BatchHeader): RecordBatch {
   const algorithm = compressionsAlgorithms[h.compression];
   // 'none': a copy, because `records` may be a scratch buffer written again for the next batch
-  const payload: Buffer = h.compression === 'none' ? Buffer.from(records) : algorithm.compressSync(records);
+  const payload: Buffer =
+    h.compression === 'none'
+      ? Buffer.from(records)
+      : h.compression === 'zstd'
+        ? zstdCompressSync(records, ZSTD_FAST)
+        : algorithm.compressSync(records);
   const head = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD);
   head.writeBigInt64BE(0n, 0); // baseOffset: the broker assigns it
   head.writeInt32BE(RECORD_BATCH_OVERHEAD + payload.length - 12, 8); // batchLength: after this field
