@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_TOPIC } from '../sinks/route.ts';
 
 /**
  * The one configuration schema. Keys are the CLI flag names in camelCase so that an error can name
@@ -64,137 +65,149 @@ const roleSchema = z.object({
   contextColumn: z.string().optional(),
 });
 
-export const configSchema = z.object({
-  // connection (original flag names kept for existing deployments)
-  pgUrl: z.string().optional(),
-  db: z.string().optional(),
-  pgHost: z.string().optional(),
-  pgPort: port('PostgreSQL').optional(),
-  user: z.string().optional(),
-  password: z.string().optional(),
+export const configSchema = z
+  .object({
+    // connection (original flag names kept for existing deployments)
+    pgUrl: z.string().optional(),
+    db: z.string().optional(),
+    pgHost: z.string().optional(),
+    pgPort: port('PostgreSQL').optional(),
+    user: z.string().optional(),
+    password: z.string().optional(),
 
-  // HTTP server
-  serverHost: z.string().default('127.0.0.1'),
-  serverPort: z.coerce
-    .number({ error: 'expected a port number (0-65535, 0 = any free port)' })
-    .int({ error: 'expected a port number (0-65535, 0 = any free port)' })
-    .min(0, { error: 'expected a port number (0-65535, 0 = any free port)' })
-    .max(65535, { error: 'expected a port number (0-65535, 0 = any free port)' })
-    .default(8080),
-  insecureListen: boolish.default(false),
-  authTokensFile: z.string().optional(),
+    // HTTP server
+    serverHost: z.string().default('127.0.0.1'),
+    serverPort: z.coerce
+      .number({ error: 'expected a port number (0-65535, 0 = any free port)' })
+      .int({ error: 'expected a port number (0-65535, 0 = any free port)' })
+      .min(0, { error: 'expected a port number (0-65535, 0 = any free port)' })
+      .max(65535, { error: 'expected a port number (0-65535, 0 = any free port)' })
+      .default(8080),
+    insecureListen: boolish.default(false),
+    authTokensFile: z.string().optional(),
 
-  // OIDC / workspace API (start-job)
-  oidc: z.string().optional(),
-  clientId: z.string().optional(),
-  clientSecret: z.string().optional(),
-  ws: z.string().optional(),
-  mongoAddr: z.string().optional(),
-  // start-job: workspace snapshot (src/startjob)
-  oidcScope: z.string().optional(),
-  wsQuery: z.string().optional(),
-  wsPaging: z.enum(['cursor', 'offset'], { error: 'expected cursor|offset' }).default('cursor'),
-  wsItemsPath: z.string().default('items'),
-  wsIdField: z.string().default('id'),
-  wsPageSize: positiveInt('a positive number of items').default(500),
-  wsTimeoutMs: positiveInt('a positive number of milliseconds').default(30000),
-  wsRetries: z.coerce.number().int().min(0).default(5),
-  wsRetryBaseMs: positiveInt('a positive number of milliseconds').default(500),
-  full: boolish.default(false),
-  startInitialSync: boolish.default(false),
-  cronPatternHealingJob: cron.default('0 */30 * * * *'),
-  cronPatternDumpJob: cron.default('0 0 3 * * *'),
-  enableHealingJobOperation: boolish.default(true),
-  enableDumpFileCreation: boolish.default(false),
-  healMustWaitForInitialSync: boolish.default(true),
-  dumpDir: z.string().default('dumps'),
-  jobLeaseMs: positiveInt('a positive number of milliseconds').default(30000),
+    // OIDC / workspace API (start-job)
+    oidc: z.string().optional(),
+    clientId: z.string().optional(),
+    clientSecret: z.string().optional(),
+    ws: z.string().optional(),
+    mongoAddr: z.string().optional(),
+    // start-job: workspace snapshot (src/startjob)
+    oidcScope: z.string().optional(),
+    wsQuery: z.string().optional(),
+    wsPaging: z.enum(['cursor', 'offset'], { error: 'expected cursor|offset' }).default('cursor'),
+    wsItemsPath: z.string().default('items'),
+    wsIdField: z.string().default('id'),
+    wsPageSize: positiveInt('a positive number of items').default(500),
+    wsTimeoutMs: positiveInt('a positive number of milliseconds').default(30000),
+    wsRetries: z.coerce.number().int().min(0).default(5),
+    wsRetryBaseMs: positiveInt('a positive number of milliseconds').default(500),
+    full: boolish.default(false),
+    startInitialSync: boolish.default(false),
+    cronPatternHealingJob: cron.default('0 */30 * * * *'),
+    cronPatternDumpJob: cron.default('0 0 3 * * *'),
+    enableHealingJobOperation: boolish.default(true),
+    enableDumpFileCreation: boolish.default(false),
+    healMustWaitForInitialSync: boolish.default(true),
+    dumpDir: z.string().default('dumps'),
+    jobLeaseMs: positiveInt('a positive number of milliseconds').default(30000),
 
-  // Google Pub/Sub
-  projectId: z.string().optional(),
-  serviceAccount: z.string().optional(),
-  topic: z.string().optional(),
+    // Google Pub/Sub
+    projectId: z.string().optional(),
+    serviceAccount: z.string().optional(),
+    topic: z.string().optional(),
 
-  // sinks
-  sink: z
-    .preprocess(
-      (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v),
-      z
-        .array(z.enum(SINK_KINDS, { error: `expected one of ${SINK_KINDS.join('|')}` }))
-        .min(1, { error: 'expected at least one sink' }),
-    )
-    .default(['stdout']),
-  filePath: z.string().default('tag-connector-events.ndjson'),
-  kafkaBrokers: stringList.optional(),
-  // Kafka sink (src/sinks/kafka.ts); `topic` is its default topic [tag-connector.events]
-  kafkaExactlyOnce: boolish.default(true),
-  kafkaCheckpointTopic: z.string().min(1).default('tag-connector.checkpoints'),
-  kafkaPartitions: positiveInt('a positive number of partitions').default(6),
-  kafkaReplicationFactor: z.coerce
-    .number({ error: 'expected a replication factor (-1 = the broker default)' })
-    .int({ error: 'expected a replication factor (-1 = the broker default)' })
-    .min(-1, { error: 'expected a replication factor (-1 = the broker default)' })
-    .default(-1),
-  kafkaClientId: z.string().min(1).default('tag-connector'),
-  kafkaCompression: z
-    .enum(['lz4', 'zstd', 'gzip', 'none'], { message: 'expected one of lz4, zstd, gzip, none' })
-    .default('lz4'),
-  kafkaTls: boolish.default(false),
-  kafkaCaFile: z.string().optional(),
-  kafkaSaslMechanism: z
-    .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
-      error: 'expected plain|scram-sha-256|scram-sha-512',
-    })
-    .optional(),
-  kafkaSaslUsername: z.string().optional(),
-  kafkaSaslPassword: z.string().optional(),
-  /**
-   * Topic per event type or table, for Kafka and Pub/Sub: keys are an event type (`task.created`), a
-   * type prefix (`task.*`) or a table (`public.tasks`); the first match in that order wins, else `topic`.
-   */
-  topicRoutes: z.record(z.string(), z.string().min(1)).default({}),
-  envelope: z.enum(ENVELOPES, { error: `expected one of ${ENVELOPES.join('|')}` }).default('structured'),
+    // sinks
+    sink: z
+      .preprocess(
+        (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v),
+        z
+          .array(z.enum(SINK_KINDS, { error: `expected one of ${SINK_KINDS.join('|')}` }))
+          .min(1, { error: 'expected at least one sink' }),
+      )
+      .default(['stdout']),
+    filePath: z.string().default('tag-connector-events.ndjson'),
+    kafkaBrokers: stringList.optional(),
+    // Kafka sink (src/sinks/kafka.ts); `topic` is its default topic [tag-connector.events]
+    kafkaExactlyOnce: boolish.default(true),
+    kafkaCheckpointTopic: z.string().min(1).default('tag-connector.checkpoints'),
+    kafkaPartitions: positiveInt('a positive number of partitions').default(6),
+    kafkaReplicationFactor: z.coerce
+      .number({ error: 'expected a replication factor (-1 = the broker default)' })
+      .int({ error: 'expected a replication factor (-1 = the broker default)' })
+      .min(-1, { error: 'expected a replication factor (-1 = the broker default)' })
+      .default(-1),
+    kafkaClientId: z.string().min(1).default('tag-connector'),
+    kafkaCompression: z
+      .enum(['lz4', 'zstd', 'gzip', 'none'], { message: 'expected one of lz4, zstd, gzip, none' })
+      .default('lz4'),
+    kafkaTls: boolish.default(false),
+    kafkaCaFile: z.string().optional(),
+    kafkaSaslMechanism: z
+      .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
+        error: 'expected plain|scram-sha-256|scram-sha-512',
+      })
+      .optional(),
+    kafkaSaslUsername: z.string().optional(),
+    kafkaSaslPassword: z.string().optional(),
+    /**
+     * Topic per event type or table, for Kafka and Pub/Sub: keys are an event type (`task.created`), a
+     * type prefix (`task.*`) or a table (`public.tasks`); the first match in that order wins, else `topic`.
+     */
+    topicRoutes: z.record(z.string(), z.string().min(1)).default({}),
+    envelope: z.enum(ENVELOPES, { error: `expected one of ${ENVELOPES.join('|')}` }).default('structured'),
 
-  // replication
-  slot: identifier.default('tag_connector'),
-  publication: identifier.default('tag_connector'),
-  plugin: z.enum(PLUGINS, { error: `expected one of ${PLUGINS.join('|')}` }).default('wal2json'),
-  schemas: stringList.default(['public']),
-  tables: stringList.default([]),
-  excludeTables: stringList.default([]),
-  stateSchema: identifier.default('tag_connector'),
-  // job runner
-  pgbossSchema: identifier.default('pgboss'),
-  preset: z.enum(['none', 'pgboss', 'etl'], { error: 'expected none|pgboss|etl' }).default('etl'),
-  roles: z
-    .object({
-      task: roleSchema.optional(),
-      etlContext: roleSchema.optional(),
-      eventStore: roleSchema.optional(),
-    })
-    .default({}),
-  workspaceColumn: z.string().default('workspace'),
-  streamRetentionBytes: z.coerce
-    .number({ error: 'expected a number of bytes (0 = no Stream retention)' })
-    .int()
-    .min(0)
-    .default(256 * 1024 * 1024),
-  streamRetentionDir: z.string().optional(),
-  streamClientBufferBytes: positiveInt('a positive number of bytes').default(8 * 1024 * 1024),
+    // replication
+    slot: identifier.default('tag_connector'),
+    publication: identifier.default('tag_connector'),
+    plugin: z.enum(PLUGINS, { error: `expected one of ${PLUGINS.join('|')}` }).default('wal2json'),
+    schemas: stringList.default(['public']),
+    tables: stringList.default([]),
+    excludeTables: stringList.default([]),
+    stateSchema: identifier.default('tag_connector'),
+    // job runner
+    pgbossSchema: identifier.default('pgboss'),
+    preset: z.enum(['none', 'pgboss', 'etl'], { error: 'expected none|pgboss|etl' }).default('etl'),
+    roles: z
+      .object({
+        task: roleSchema.optional(),
+        etlContext: roleSchema.optional(),
+        eventStore: roleSchema.optional(),
+      })
+      .default({}),
+    workspaceColumn: z.string().default('workspace'),
+    streamRetentionBytes: z.coerce
+      .number({ error: 'expected a number of bytes (0 = no Stream retention)' })
+      .int()
+      .min(0)
+      .default(256 * 1024 * 1024),
+    streamRetentionDir: z.string().optional(),
+    streamClientBufferBytes: positiveInt('a positive number of bytes').default(8 * 1024 * 1024),
 
-  // limits (backpressure)
-  maxInFlightEvents: positiveInt('a positive number of events').default(5000),
-  maxInFlightBytes: positiveInt('a positive number of bytes').default(16 * 1024 * 1024),
-  batchSize: positiveInt('a positive number of events').default(2000),
-  flushIntervalMs: positiveInt('a positive number of milliseconds').default(20),
-  statusIntervalMs: positiveInt('a positive number of milliseconds').default(1000),
-  sinkRetryLimit: positiveInt('a positive number of attempts').default(30),
-  shutdownTimeoutMs: positiveInt('a positive number of milliseconds').default(8000),
-  heartbeatIntervalMs: z.coerce.number().int().min(0).default(0),
-  lagWarnBytes: positiveInt('a positive number of bytes').default(1024 * 1024 * 1024),
+    // limits (backpressure)
+    maxInFlightEvents: positiveInt('a positive number of events').default(5000),
+    maxInFlightBytes: positiveInt('a positive number of bytes').default(16 * 1024 * 1024),
+    batchSize: positiveInt('a positive number of events').default(2000),
+    flushIntervalMs: positiveInt('a positive number of milliseconds').default(20),
+    statusIntervalMs: positiveInt('a positive number of milliseconds').default(1000),
+    sinkRetryLimit: positiveInt('a positive number of attempts').default(30),
+    shutdownTimeoutMs: positiveInt('a positive number of milliseconds').default(8000),
+    heartbeatIntervalMs: z.coerce.number().int().min(0).default(0),
+    lagWarnBytes: positiveInt('a positive number of bytes').default(1024 * 1024 * 1024),
 
-  logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join('|')}` }).default('info'),
-});
+    logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join('|')}` }).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    // The checkpoint topic is compacted and read back as the sink's own: events in it would be taken
+    // for checkpoints (and a checkpoint among events for an event).
+    const eventTopics = [c.topic ?? DEFAULT_TOPIC, ...Object.values(c.topicRoutes)];
+    if (eventTopics.includes(c.kafkaCheckpointTopic))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kafkaCheckpointTopic'],
+        message: 'must differ from --topic and every topicRoutes topic',
+      });
+  });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -77,6 +77,14 @@ describe('config validation', () => {
     expect(fails({ env: {}, configFile: yaml('slott: x\n') }).field).toBe('slott');
   });
 
+  it('rejects a Kafka checkpoint topic that is also an event topic', () => {
+    const e = fails({ env: {}, flags: { kafkaCheckpointTopic: 'tag-connector.events' } });
+    expect(e.field).toBe('kafkaCheckpointTopic');
+    expect(e.message).toMatch(/must differ from --topic/);
+    const routed = yaml('topicRoutes:\n  task.created: cp\nkafkaCheckpointTopic: cp\n');
+    expect(fails({ env: {}, configFile: routed }).field).toBe('kafkaCheckpointTopic');
+  });
+
   it('rejects a bad slot name', () => {
     expect(fails({ env: {}, flags: { slot: 'Bad-Slot' } }).field).toBe('slot');
   });
