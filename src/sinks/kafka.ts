@@ -1142,7 +1142,7 @@ export class KafkaWriter {
     // events by (topic, partition), in stream order; -1 stands for the checkpoint record
     const groups = new Map<number, number[]>();
     const add = (topic: number, partition: number, i: number) => {
-      const g = topic * 0x10000 + partition;
+      const g = topic * PARTITION_SPAN + partition;
       const list = groups.get(g);
       if (list) list.push(i);
       else groups.set(g, [i]);
@@ -1152,9 +1152,9 @@ export class KafkaWriter {
     const out: PartitionBatch[] = [];
     const timestamp = Date.now();
     for (const [g, list] of groups) {
-      const topicIndex = Math.floor(g / 0x10000);
+      const topicIndex = Math.floor(g / PARTITION_SPAN);
       const topic = topicIndex === p.checkpointTopic ? p.checkpoint!.topic : batch.topics[topicIndex]!;
-      const partition = g % 0x10000;
+      const partition = g % PARTITION_SPAN;
       const size = recordsSize(p, list);
       if (this.scratch.length < size)
         this.scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.scratch.length));
@@ -1217,6 +1217,9 @@ export class KafkaWriter {
     return readKafkaCheckpoint(this.base('checkpoint-reader'), this.o.checkpointTopic, this.o.slot);
   }
 }
+
+/** A (topic index, partition) pair as one number: topic * PARTITION_SPAN + partition (partitions are int32). */
+const PARTITION_SPAN = 2 ** 31;
 
 /** What produceRecordBatches knows of a batch while it writes its record batches. */
 interface RecordParts {
