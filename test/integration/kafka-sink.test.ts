@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRecord, Producer, Reader, readRecordsBatch, stringSerializers } from '@platformatic/kafka';
@@ -17,7 +18,7 @@ import {
 import { outboundEvent, type OutboundEvent } from '../../src/sinks/sink.ts';
 import { formatPosition } from '../../src/util/lsn.ts';
 import { makeEvent, makeEvents } from '../support/events.ts';
-import { KafkaBroker } from '../support/kafka.ts';
+import { KafkaBroker, kafkaHome } from '../support/kafka.ts';
 import { readCommitted, readTopic, type ReadMessage } from '../support/kafka-read.ts';
 
 /**
@@ -28,6 +29,7 @@ import { readCommitted, readTopic, type ReadMessage } from '../support/kafka-rea
 const BROKERS = process.env.KAFKA_BROKERS;
 const d = BROKERS ? describe : describe.skip;
 const WRITER = new URL('../support/kafka-writer.ts', import.meta.url).pathname;
+const JAVA_READER = new URL('../support/kafka/JavaReader.java', import.meta.url).pathname;
 
 function names(tag: string) {
   const u = randomUUID().slice(0, 8);
@@ -169,6 +171,69 @@ describe('Kafka message encoding (no broker)', () => {
 d('Kafka sink (real broker)', () => {
   const brokers = BROKERS!;
   let abandonedTopic = '';
+
+  it.each(['lz4', 'zstd', 'gzip', 'none'] as const)(
+    'our own record batches (%s) read back by the Apache Kafka Java client, read_committed',
+    async (compression) => {
+      const n = names(`java-${compression}`);
+      const sink = new KafkaSink(sinkOptions(brokers, n, { compression }));
+      await sink.open();
+      // awkward events too: escapes, non-ASCII keys and subjects, a 200-character key
+      const odd: ((e: CloudEvent) => CloudEvent)[] = [
+        (e) => ({ ...e, subject: 'we"ird\\subject', partitionkey: 'ключ' }),
+        (e) => ({ ...e, subject: 'ünïcödé/キー', partitionkey: 'k'.repeat(200) }),
+        (e) => ({ ...e, subject: '', data: { ...e.data, x: 'é"\\' } }),
+      ];
+      const all = makeEvents(0, 360, { keys: 11 }).map((o, i) =>
+        i < 300 ? o : outboundEvent(odd[i % 3]!(o.event), i, o.position, o.table),
+      );
+      for (let i = 0; i < all.length; i += 90) await sink.write(all.slice(i, i + 90));
+      await sink.close();
+      const r = spawnSync(
+        'java',
+        ['-cp', `${join(kafkaHome(), 'libs')}/*`, JAVA_READER, brokers, n.topic, String(all.length), '60000'],
+        { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      );
+      expect(r.status).toBe(0);
+      const got = r.stdout
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              partition: number;
+              offset: number;
+              key: string;
+              value: string;
+              headers: [string, string][];
+            },
+        );
+      expect(got).toHaveLength(all.length);
+      const byId = new Map(all.map((e) => [e.event.id, e]));
+      const partitionOfKey = new Map<string, number>();
+      const lastOffset = new Map<number, number>();
+      const order = new Map<string, string[]>();
+      for (const m of [...got].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+        const headers = Object.fromEntries(m.headers);
+        const e = byId.get(headers.ce_id!)!;
+        expect(e).toBeDefined();
+        expect(m.key).toBe(e.partitionkey);
+        expect(m.value).toBe(e.json);
+        expect(headers['content-type']).toMatch(/^application\/cloudevents\+json/);
+        expect(headers.ce_partitionkey).toBe(e.partitionkey);
+        // one partition per key, offsets increasing, each key's events in stream order
+        expect(partitionOfKey.get(m.key) ?? m.partition).toBe(m.partition);
+        partitionOfKey.set(m.key, m.partition);
+        expect(m.offset).toBeGreaterThan(lastOffset.get(m.partition) ?? -1);
+        lastOffset.set(m.partition, m.offset);
+        order.set(m.key, [...(order.get(m.key) ?? []), e.event.id]);
+      }
+      for (const [key, ids] of order)
+        expect(ids).toEqual(all.filter((e) => e.partitionkey === key).map((e) => e.event.id));
+      expect(new Set(got.map((m) => m.partition)).size).toBeGreaterThan(1);
+    },
+    120_000,
+  );
 
   it.each(['structured', 'binary', 'debezium'] as const)(
     '%s envelope: keys = partition keys, commit order per key, decodable',
