@@ -735,9 +735,19 @@ export class WireBufferPool {
   }
 }
 
-/** Item i of values packed back to back in `b`, item i ending at ends[i] (WireBatch's layout). */
+/** Where item i of values packed back to back starts (item i ends at ends[i]: WireBatch's layout). */
+function startOf(ends: Uint32Array, i: number): number {
+  return i === 0 ? 0 : ends[i - 1]!;
+}
+
+/** Item i of values packed back to back in `b`. */
 function packed(b: Buffer, ends: Uint32Array, i: number): Buffer {
-  return b.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
+  return b.subarray(startOf(ends, i), ends[i]!);
+}
+
+/** A transferred typed array's bytes as a Buffer (the same memory). */
+function asBuffer(a: Uint8Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
 export function toWireBatch(
@@ -979,11 +989,10 @@ export class KafkaWriter {
     const target = tx ?? producer;
     const sends: Promise<unknown>[] = [];
     const { ends, keyEnds, headerEnds } = batch;
-    // transferred typed arrays arrive as such: the same memory, seen as Buffers
-    const view = (a: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-    const bytes = view(batch.bytes);
-    const keys = view(batch.keys);
-    const headers = batch.headers && view(batch.headers);
+    // transferred typed arrays arrive as such: the same memory, seen as Buffers (asBuffer)
+    const bytes = asBuffer(batch.bytes);
+    const keys = asBuffer(batch.keys);
+    const headers = batch.headers && asBuffer(batch.headers);
     let request: Msg[] = [];
     let size = 0;
     for (let i = from; i < ends.length; i++) {
@@ -1076,11 +1085,10 @@ export class KafkaWriter {
     transactional: boolean,
     checkpoint?: Msg,
   ): Promise<void> {
-    const view = (a: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     const parts: RecordParts = {
-      bytes: view(batch.bytes),
-      keys: view(batch.keys),
-      headers: batch.headers ? view(batch.headers) : EMPTY,
+      bytes: asBuffer(batch.bytes),
+      keys: asBuffer(batch.keys),
+      headers: batch.headers ? asBuffer(batch.headers) : EMPTY,
       batch,
       partition: new Uint32Array(batch.ends.length),
       slow: [],
@@ -1094,10 +1102,10 @@ export class KafkaWriter {
     let first = from;
     let size = 0;
     for (let i = from; i < n; i++) {
-      const valueStart = i === 0 ? 0 : ends[i - 1]!;
-      const keyStart = i === 0 ? 0 : keyEnds[i - 1]!;
+      const valueStart = startOf(ends, i);
+      const keyStart = startOf(keyEnds, i);
       parts.partition[i] = partitionOf(parts.keys, keyStart, keyEnds[i]!, counts[batch.topic[i]!]!);
-      let headerBytes = headerEnds ? headerEnds[i]! - (i === 0 ? 0 : headerEnds[i - 1]!) : 0;
+      let headerBytes = headerEnds ? headerEnds[i]! - startOf(headerEnds, i) : 0;
       let valueBytes = ends[i]! - valueStart;
       if (headerBytes === 0) {
         // no block from toWireBatch (binary envelope, or attributes the scan did not find)
@@ -1249,16 +1257,11 @@ function recordsSize(p: RecordParts, list: number[]): number {
     let body: number;
     if (i < 0) body = recordBodySize(d, p.checkpoint!.key!.length, (p.checkpoint!.value as Buffer).length, 1);
     else {
-      const key = keyEnds[i]! - (i === 0 ? 0 : keyEnds[i - 1]!);
+      const key = keyEnds[i]! - startOf(keyEnds, i);
       const slow = p.slow[i];
       body = slow
         ? recordBodySize(d, key, slow.value.length, slow.headers.length)
-        : recordBodySize(
-            d,
-            key,
-            ends[i]! - (i === 0 ? 0 : ends[i - 1]!),
-            headerEnds![i]! - (i === 0 ? 0 : headerEnds![i - 1]!),
-          );
+        : recordBodySize(d, key, ends[i]! - startOf(ends, i), headerEnds![i]! - startOf(headerEnds!, i));
     }
     size += varIntSize(body) + body;
   }
@@ -1279,7 +1282,7 @@ function writeRecords(p: RecordParts, list: number[], out: Buffer): Buffer {
       off = writeRecord(out, off, d, key, 0, key.length, value, 0, value.length, NO_HEADERS, 0, 1);
       continue;
     }
-    const keyStart = i === 0 ? 0 : keyEnds[i - 1]!;
+    const keyStart = startOf(keyEnds, i);
     const slow = p.slow[i];
     if (slow) {
       off = writeRecord(
@@ -1305,10 +1308,10 @@ function writeRecords(p: RecordParts, list: number[], out: Buffer): Buffer {
         keyStart,
         keyEnds[i]!,
         p.bytes,
-        i === 0 ? 0 : ends[i - 1]!,
+        startOf(ends, i),
         ends[i]!,
         p.headers,
-        i === 0 ? 0 : headerEnds![i - 1]!,
+        startOf(headerEnds!, i),
         headerEnds![i]!,
       );
     }
