@@ -47,7 +47,10 @@ export interface JobRunnerOptions {
   pollingIntervalSeconds?: number;
   /** Milliseconds between two orphan sweeps; 0 sweeps only on start [5000]. */
   adoptIntervalMs?: number;
-  /** An active job whose context nobody holds is adopted once it started this long ago [10]. */
+  /**
+   * An active job whose context nobody holds is adopted once it started this long ago and (with
+   * periodic sweeps) the sweeps have seen it so for as long [10].
+   */
   adoptGraceSeconds?: number;
   /** How long stop() waits for running tasks [8000]. */
   shutdownTimeoutMs?: number;
@@ -105,6 +108,8 @@ export class JobRunner {
   private stopping: Promise<void> | undefined;
   private adoptTimer: NodeJS.Timeout | undefined;
   private adopting: Promise<number> | undefined;
+  /** Active jobs of unlocked contexts seen by the sweep, and since when (see sweep). */
+  private suspects = new Map<string, number>();
   private readonly detachedRuns = new Set<DetachedRun>();
 
   constructor(options: JobRunnerOptions) {
@@ -343,6 +348,7 @@ export class JobRunner {
     if (this.queues.size === 0) return 0;
     const graceMs = (this.options.adoptGraceSeconds ?? 10) * 1000;
     const free = await this.store.unlockedUnfinished([...this.queues.keys()]);
+    const suspects = new Map<string, number>();
     let adopted = 0;
     for (const c of free) {
       const jobs = await this.boss.findJobs<TaskJobData>(c.queue, {
@@ -356,6 +362,16 @@ export class JobRunner {
           (j.state === 'active' && now - new Date(j.startedOn).getTime() < graceMs),
       );
       if (pending) continue;
+      // An active job past the grace on an unlocked context: its process died, or its task just
+      // ended (lock released) and pg-boss has not recorded the outcome yet, which a busy machine can
+      // take seconds to do (a job adopted then ran a failed task once more). It is adopted only
+      // after looking so for a whole grace period.
+      const active = jobs.find((j) => j.state === 'active');
+      if (active && (this.options.adoptIntervalMs ?? 5000) > 0) {
+        const since = this.suspects.get(active.id) ?? now;
+        suspects.set(active.id, since);
+        if (now - since < graceMs) continue;
+      }
       const latest = jobs.sort((a, b) => +new Date(b.createdOn) - +new Date(a.createdOn))[0];
       if (latest?.state === 'failed' && !jobs.some((j) => j.state === 'active')) continue; // dead-lettered
       if (latest?.state === 'cancelled') continue;
@@ -363,6 +379,7 @@ export class JobRunner {
       adopted += 1;
       this.log.info({ etlContextId: c.etl_context_id, queue: c.queue, jobs: jobs.length }, 'orphan adopted');
     }
+    this.suspects = suspects;
     return adopted;
   }
 
