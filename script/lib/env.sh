@@ -1,10 +1,17 @@
 # Sourced by every script: repo root, cache dir, and the project's Node (24) first on PATH.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export TAG_CONNECTOR_CACHE="${TAG_CONNECTOR_CACHE:-$HOME/.cache/tag-connector}"
-NODE_DIR="$(ls -d "$TAG_CONNECTOR_CACHE"/node-24.* 2>/dev/null | sort -V | tail -1 || true)"
-if [ -n "$NODE_DIR" ] && [ -x "$NODE_DIR/bin/node" ]; then
-  export PATH="$NODE_DIR/bin:$PATH"
-fi
+# A function, because on a fresh machine bootstrap installs Node 24 after this file was sourced: every
+# script calls it again once bootstrap has run (else the rest of the script ran on the machine's Node).
+use_project_node() {
+  local dir
+  dir="$(ls -d "$TAG_CONNECTOR_CACHE"/node-24.* 2>/dev/null | sort -V | tail -1 || true)"
+  if [ -n "$dir" ] && [ -x "$dir/bin/node" ] && [[ ":$PATH:" != *":$dir/bin:"* ]]; then
+    export PATH="$dir/bin:$PATH"
+  fi
+  NODE_DIR="$dir"
+}
+use_project_node
 export PATH="$ROOT/node_modules/.bin:$PATH"
 cd "$ROOT"
 
