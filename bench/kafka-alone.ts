@@ -21,7 +21,7 @@ import {
   MAX_REQUEST_BYTES,
   retryDelay,
   sendAll,
-} from '../src/sinks/kafka.ts';
+} from '../src/sinks/kafka/index.ts';
 import { EncodedEvent } from '../src/sinks/sink.ts';
 import { parseLsn } from '../src/util/lsn.ts';
 

@@ -5,7 +5,7 @@
  * Messages: {cmd:'collect'} → replies {phase: number[]} and forgets them; {cmd:'stop'}.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CommittedReader } from '../../src/sinks/kafka-reader.ts';
+import { CommittedReader } from '../../src/sinks/kafka/index.ts';
 import { LatencyTally } from './latency-tally.ts';
 
 const { brokers, topic } = workerData as { brokers: string; topic: string };

@@ -128,7 +128,7 @@ export const configSchema = z
       .default(['stdout']),
     filePath: z.string().default('tag-connector-events.ndjson'),
     kafkaBrokers: stringList.optional(),
-    // Kafka sink (src/sinks/kafka.ts); `topic` is its default topic [tag-connector.events]
+    // Kafka sink (src/sinks/kafka/); `topic` is its default topic [tag-connector.events]
     kafkaExactlyOnce: boolish.default(true),
     kafkaCheckpointTopic: z.string().min(1).default('tag-connector.checkpoints'),
     kafkaPartitions: positiveInt('a positive number of partitions').default(6),

@@ -17,7 +17,7 @@ export async function createSink(kind: SinkKind, ctx: SinkContext): Promise<Sink
       return new FileSink(ctx.config.filePath);
     }
     case 'kafka': {
-      const { createKafkaSink } = await import('./kafka.ts');
+      const { createKafkaSink } = await import('./kafka/index.ts');
       return createKafkaSink(ctx);
     }
     case 'noop': {

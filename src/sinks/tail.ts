@@ -4,8 +4,7 @@ import type { Config } from '../config/index.ts';
 import type { CloudEvent } from '../events/envelope.ts';
 import { formatReport, StreamVerifier } from '../events/verify.ts';
 import { decodeMessage } from './encode.ts';
-import { CommittedReader } from './kafka-reader.ts';
-import { kafkaConnectionOptions } from './kafka.ts';
+import { CommittedReader, kafkaConnectionOptions } from './kafka/index.ts';
 import { DEFAULT_TOPIC } from './route.ts';
 
 /**

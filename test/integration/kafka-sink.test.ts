@@ -14,7 +14,7 @@ import {
   toWireBatch,
   transactionalIdFor,
   type KafkaSinkOptions,
-} from '../../src/sinks/kafka.ts';
+} from '../../src/sinks/kafka/index.ts';
 import { outboundEvent, type OutboundEvent } from '../../src/sinks/sink.ts';
 import { formatPosition } from '../../src/util/lsn.ts';
 import { makeEvent, makeEvents } from '../support/events.ts';

@@ -80,7 +80,7 @@ export async function readCommitted(
   topic: string,
   { count = Infinity, quietMs = 3000, timeoutMs = 60000 } = {},
 ): Promise<ReadMessage[]> {
-  const { CommittedReader } = await import('../../src/sinks/kafka-reader.ts');
+  const { CommittedReader } = await import('../../src/sinks/kafka/index.ts');
   const reader = new CommittedReader({ clientId: 'tagc-test-reader', bootstrapBrokers: [brokers] }, topic);
   const out: ReadMessage[] = [];
   try {

@@ -1,7 +1,7 @@
 // A sink process for crash tests: opens a KafkaSink (exactly-once), resumes after its checkpoint and
 // writes synthetic events [checkpoint+1, to) in batches, printing `committed <index>` after each commit.
 //   node test/support/kafka-writer.ts BROKERS SLOT TOPIC CHECKPOINT_TOPIC TO BATCH
-import { KafkaSink } from '../../src/sinks/kafka.ts';
+import { KafkaSink } from '../../src/sinks/kafka/index.ts';
 import { makeEvents } from './events.ts';
 
 const [brokers, slot, topic, checkpointTopic, to, batch] = process.argv.slice(2);

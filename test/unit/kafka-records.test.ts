@@ -13,10 +13,10 @@ import {
   partitionOf,
   recordBatch,
   recordBodySize,
+  Sequences,
   varIntSize,
   writeRecord,
-} from '../../src/sinks/kafka-records.ts';
-import { Sequences } from '../../src/sinks/kafka-produce.ts';
+} from '../../src/sinks/kafka/index.ts';
 
 function headerBlock(pairs: [string, string][]): Buffer {
   const parts: Buffer[] = [];

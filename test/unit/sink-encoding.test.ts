@@ -1,8 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import type { RecordsBatch } from '@platformatic/kafka';
 import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
-import { checkpointValue, parseCheckpointValue, transactionalIdFor } from '../../src/sinks/kafka.ts';
-import { committedRecords } from '../../src/sinks/kafka-txn.ts';
+import {
+  checkpointValue,
+  committedRecords,
+  parseCheckpointValue,
+  transactionalIdFor,
+} from '../../src/sinks/kafka/index.ts';
 import { routedTopics, topicRouter } from '../../src/sinks/route.ts';
 import { outboundEvent } from '../../src/sinks/sink.ts';
 import { makeEvent } from '../support/events.ts';

@@ -5,12 +5,12 @@ import {
   type ClusterTopicMetadata,
   type KafkaRecord,
 } from '@platformatic/kafka';
-import { committedRecords } from './kafka-txn.ts';
+import { committedRecords } from './txn.ts';
 
 /**
  * A read_committed reader of one topic without a consumer group: plain Fetch requests from chosen
  * offsets, aborted transactions filtered by `committedRecords` (the client's own filter misses some,
- * see kafka-txn.ts). Used for the sink's checkpoint, `tag-connector tail --from kafka` and the tests.
+ * see txn.ts). Used for the sink's checkpoint, `tag-connector tail --from kafka` and the tests.
  */
 
 export interface ReadRecord {

@@ -1,5 +1,5 @@
 /**
- * Produce requests of record batches we wrote ourselves (kafka-records.ts), sent on the connections
+ * Produce requests of record batches we wrote ourselves (records.ts), sent on the connections
  * of a @platformatic/kafka Producer, with that producer's id and epoch, and our own sequence numbers.
  *
  * The client keeps its own per-partition sequences for what it sends: a producer used here sends no
@@ -15,7 +15,7 @@ import {
   type Connection,
   type Producer,
 } from '@platformatic/kafka';
-import { nextSequence, type RecordBatch } from './kafka-records.ts';
+import { nextSequence, type RecordBatch } from './records.ts';
 
 type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 

@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import type { BaseOptions, SASLOptions } from '@platformatic/kafka';
+import type { Config } from '../../config/index.ts';
+import type { Position } from '../../util/lsn.ts';
+import type { SinkContext } from '../context.ts';
+import { DEFAULT_TOPIC, topicRouter } from '../route.ts';
+import type { OutboundEvent, Sink } from '../sink.ts';
+import { readKafkaCheckpoint } from './checkpoint.ts';
+import { KafkaSinkError, withTimeout } from './errors.ts';
+import { kafkaBaseOptions, type KafkaSinkOptions } from './options.ts';
+import { KafkaThread, KafkaThreadError } from './thread.ts';
+import { toWireBatch, WireBufferPool, type WireBatch } from './wire-batch.ts';
+import { KafkaWriter } from './writer.ts';
+
+/**
+ * The Kafka sink. The producer side (KafkaWriter) runs in a thread of its own by default; the main
+ * thread only routes each event and hands its JSON and key over. `thread: false` keeps it in-process.
+ */
+export class KafkaSink implements Sink {
+  readonly name = 'kafka';
+  readonly ownsCheckpoint: boolean;
+  private readonly o: KafkaSinkOptions;
+  private readonly route: (e: OutboundEvent) => string;
+  private thread?: KafkaThread;
+  private writer?: KafkaWriter;
+  /** Producing from a thread of the sink's own (see KafkaThread), else on the caller's. */
+  private threaded: boolean;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly pool = new WireBufferPool();
+
+  constructor(options: KafkaSinkOptions) {
+    this.o = options;
+    this.ownsCheckpoint = options.exactlyOnce;
+    this.route = topicRouter(options.routes, options.topic);
+    this.threaded = options.thread !== false;
+  }
+
+  async open(): Promise<Position | null> {
+    if (this.threaded) {
+      try {
+        return await this.openThread(false);
+      } catch (err) {
+        if (!(err instanceof KafkaThreadError)) throw err;
+        // the thread could not start (or its options not be cloned into it): produce in-process
+        this.o.logger?.warn({ sink: this.name, err: err.message }, 'kafka: producing in-process');
+        this.threaded = false;
+        await this.thread?.terminate();
+        this.thread = undefined;
+      }
+    }
+    return this.inProcess().open();
+  }
+
+  private inProcess(): KafkaWriter {
+    this.writer ??= new KafkaWriter(this.o, this.o.logger);
+    return this.writer;
+  }
+
+  private async openThread(uncertain: boolean): Promise<Position | null> {
+    const { logger, ...options } = this.o;
+    try {
+      this.thread = new KafkaThread(options, logger, this.pool);
+    } catch (err) {
+      throw new KafkaThreadError(`cannot start the kafka sink's thread: ${(err as Error).message}`);
+    }
+    return this.thread.call<Position | null>({ op: 'open', uncertain });
+  }
+
+  /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
+  prepare(batch: readonly OutboundEvent[]): WireBatch {
+    return toWireBatch(batch, this.route, this.o.envelope, this.pool);
+  }
+
+  write(batch: readonly OutboundEvent[], prepared?: unknown): Promise<void> {
+    // Serialised: one transaction at a time, even if a caller overlaps writes.
+    const run = this.chain.then(() => this.writeNow(batch, prepared as WireBatch | undefined));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(batch: readonly OutboundEvent[], prepared?: WireBatch): Promise<void> {
+    if (this.closed) throw new KafkaSinkError('the kafka sink is closed');
+    if (batch.length === 0) return;
+    const wire = prepared ?? this.prepare(batch);
+    if (!this.threaded) {
+      await this.inProcess().write(wire);
+      this.pool.give(wire.buffer);
+      return;
+    }
+    // A thread that died took the outcome of its last write with it: the new one reads the checkpoint.
+    if (!this.thread || this.thread.dead) await this.openThread(true);
+    await this.thread!.call({ op: 'write', batch: wire }, [wire.buffer]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain;
+    await this.writer?.close();
+    const t = this.thread;
+    if (t && !t.dead) {
+      await withTimeout(t.call({ op: 'close' }), 10_000, 'closing the kafka thread').catch(() => undefined);
+      await t.terminate();
+    }
+  }
+
+  /** The latest committed checkpoint record of our slot (read_committed), or null. */
+  readCheckpoint(): Promise<Position | null> {
+    return readKafkaCheckpoint(
+      kafkaBaseOptions(this.o, 'checkpoint-reader'),
+      this.o.checkpointTopic,
+      this.o.slot,
+    );
+  }
+}
+
+/** TLS / SASL options for every Kafka client, from the config. */
+export function kafkaConnectionOptions(config: Config): Partial<BaseOptions> {
+  const out: Partial<BaseOptions> = {};
+  if (config.kafkaTls || config.kafkaCaFile) {
+    out.tls = config.kafkaCaFile ? { ca: readFileSync(config.kafkaCaFile) } : {};
+  }
+  if (config.kafkaSaslMechanism) {
+    const sasl: SASLOptions = {
+      mechanism: config.kafkaSaslMechanism.toUpperCase() as SASLOptions['mechanism'],
+      username: config.kafkaSaslUsername,
+      password: config.kafkaSaslPassword,
+    };
+    out.sasl = sasl;
+  }
+  return out;
+}
+
+export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
+  const c = ctx.config;
+  if (!c.kafkaBrokers?.length) {
+    throw new KafkaSinkError('--sink kafka needs --kafka-brokers host:port[,host:port...]');
+  }
+  return new KafkaSink({
+    brokers: c.kafkaBrokers,
+    slot: c.slot,
+    topic: c.topic ?? DEFAULT_TOPIC,
+    routes: c.topicRoutes,
+    checkpointTopic: c.kafkaCheckpointTopic,
+    exactlyOnce: c.kafkaExactlyOnce,
+    envelope: c.envelope,
+    partitions: c.kafkaPartitions,
+    replicationFactor: c.kafkaReplicationFactor,
+    clientId: c.kafkaClientId,
+    compression: c.kafkaCompression,
+    database: ctx.database,
+    version: ctx.version,
+    connection: kafkaConnectionOptions(c),
+    logger: ctx.logger,
+  });
+}
