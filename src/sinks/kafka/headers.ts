@@ -129,7 +129,7 @@ function wireName(name: Buffer): Buffer {
  * A record's headers already in wire form: [count][name length][name][value length][value]... The
  * client writes a record's headers with `Writer#appendVarIntMap`, four small Buffers per header, most
  * of its CPU and garbage per record with our eleven headers. A header Map holding only this key
- * carries the encoded block instead (see installHeaderBlock).
+ * carries the encoded block instead (see headerBlocks).
  */
 export const HEADER_BLOCK = Buffer.from('tag-connector/header-block');
 
