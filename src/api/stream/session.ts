@@ -94,7 +94,7 @@ export class StreamSession {
     if (this.held) {
       for (const e of batch) {
         this.held.push(e);
-        this.heldBytes += e.json.length;
+        this.heldBytes += e.bytes;
       }
       if (this.heldBytes > this.o.maxBufferedBytes)
         this.cut(
