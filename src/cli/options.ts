@@ -173,6 +173,11 @@ export const sinkOptions: Record<string, Options> = {
     group: 'Sinks:',
     describe: 'Kafka: record batch compression, lz4|zstd|gzip|none [lz4]',
   },
+  'kafka-thread': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: "Kafka: produce from a worker thread of the sink's own (false = on the main thread) [true]",
+  },
   'kafka-tls': { type: 'string', group: 'Sinks:', describe: 'Kafka: connect with TLS [false]' },
   'kafka-ca-file': { type: 'string', group: 'Sinks:', describe: 'Kafka: CA certificate file (PEM) for TLS' },
   'kafka-sasl-mechanism': {

@@ -141,6 +141,8 @@ export const configSchema = z
     kafkaCompression: z
       .enum(['lz4', 'zstd', 'gzip', 'none'], { message: 'expected one of lz4, zstd, gzip, none' })
       .default('lz4'),
+    // the producer in a worker thread of the sink's own; false: on the main thread (fewer threads, slower)
+    kafkaThread: boolish.default(true),
     kafkaTls: boolish.default(false),
     kafkaCaFile: z.string().optional(),
     kafkaSaslMechanism: z

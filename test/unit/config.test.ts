@@ -85,6 +85,13 @@ describe('config validation', () => {
     expect(fails({ env: {}, configFile: routed }).field).toBe('kafkaCheckpointTopic');
   });
 
+  it('takes the Kafka producer thread switch from flags and env, and names it when bad', () => {
+    expect(loadConfig({ env: {}, flags: {} }).kafkaThread).toBe(true);
+    expect(loadConfig({ env: {}, flags: { kafkaThread: 'false' } }).kafkaThread).toBe(false);
+    expect(loadConfig({ env: { TAG_CONNECTOR_KAFKA_THREAD: 'false' } }).kafkaThread).toBe(false);
+    expect(fails({ env: {}, flags: { kafkaThread: 'sometimes' } }).field).toBe('kafkaThread');
+  });
+
   it('rejects a bad slot name', () => {
     expect(fails({ env: {}, flags: { slot: 'Bad-Slot' } }).field).toBe('slot');
   });

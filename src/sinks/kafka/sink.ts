@@ -149,6 +149,7 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
     replicationFactor: c.kafkaReplicationFactor,
     clientId: c.kafkaClientId,
     compression: c.kafkaCompression,
+    thread: c.kafkaThread,
     database: ctx.database,
     version: ctx.version,
     connection: kafkaConnectionOptions(c),
