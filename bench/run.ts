@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       max_slot_wal_keep_size: -1,
     },
   });
-  const services: { stop(): void }[] = [];
+  const services: { stop(): Promise<void> }[] = [];
   const env: BenchContext['env'] = {
     ...(process.env.KAFKA_BROKERS ? { kafkaBrokers: process.env.KAFKA_BROKERS } : {}),
     ...(process.env.PUBSUB_EMULATOR_HOST ? { pubsubHost: process.env.PUBSUB_EMULATOR_HOST } : {}),
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       if (!flag) continue;
       const {
         startServices,
-        stopRunning,
+        stopAndRemove,
         services: defs,
         loadExtraServices,
       } = await import('../test/support/services.ts');
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       }
       log(`starting harness ${name}`);
       const running = await startServices([name], process.pid);
-      services.push({ stop: () => stopRunning(running) });
+      services.push({ stop: () => stopAndRemove(running) });
       const v = running[0]!.env[key];
       if (name === 'kafka' && v) {
         env.kafkaBrokers = v;
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
     save();
     log(`wrote ${file}`);
   } finally {
-    for (const s of services) s.stop();
+    await Promise.all(services.map((s) => s.stop()));
     if (values.keep) log(`kept ${cluster.dir} and ${tmp}`);
     else {
       await cluster.destroy().catch(() => undefined);

@@ -6,8 +6,17 @@
  *   node test/support/services.ts up pg kafka     # prints export lines for eval
  *   node test/support/services.ts down
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgCluster } from './pg.ts';
@@ -80,6 +89,77 @@ export function stopRunning(running: RunningService[]): void {
   }
 }
 
+/** Whether process `pid` is still there. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops the services and removes their data dirs once their processes are gone (up to `waitMs`): a dir
+ * removed under a broker that is still shutting down comes back half written, and a run that never
+ * removed its dirs left ~300 MB per Kafka broker in the temp dir (bench runs filled a disk so).
+ */
+export async function stopAndRemove(running: RunningService[], waitMs = 15_000): Promise<void> {
+  stopRunning(running);
+  const pids = running.flatMap((s) => s.pids);
+  const deadline = Date.now() + waitMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids.filter(alive)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  for (const s of running) for (const d of s.dirs) rmSync(d, { recursive: true, force: true });
+}
+
+/** Prefixes of the temp dirs the harness, the tests and the bench create (mkdtemp). */
+const TEMP_PREFIX = 'tagc-';
+
+/**
+ * Removes the harness's temp dirs that no process uses any more: left behind by killed runs. A dir is
+ * in use when a live process has it (or a path under it) on its command line or as its working dir,
+ * or it changed in the last `minAgeMinutes`.
+ */
+export function pruneTempDirs(minAgeMinutes = 60): { removed: string[]; kept: string[] } {
+  const tmp = tmpdir();
+  const inUse = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      for (const m of `${cmd} ${cwd}`.matchAll(/\/tmp\/(tagc-[^/\s]+)/g)) inUse.add(m[1]!);
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  const removed: string[] = [];
+  const kept: string[] = [];
+  const cutoff = Date.now() - minAgeMinutes * 60_000;
+  for (const name of readdirSync(tmp).filter((n) => n.startsWith(TEMP_PREFIX))) {
+    const dir = join(tmp, name);
+    let recent = false;
+    try {
+      const st = statSync(dir);
+      recent = st.mtimeMs > cutoff || readdirSync(dir).some((c) => statSync(join(dir, c)).mtimeMs > cutoff);
+    } catch {
+      continue;
+    }
+    if (inUse.has(name) || recent) kept.push(dir);
+    else {
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  return { removed, kept };
+}
+
 const STATE = join(CACHE_DIR, 'services', 'state.json');
 
 async function main(argv: string[]): Promise<void> {
@@ -104,9 +184,7 @@ async function main(argv: string[]): Promise<void> {
       : names.length
         ? all.filter((s) => names.includes(s.name))
         : all.filter(mine);
-    stopRunning(chosen);
-    await new Promise((r) => setTimeout(r, 1500));
-    for (const s of chosen) for (const d of s.dirs) rmSync(d, { recursive: true, force: true });
+    await stopAndRemove(chosen);
     const left = all.filter((s) => !chosen.includes(s));
     if (left.length) writeFileSync(STATE, JSON.stringify(left, null, 2));
     else rmSync(STATE, { force: true });
@@ -117,11 +195,22 @@ async function main(argv: string[]): Promise<void> {
           : '') +
         '\n',
     );
+  } else if (verb === 'prune') {
+    const minutes = names[0] === undefined ? 60 : Number(names[0]);
+    if (!Number.isFinite(minutes) || minutes < 0) {
+      process.stderr.write('usage: script/services prune [MINUTES] (default 60)\n');
+      process.exit(2);
+    }
+    const { removed, kept } = pruneTempDirs(minutes);
+    for (const d of removed) process.stderr.write(`removed ${d}\n`);
+    process.stderr.write(
+      `pruned ${removed.length} temp dirs, kept ${kept.length} (in use or newer than ${minutes} min)\n`,
+    );
   } else if (verb === 'status') {
     process.stdout.write(existsSync(STATE) ? readFileSync(STATE, 'utf8') : '[]\n');
   } else {
     process.stderr.write(
-      'usage: script/services up [pg kafka pubsub mongo oidc graphql] | down [NAME...|--all] | status\n',
+      'usage: script/services up [pg kafka pubsub mongo oidc graphql] | down [NAME...|--all] | status | prune [MINUTES]\n',
     );
     process.exit(2);
   }
