@@ -5,7 +5,8 @@
  * it takes them, with pause/resume honoured like the replication socket. CPU per change here is the
  * daemon's own cost, repeatable enough to compare builds (`--cpu-prof`, `--trace-gc` work as usual):
  *
- *   node --max-semi-space-size=4 bench/pipeline-replay.ts [messages.txt] [changes=600000]
+ *   node --max-semi-space-size=8 bench/pipeline-replay.ts [messages.txt] [changes=600000]
+ *   BENCH_HOLD_MS=15 node ...   (the sink holds each batch 15 ms, as a Kafka transaction does)
  *
  * The default messages are bench/fixtures/wal2json-sample.txt (200 inserts into the catch-up table, then
  * the UPDATEs of those rows, as the catch-up backlog has them). V8 runs with the CLI's flags: the same
@@ -106,7 +107,18 @@ const catalog = {
 const filter = { isTracked: () => true } as unknown as TableFilter;
 const logger = pino({ level: 'warn' }, pino.destination(2));
 const ref: { p?: Pipeline } = {};
-const runner = new SinkRunner(new NoopSink(), {
+/**
+ * BENCH_HOLD_MS=n: the sink acknowledges each batch n ms after it got it (one batch at a time), as a
+ * Kafka transaction or an fdatasync does: events then live as long as they do in the daemon, and the
+ * CPU per change includes the GC cost of that (with the noop sink they die young).
+ */
+const holdMs = Number(process.env.BENCH_HOLD_MS ?? 0);
+class HoldingSink extends NoopSink {
+  override async write(): Promise<void> {
+    await new Promise((r) => setTimeout(r, holdMs));
+  }
+}
+const runner = new SinkRunner(holdMs > 0 ? new HoldingSink() : new NoopSink(), {
   batchSize: 2000,
   retryLimit: 1,
   logger,
@@ -164,6 +176,7 @@ process.stdout.write(
     jsonParseUsPerChange: +bareUs.toFixed(2),
     columnsParsed: parsed,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    ...(holdMs > 0 ? { holdMs } : {}),
   }) + '\n',
 );
 process.exit(0);
