@@ -197,6 +197,12 @@ export const sinkOptions: Record<string, Options> = {
     group: 'Sinks:',
     describe: 'Service-account key file for Pub/Sub (default: ADC)',
   },
+  'pubsub-ordering-buckets': {
+    type: 'string',
+    group: 'Sinks:',
+    describe:
+      'Pub/Sub: ordering key = one of N buckets by partition key (faster with many keys); 0 = the partition key [0]',
+  },
   envelope: {
     type: 'string',
     group: 'Sinks:',

@@ -115,6 +115,13 @@ export const configSchema = z
     // Google Pub/Sub
     projectId: z.string().optional(),
     serviceAccount: z.string().optional(),
+    // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts)
+    pubsubOrderingBuckets: z.coerce
+      .number({ error: 'expected a number of ordering-key buckets (0 = the partition key itself)' })
+      .int({ error: 'expected a number of ordering-key buckets (0 = the partition key itself)' })
+      .min(0, { error: 'expected a number of ordering-key buckets (0 = the partition key itself)' })
+      .max(10_000, { error: 'at most 10000 ordering-key buckets' })
+      .default(0),
     topic: z.string().optional(),
 
     // sinks

@@ -2,12 +2,14 @@ import { PubSub, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '../log.ts';
 import type { SinkContext } from './context.ts';
 import { encodeEvent, type Envelope } from './encode.ts';
+import { orderingKeyFor } from './ordering-key.ts';
 import { DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
 /**
  * The Google Pub/Sub sink. Ordering key = the event's partition key (`messageOrdering: true`), so one
- * entity's events are delivered in commit order. Attributes always carry the CloudEvents context
+ * entity's events are delivered in commit order; or, with `orderingBuckets`, one of that many keys
+ * chosen by the partition key (ordering-key.ts: many messages per publish call). Attributes always carry the CloudEvents context
  * (`ce_id`, `ce_type`, `ce_lsn`, ...; binary mode), whatever the envelope of the body.
  *
  * Pub/Sub has no transactions: delivery is at-least-once. `write` resolves once every publish of the
@@ -31,6 +33,8 @@ export interface PubSubSinkOptions {
   version: string;
   /** Create missing topics at open [true]. */
   createTopics?: boolean;
+  /** Ordering key = one of this many buckets by partition key; 0: the partition key [0] (ordering-key.ts). */
+  orderingBuckets?: number;
   /** Per publish RPC timeout (the client retries within it) [20000]. */
   publishTimeoutMs?: number;
   logger?: Logger;
@@ -111,7 +115,7 @@ export class PubSubSink implements Sink {
       const { headers, value } = encodeEvent(e, this.o.envelope, this.o.database, this.o.version);
       const topic = this.topic(this.route(e));
       used.add(topic);
-      const orderingKey = e.partitionkey;
+      const orderingKey = orderingKeyFor(e.partitionkey, this.o.orderingBuckets ?? 0);
       return topic.publishMessage({ data: Buffer.from(value), attributes: headers, orderingKey }).then(
         () => null,
         (err: Error) => ({ err, topic, orderingKey }),
@@ -158,6 +162,7 @@ export async function createPubSubSink(ctx: SinkContext): Promise<Sink> {
     topic: c.topic ?? DEFAULT_TOPIC,
     routes: c.topicRoutes,
     envelope: c.envelope,
+    orderingBuckets: c.pubsubOrderingBuckets,
     database: ctx.database,
     version: ctx.version,
     logger: ctx.logger,

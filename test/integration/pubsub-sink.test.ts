@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StreamVerifier } from '../../src/events/verify.ts';
 import { decodeMessage } from '../../src/sinks/encode.ts';
+import { orderingKeyFor } from '../../src/sinks/ordering-key.ts';
 import { PubSubSink, type PubSubSinkOptions } from '../../src/sinks/pubsub.ts';
 import { makeEvents } from '../support/events.ts';
 import { Collector } from '../support/pubsub-read.ts';
@@ -67,6 +68,31 @@ d('Pub/Sub sink (pstest)', () => {
         expect(body).toMatchObject({ op: 'u', after: { n: 10 }, source: { table: 'tasks' } });
     },
   );
+
+  it('ordering buckets: one entity keeps one ordering key of N, per-key order holds', async () => {
+    const topic = topicName('buckets');
+    const sink = new PubSubSink(options(topic, { orderingBuckets: 4 }));
+    await sink.open();
+    const c = await new Collector(PROJECT).subscribe(topic);
+    const all = makeEvents(0, 200);
+    for (let i = 0; i < 200; i += 50) await sink.write(all.slice(i, i + 50));
+    await sink.close();
+    const got = await c.waitFor(200);
+    await c.close();
+    expect(got).toHaveLength(200);
+    const keyOf = new Map<string, string>();
+    const v = new StreamVerifier();
+    for (const m of got) {
+      const e = decodeMessage(m.attributes, m.data);
+      expect(m.orderingKey).toBe(orderingKeyFor(e.partitionkey, 4));
+      expect(keyOf.get(e.partitionkey) ?? m.orderingKey).toBe(m.orderingKey);
+      keyOf.set(e.partitionkey, m.orderingKey!);
+      v.add(e);
+    }
+    expect(new Set(keyOf.values()).size).toBeGreaterThan(1);
+    const r = v.report(all.map((e) => e.event.id));
+    expect({ dup: r.duplicates, ooo: r.outOfOrder, gaps: r.gaps }).toEqual({ dup: 0, ooo: 0, gaps: 0 });
+  });
 
   it('many concurrent single-event writes all arrive, and the write loop rate', async () => {
     const topic = topicName('conc');
