@@ -7,12 +7,15 @@ import { DEFAULT_TOPIC } from '../sinks/route.ts';
  * derived from it; there is no hand-written twin.
  */
 
-const port = (what: string) =>
+/** An integer in [min, max]; every failure says `expected <what>`. */
+const intIn = (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
-    .number({ error: `expected a ${what} port number (1-65535)` })
-    .int({ error: `expected a ${what} port number (1-65535)` })
-    .min(1, { error: `expected a ${what} port number (1-65535)` })
-    .max(65535, { error: `expected a ${what} port number (1-65535)` });
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(min, { error: `expected ${what}` })
+    .max(max, { error: `expected ${what}` });
+
+const port = (what: string) => intIn(`a ${what} port number (1-65535)`, 1, 65535);
 
 const boolish = z.preprocess(
   (v) => {
@@ -26,11 +29,7 @@ const boolish = z.preprocess(
   z.boolean({ error: 'expected true or false' }),
 );
 
-const positiveInt = (what: string) =>
-  z.coerce
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .positive({ error: `expected ${what}` });
+const positiveInt = (what: string) => intIn(what, 1);
 
 const stringList = z.preprocess(
   (v) =>
@@ -77,12 +76,7 @@ export const configSchema = z
 
     // HTTP server
     serverHost: z.string().default('127.0.0.1'),
-    serverPort: z.coerce
-      .number({ error: 'expected a port number (0-65535, 0 = any free port)' })
-      .int({ error: 'expected a port number (0-65535, 0 = any free port)' })
-      .min(0, { error: 'expected a port number (0-65535, 0 = any free port)' })
-      .max(65535, { error: 'expected a port number (0-65535, 0 = any free port)' })
-      .default(8080),
+    serverPort: intIn('a port number (0-65535, 0 = any free port)', 0, 65535).default(8080),
     insecureListen: boolish.default(false),
     authTokensFile: z.string().optional(),
 
@@ -116,12 +110,11 @@ export const configSchema = z
     projectId: z.string().optional(),
     serviceAccount: z.string().optional(),
     // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts)
-    pubsubOrderingBuckets: z.coerce
-      .number({ error: 'expected a number of ordering-key buckets (0 = the partition key itself)' })
-      .int({ error: 'expected a number of ordering-key buckets (0 = the partition key itself)' })
-      .min(0, { error: 'expected a number of ordering-key buckets (0 = the partition key itself)' })
-      .max(10_000, { error: 'at most 10000 ordering-key buckets' })
-      .default(0),
+    pubsubOrderingBuckets: intIn(
+      'a number of ordering-key buckets (0-10000, 0 = the partition key itself)',
+      0,
+      10_000,
+    ).default(0),
     topic: z.string().optional(),
 
     // sinks
@@ -139,11 +132,7 @@ export const configSchema = z
     kafkaExactlyOnce: boolish.default(true),
     kafkaCheckpointTopic: z.string().min(1).default('tag-connector.checkpoints'),
     kafkaPartitions: positiveInt('a positive number of partitions').default(6),
-    kafkaReplicationFactor: z.coerce
-      .number({ error: 'expected a replication factor (-1 = the broker default)' })
-      .int({ error: 'expected a replication factor (-1 = the broker default)' })
-      .min(-1, { error: 'expected a replication factor (-1 = the broker default)' })
-      .default(-1),
+    kafkaReplicationFactor: intIn('a replication factor (-1 = the broker default)', -1).default(-1),
     kafkaClientId: z.string().min(1).default('tag-connector'),
     kafkaCompression: z
       .enum(['lz4', 'zstd', 'gzip', 'none'], { message: 'expected one of lz4, zstd, gzip, none' })
