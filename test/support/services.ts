@@ -77,11 +77,12 @@ export async function startServices(names: string[], ownerPid: number): Promise<
   return Promise.all(names.map((n) => services[n]!.start(ownerPid)));
 }
 
-export function stopRunning(running: RunningService[]): void {
+/** Signals every service's processes (each its own stopping signal unless `signal` is given). */
+export function stopRunning(running: RunningService[], signal?: NodeJS.Signals): void {
   for (const s of running) {
     for (const pid of s.pids) {
       try {
-        process.kill(pid, s.signal ?? 'SIGTERM');
+        process.kill(pid, signal ?? s.signal ?? 'SIGTERM');
       } catch {
         /* gone */
       }
@@ -109,13 +110,7 @@ export async function stopAndRemove(running: RunningService[], waitMs = 15_000):
   const pids = running.flatMap((s) => s.pids);
   const deadline = Date.now() + waitMs;
   while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of pids.filter(alive)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  if (pids.some(alive)) stopRunning(running, 'SIGKILL');
   for (const s of running) for (const d of s.dirs) rmSync(d, { recursive: true, force: true });
 }
 
@@ -129,12 +124,14 @@ const TEMP_PREFIX = 'tagc-';
  */
 export function pruneTempDirs(minAgeMinutes = 60): { removed: string[]; kept: string[] } {
   const tmp = tmpdir();
+  // the temp dir as configured (TMPDIR), not a literal /tmp: else dirs in use would look unused
+  const inside = new RegExp(`${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(${TEMP_PREFIX}[^/\\s]+)`, 'g');
   const inUse = new Set<string>();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
       const cwd = readlinkSync(`/proc/${pid}/cwd`);
-      for (const m of `${cmd} ${cwd}`.matchAll(/\/tmp\/(tagc-[^/\s]+)/g)) inUse.add(m[1]!);
+      for (const m of `${cmd} ${cwd}`.matchAll(inside)) inUse.add(m[1]!);
     } catch {
       /* gone, or not ours to read */
     }
