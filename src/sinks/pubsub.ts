@@ -9,8 +9,9 @@ import type { OutboundEvent, Sink } from './sink.ts';
 /**
  * The Google Pub/Sub sink. Ordering key = the event's partition key (`messageOrdering: true`), so one
  * entity's events are delivered in commit order; or, with `orderingBuckets`, one of that many keys
- * chosen by the partition key (ordering-key.ts: many messages per publish call). Attributes always carry the CloudEvents context
- * (`ce_id`, `ce_type`, `ce_lsn`, ...; binary mode), whatever the envelope of the body.
+ * chosen by the partition key (ordering-key.ts: many messages per publish call). Attributes always
+ * carry the CloudEvents context (`ce_id`, `ce_type`, `ce_lsn`, ...; binary mode), whatever the envelope
+ * of the body.
  *
  * Pub/Sub has no transactions: delivery is at-least-once. `write` resolves once every publish of the
  * batch resolved; the runner then saves the checkpoint in Postgres. A crash between a publish and the

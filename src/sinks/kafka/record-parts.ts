@@ -59,39 +59,29 @@ export function writeRecords(p: RecordParts, list: number[], out: Buffer): Buffe
       off = writeRecord(out, off, d, key, 0, key.length, value, 0, value.length, NO_HEADERS, 0, 1);
       continue;
     }
-    const keyStart = startOf(keyEnds, i);
+    // an event the thread encoded itself (p.slow) has its value and headers apart from the batch's
     const slow = p.slow[i];
-    if (slow) {
-      off = writeRecord(
-        out,
-        off,
-        d,
-        p.keys,
-        keyStart,
-        keyEnds[i]!,
-        slow.value,
-        0,
-        slow.value.length,
-        slow.headers,
-        0,
-        slow.headers.length,
-      );
-    } else {
-      off = writeRecord(
-        out,
-        off,
-        d,
-        p.keys,
-        keyStart,
-        keyEnds[i]!,
-        p.bytes,
-        startOf(ends, i),
-        ends[i]!,
-        p.headers,
-        startOf(headerEnds!, i),
-        headerEnds![i]!,
-      );
-    }
+    const value = slow ? slow.value : p.bytes;
+    const headers = slow ? slow.headers : p.headers;
+    const valueStart = slow ? 0 : startOf(ends, i);
+    const valueEnd = slow ? slow.value.length : ends[i]!;
+    const headerStart = slow ? 0 : startOf(headerEnds!, i);
+    const headerEnd = slow ? slow.headers.length : headerEnds![i]!;
+    const keyStart = startOf(keyEnds, i);
+    off = writeRecord(
+      out,
+      off,
+      d,
+      p.keys,
+      keyStart,
+      keyEnds[i]!,
+      value,
+      valueStart,
+      valueEnd,
+      headers,
+      headerStart,
+      headerEnd,
+    );
   }
   if (off !== size) throw new KafkaSinkError(`kafka: records came to ${off} bytes, expected ${size}`);
   return out;
