@@ -1,4 +1,4 @@
-import type { OutboundEvent } from '../sinks/sink.ts';
+import { asPacked, type SinkBatch } from '../sinks/batch.ts';
 
 /**
  * Epoch milliseconds of an ISO-8601 commit time, keeping the microseconds Postgres gives
@@ -24,21 +24,23 @@ export function epochMs(iso: string): number {
  * Commit-to-ack latency once per transaction of an acknowledged batch (its events are consecutive):
  * per event would weigh big transactions by their size, per batch would hide all but the last.
  */
-export function observeTransactions(
-  events: readonly OutboundEvent[],
-  nowMs: number,
-  observe: (ms: number) => void,
-): void {
-  let last: OutboundEvent | undefined;
-  for (const e of events) {
-    if (last !== undefined && e.position.commitLsn !== last.position.commitLsn)
-      observeOne(last, nowMs, observe);
-    last = e;
+export function observeTransactions(events: SinkBatch, nowMs: number, observe: (ms: number) => void): void {
+  const batch = asPacked(events);
+  let lastLsn: bigint | undefined;
+  let lastTime = '';
+  for (let r = 0; r < batch.blocks.length; r++) {
+    const b = batch.blocks[r]!;
+    for (let i = batch.froms[r]!; i < batch.tos[r]!; i++) {
+      const lsn = b.commitLsns[i]!;
+      if (lastLsn !== undefined && lsn !== lastLsn) observeOne(lastTime, nowMs, observe);
+      lastLsn = lsn;
+      lastTime = b.times[i]!;
+    }
   }
-  if (last !== undefined) observeOne(last, nowMs, observe);
+  if (lastLsn !== undefined) observeOne(lastTime, nowMs, observe);
 }
 
-function observeOne(e: OutboundEvent, nowMs: number, observe: (ms: number) => void): void {
-  const t = epochMs(e.time);
+function observeOne(time: string, nowMs: number, observe: (ms: number) => void): void {
+  const t = epochMs(time);
   if (t === t) observe(Math.max(0, nowMs - t));
 }

@@ -33,6 +33,25 @@ type Role = 'task' | 'etl_context' | 'event_store' | 'row';
 
 const OP: Record<RowChange['kind'], string> = { insert: 'c', update: 'u', delete: 'd' };
 
+/**
+ * Event types as constants: a type made per event (`${prefix}.created`) would be one more string
+ * per event kept alive while the event waits for its sinks (event-block.ts keeps a reference each).
+ */
+const TYPES = {
+  task: {
+    created: 'task.created',
+    updated: 'task.updated',
+    deleted: 'task.deleted',
+    status_changed: 'task.status_changed',
+  },
+  etl_context: {
+    created: 'etl_context.created',
+    updated: 'etl_context.updated',
+    deleted: 'etl_context.deleted',
+    status_changed: 'etl_context.status_changed',
+  },
+} as const;
+
 /** Per transaction, the envelope text every event of it shares (formatted once, not per event). */
 interface TxText {
   tx: TxContext;
@@ -150,26 +169,26 @@ export class Mapper {
       }
       return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ctx, data);
     }
-    const prefix = role.role === 'task' ? 'task' : 'etl_context';
+    const types = role.role === 'task' ? TYPES.task : TYPES.etl_context;
     const subject = `${role.role === 'task' ? 'tasks' : 'etl_contexts'}/${id2}`;
     const cacheKey = `${root}:${id2}`;
     const status = def.statusColumn;
     let type: string;
     if (change.kind === 'insert') {
-      type = `${prefix}.created`;
+      type = types.created;
       const s = status ? valueText(after, status) : undefined;
       if (s !== undefined) this.remember(cacheKey, s);
     } else if (change.kind === 'delete') {
-      type = `${prefix}.deleted`;
+      type = types.deleted;
       this.statusCache.delete(cacheKey);
     } else {
-      type = `${prefix}.updated`;
+      type = types.updated;
       const to = status ? valueText(after, status) : undefined;
       if (to !== undefined) {
         const known = valueText(before, status!);
         const from = known ?? this.statusCache.get(cacheKey);
         if (from !== undefined && from !== to) {
-          type = `${prefix}.status_changed`;
+          type = types.status_changed;
           data += `,"from":${from},"to":${to}`;
         }
         this.remember(cacheKey, to);

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { EncodedEvent } from '../sinks/sink.ts';
+import { BlockPool, EventBlock } from '../sinks/event-block.ts';
 import type { SinkRunner } from '../sinks/runner.ts';
 import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
 import type { Catalog, TableInfo } from './catalog.ts';
@@ -134,6 +134,7 @@ export class Pipeline {
   /** Called by a sink runner when its events up to `ordinal` are durable. */
   markDurable = (sink: string, ordinal: number): void => {
     this.tracker.markDurable(sink, ordinal);
+    if (this.sealed.length > 0) this.releaseBlocks();
     this.updateFlow();
   };
 
@@ -389,16 +390,41 @@ export class Pipeline {
   ): void {
     const pk = change.kind === 'truncate' ? [] : (change.pk ?? info.pk);
     const mapped = this.o.mapper.map({ change, root: info.root, row, unchangedToast, pk }, tx, seq);
-    // The byte length bounds in-flight memory; computing it also flattens the spliced-together JSON
-    // in place (one string instead of a tree of pieces that would pin the wal2json message they were
-    // sliced from while the event waits for the sinks).
-    const bytes = Buffer.byteLength(mapped.json);
-    const ordinal = this.tracker.event(bytes);
-    const position = { commitLsn: tx.commitLsn, seq };
-    const out = new EncodedEvent(ordinal, position, mapped.json, info.root, mapped, bytes);
+    // Packed into the current block (event-block.ts: why not an object per event). The JSON, spliced
+    // together from pieces of the wal2json message, is written to the block's slab as UTF-8 at once,
+    // so neither it nor the message it was sliced from outlives this call.
+    const { json, type } = mapped;
+    let block = this.block;
+    let i = block.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
+    if (i < 0) {
+      this.sealed.push(block);
+      block = this.block = block.count === 0 ? EventBlock.for(json) : this.pool.take();
+      i = block.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
+      if (i < 0) {
+        this.sealed.push(block);
+        block = this.block = EventBlock.for(json);
+        i = block.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
+      }
+    }
+    block.ordinals[i] = this.tracker.event(block.byteLength(i));
     this.counts.events++;
-    this.countEvent(info.root, mapped.type);
-    for (const r of this.o.runners) r.push(out);
+    this.countEvent(info.root, type);
+    for (const r of this.o.runners) r.pushPacked(block, i);
+  }
+
+  private readonly pool = new BlockPool();
+  /** The block events are packed into. */
+  private block = this.pool.take();
+  /** Full blocks, oldest first, until every sink holds their events durably. */
+  private sealed: EventBlock[] = [];
+
+  /** Gives back to the pool the full blocks whose events every sink holds durably. */
+  private releaseBlocks(): void {
+    const durable = this.tracker.minDurable();
+    let n = 0;
+    while (n < this.sealed.length && this.sealed[n]!.lastOrdinal() <= durable)
+      this.pool.give(this.sealed[n++]!);
+    if (n > 0) this.sealed.splice(0, n);
   }
 
   private sendStatus(replyRequested: boolean): void {

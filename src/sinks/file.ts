@@ -1,7 +1,8 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { parseEventId, type Position } from '../util/lsn.ts';
 import { appendDurably } from './ndjson.ts';
-import type { OutboundEvent, Sink } from './sink.ts';
+import type { SinkBatch } from './batch.ts';
+import type { Sink } from './sink.ts';
 
 const CHUNK = 64 * 1024;
 
@@ -42,7 +43,7 @@ export class FileSink implements Sink {
     return parseEventId(id);
   }
 
-  async write(batch: readonly OutboundEvent[]): Promise<void> {
+  async write(batch: SinkBatch): Promise<void> {
     const fh = this.fh;
     if (!fh) throw new Error('file sink is not open');
     await appendDurably(fh, batch);

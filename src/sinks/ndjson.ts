@@ -1,47 +1,35 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { OutboundEvent } from './sink.ts';
+import { asPacked, type SinkBatch } from './batch.ts';
 
 /** A batch as NDJSON text: one event's JSON per line. */
-export function ndjson(batch: readonly OutboundEvent[]): string {
-  // join builds one flat string; += would build a tree of pieces for the encoder to flatten.
-  const lines = new Array<string>(batch.length + 1);
-  for (let i = 0; i < batch.length; i++) lines[i] = batch[i]!.json;
-  lines[batch.length] = '';
-  return lines.join('\n');
+export function ndjson(batch: SinkBatch): string {
+  return ndjsonBytes(batch).toString('utf8');
 }
 
-/** The batch last encoded by ndjsonBytes, and its bytes. */
-let last: { first: OutboundEvent; last: OutboundEvent; n: number; buf: Buffer } | undefined;
-
-/**
- * A batch as NDJSON bytes, encoded straight into one buffer (no joined string in between, which V8
- * would put in its large-object space and count towards the next full GC). The file sink and the
- * Stream retention usually take the very same batch one after the other: the last one is reused.
- */
-export function ndjsonBytes(batch: readonly OutboundEvent[]): Buffer {
-  const n = batch.length;
-  const first = batch[0];
-  const end = batch[n - 1];
-  const c = last;
-  if (c && first && c.n === n && c.first === first && c.last === end) return c.buf;
-  let total = n;
-  for (let i = 0; i < n; i++) total += batch[i]!.bytes;
-  const buf = Buffer.allocUnsafe(total);
-  let off = 0;
-  for (let i = 0; i < n; i++) {
-    off += buf.write(batch[i]!.json, off);
-    buf[off++] = 10;
-  }
-  if (off !== total) throw new Error(`NDJSON of a batch came to ${off} bytes, its events say ${total}`);
-  if (first && end) last = { first, last: end, n, buf };
-  return buf;
+/** A batch as NDJSON bytes, in one buffer (a packed batch's single run is not copied). */
+export function ndjsonBytes(batch: SinkBatch): Buffer {
+  const chunks = asPacked(batch).chunks();
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 /** Appends a batch to a file and makes it durable (fdatasync); returns the bytes written. */
-export async function appendDurably(fh: FileHandle, batch: readonly OutboundEvent[]): Promise<number> {
-  const buf = ndjsonBytes(batch);
-  let off = 0;
-  while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+export async function appendDurably(fh: FileHandle, batch: SinkBatch): Promise<number> {
+  // The packed runs are the NDJSON already: written from the blocks as they lie, no copy.
+  const chunks = asPacked(batch).chunks();
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  let written = (await fh.writev(chunks)).bytesWritten;
+  // A short write (a full disk, a signal) leaves the rest: written on from where it stopped.
+  for (let i = 0, at = 0; written < total && i < chunks.length; i++) {
+    const c = chunks[i]!;
+    const from = Math.max(0, written - at);
+    at += c.length;
+    for (let off = from; off < c.length;) {
+      const n = (await fh.write(c, off, c.length - off)).bytesWritten;
+      off += n;
+      written += n;
+    }
+  }
   await fh.datasync();
-  return buf.length;
+  return total;
 }

@@ -1,5 +1,6 @@
 import type { Position } from '../util/lsn.ts';
-import type { OutboundEvent, Sink } from './sink.ts';
+import type { SinkBatch } from './batch.ts';
+import type { Sink } from './sink.ts';
 
 /**
  * Discards every event and acknowledges it at once: for dry runs (does the daemon keep up, what do
@@ -14,7 +15,7 @@ export class NoopSink implements Sink {
     return null;
   }
 
-  async write(_batch: readonly OutboundEvent[]): Promise<void> {}
+  async write(_batch: SinkBatch): Promise<void> {}
 
   async close(): Promise<void> {}
 }

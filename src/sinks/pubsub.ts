@@ -1,5 +1,6 @@
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '../log.ts';
+import { asEvents, type SinkBatch } from './batch.ts';
 import type { SinkContext } from './context.ts';
 import { encodeEvent, type Envelope } from './encode.ts';
 import { orderingKeyFor } from './ordering-key.ts';
@@ -103,8 +104,9 @@ export class PubSubSink implements Sink {
     }
   }
 
-  write(batch: readonly OutboundEvent[]): Promise<void> {
-    const run = this.chain.then(() => this.writeNow(batch));
+  write(batch: SinkBatch): Promise<void> {
+    // one message per event, built from an object: the client takes them one by one anyway
+    const run = this.chain.then(() => this.writeNow(asEvents(batch)));
     this.chain = run.catch(() => undefined);
     return run;
   }

@@ -1,5 +1,3 @@
-import type { OutboundEvent } from './sink.ts';
-
 /** The Kafka / Pub/Sub topic when neither `--topic` nor a route names one. */
 export const DEFAULT_TOPIC = 'tag-connector.events';
 
@@ -10,7 +8,16 @@ export const DEFAULT_TOPIC = 'tag-connector.events';
 export function topicRouter(
   routes: Readonly<Record<string, string>>,
   defaultTopic: string,
-): (event: OutboundEvent) => string {
+): (event: { type: string; table: string }) => string {
+  const route = topicRoute(routes, defaultTopic);
+  return (e) => route(e.type, e.table);
+}
+
+/** topicRouter by an event's type and table (packed events have no object to pass). */
+export function topicRoute(
+  routes: Readonly<Record<string, string>>,
+  defaultTopic: string,
+): (type: string, table: string) => string {
   const entries = Object.entries(routes);
   if (entries.length === 0) return () => defaultTopic;
   const exact = new Map(entries.filter(([k]) => !k.endsWith('*')));
@@ -18,12 +25,12 @@ export function topicRouter(
     .filter(([k]) => k.endsWith('*'))
     .map(([k, v]) => [k.slice(0, -1), v] as const)
     .sort((a, b) => b[0].length - a[0].length);
-  return (e) => {
-    const byType = exact.get(e.type);
+  return (type, table) => {
+    const byType = exact.get(type);
     if (byType) return byType;
-    const byTable = exact.get(e.table);
+    const byTable = exact.get(table);
     if (byTable) return byTable;
-    for (const [prefix, topic] of prefixes) if (e.type.startsWith(prefix)) return topic;
+    for (const [prefix, topic] of prefixes) if (type.startsWith(prefix)) return topic;
     return defaultTopic;
   };
 }

@@ -1,5 +1,7 @@
 import type { Logger } from '../log.ts';
-import { comparePosition, formatPosition, type Position } from '../util/lsn.ts';
+import { formatPosition, type Position } from '../util/lsn.ts';
+import { PackedBatch } from './batch.ts';
+import { EventBlock } from './event-block.ts';
 import type { OutboundEvent, Sink, SinkStatus } from './sink.ts';
 
 /** Where a sink that doesn't keep its own checkpoint keeps it (the state store). */
@@ -20,7 +22,7 @@ export interface SinkRunnerOptions {
   /** Backoff cap in ms. */
   maxBackoffMs?: number;
   /** Observes each durable batch (metrics). */
-  onBatch?: (sink: string, events: readonly OutboundEvent[], ms: number) => void;
+  onBatch?: (sink: string, batch: PackedBatch, ms: number) => void;
 }
 
 export class SinkFailedError extends Error {
@@ -39,8 +41,14 @@ export class SinkFailedError extends Error {
 export class SinkRunner {
   readonly sink: Sink;
   private readonly opts: SinkRunnerOptions;
-  private queue: OutboundEvent[] = [];
+  /** Queued runs of events: run r is events froms[r]..tos[r] of blocks[r]; runs before `head` are taken. */
+  private blocks: EventBlock[] = [];
+  private froms: number[] = [];
+  private tos: number[] = [];
   private head = 0;
+  private queuedEvents = 0;
+  /** Where events pushed as objects are packed. */
+  private own?: EventBlock;
   private running = false;
   private checkpoint: Position | null = null;
   private status: SinkStatus = { state: 'starting', checkpoint: null, delivered: 0, skipped: 0 };
@@ -48,7 +56,7 @@ export class SinkRunner {
   private stopped = false;
   private wake?: () => void;
   /** The next batch, taken and encoded by the sink while the current write is in progress. */
-  private next?: { taken: OutboundEvent[]; batch: OutboundEvent[]; prepared: unknown };
+  private next?: { taken: PackedBatch; batch: PackedBatch; prepared: unknown };
   private writing = false;
 
   constructor(sink: Sink, opts: SinkRunnerOptions) {
@@ -73,8 +81,27 @@ export class SinkRunner {
     return this.checkpoint;
   }
 
+  /** Queues an event object (packed into a block of the runner's own). */
   push(event: OutboundEvent): void {
-    this.queue.push(event);
+    let block = this.own;
+    let i = block ? block.appendEvent(event) : -1;
+    if (i < 0) {
+      block = this.own = EventBlock.for(event.json);
+      i = block.appendEvent(event);
+    }
+    this.pushPacked(block!, i);
+  }
+
+  /** Queues event i of a block (events come in stream order). */
+  pushPacked(block: EventBlock, i: number): void {
+    const r = this.blocks.length - 1;
+    if (r >= this.head && this.blocks[r] === block && this.tos[r] === i) this.tos[r] = i + 1;
+    else {
+      this.blocks.push(block);
+      this.froms.push(i);
+      this.tos.push(i + 1);
+    }
+    this.queuedEvents++;
     if (!this.running) void this.loop();
     else if (this.writing && !this.next && this.sink.prepare && this.queued() >= this.opts.batchSize)
       this.prepareNext();
@@ -98,7 +125,7 @@ export class SinkRunner {
   }
 
   queued(): number {
-    return this.queue.length - this.head + (this.next?.taken.length ?? 0);
+    return this.queuedEvents + (this.next?.taken.length ?? 0);
   }
 
   getStatus(): SinkStatus {
@@ -111,16 +138,29 @@ export class SinkRunner {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  private takeBatch(): OutboundEvent[] {
-    const end = Math.min(this.queue.length, this.head + this.opts.batchSize);
-    const batch = this.queue.slice(this.head, end);
-    this.head = end;
-    if (this.head === this.queue.length) {
-      this.queue = [];
+  private takeBatch(): PackedBatch {
+    const batch = new PackedBatch();
+    let want = this.opts.batchSize;
+    while (want > 0 && this.head < this.blocks.length) {
+      const r = this.head;
+      const from = this.froms[r]!;
+      const to = Math.min(this.tos[r]!, from + want);
+      batch.add(this.blocks[r]!, from, to);
+      want -= to - from;
+      if (to === this.tos[r]) this.head++;
+      else this.froms[r] = to;
+    }
+    this.queuedEvents -= batch.length;
+    if (this.head === this.blocks.length) {
+      this.blocks = [];
+      this.froms = [];
+      this.tos = [];
       this.head = 0;
-    } else if (this.head >= 1024) {
-      // Drop taken events now: the consumed front would otherwise keep them alive for the GC.
-      this.queue.splice(0, this.head);
+    } else if (this.head >= 64) {
+      // Drop taken runs now: the consumed front would otherwise keep their blocks alive.
+      this.blocks.splice(0, this.head);
+      this.froms.splice(0, this.head);
+      this.tos.splice(0, this.head);
       this.head = 0;
     }
     return batch;
@@ -141,11 +181,10 @@ export class SinkRunner {
           const ok = await this.writeWithRetry(batch, next?.prepared);
           this.writing = false;
           if (!ok) return;
-          const last = batch[batch.length - 1]!;
-          this.checkpoint = last.position;
+          this.checkpoint = batch.lastPosition();
           this.status.delivered += batch.length;
         }
-        this.opts.onDurable(this.name, taken[taken.length - 1]!.ordinal);
+        this.opts.onDurable(this.name, taken.lastOrdinal());
       }
     } finally {
       this.running = false;
@@ -160,12 +199,13 @@ export class SinkRunner {
   }
 
   /** Dedupe: a resent transaction's events at or below our checkpoint are already in the sink. */
-  private deduped(taken: OutboundEvent[]): OutboundEvent[] {
+  private deduped(taken: PackedBatch): PackedBatch {
     const cp = this.checkpoint;
-    return cp ? taken.filter((e) => comparePosition(e.position, cp) > 0) : taken;
+    if (!cp) return taken;
+    return taken.filter((b, i) => b.after(i, cp));
   }
 
-  private async writeWithRetry(batch: OutboundEvent[], prepared?: unknown): Promise<boolean> {
+  private async writeWithRetry(batch: PackedBatch, prepared?: unknown): Promise<boolean> {
     const maxBackoff = this.opts.maxBackoffMs ?? 5000;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
@@ -173,7 +213,7 @@ export class SinkRunner {
         // a prepared batch is used once: the sink may have handed its buffers on
         await this.sink.write(batch, attempt === 1 ? prepared : undefined);
         if (!this.sink.ownsCheckpoint && this.opts.store) {
-          await this.opts.store.save(this.name, batch[batch.length - 1]!.position);
+          await this.opts.store.save(this.name, batch.lastPosition());
         }
         this.opts.onBatch?.(this.name, batch, performance.now() - started);
         if (this.status.state !== 'ok') {

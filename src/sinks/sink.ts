@@ -1,5 +1,6 @@
 import type { CloudEvent } from '../events/envelope.ts';
 import type { Position } from '../util/lsn.ts';
+import type { PackedBatch, SinkBatch } from './batch.ts';
 
 /**
  * One event on its way to the sinks: its stream position, its JSON (encoded once, shared by every
@@ -110,7 +111,8 @@ export interface Sink {
    * runner calls it once a full batch is queued behind a write). `write` then gets the result; a retry
    * of that batch calls `write` without it.
    */
-  prepare?(batch: readonly OutboundEvent[]): unknown;
-  write(batch: readonly OutboundEvent[], prepared?: unknown): Promise<void>;
+  prepare?(batch: PackedBatch): unknown;
+  /** The runner passes packed batches (batch.ts); other producers may pass event objects. */
+  write(batch: SinkBatch, prepared?: unknown): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { Position } from '../util/lsn.ts';
-import { ndjsonBytes } from './ndjson.ts';
-import type { OutboundEvent, Sink } from './sink.ts';
+import { asPacked, type SinkBatch } from './batch.ts';
+import type { Sink } from './sink.ts';
 
 /**
  * NDJSON to stdout. Durable means "handed to the OS" (the write callback fired); its checkpoint lives
@@ -20,10 +20,13 @@ export class StdoutSink implements Sink {
     return null;
   }
 
-  write(batch: readonly OutboundEvent[]): Promise<void> {
+  write(batch: SinkBatch): Promise<void> {
+    // The packed runs are the batch's NDJSON: written as they lie; the last one's callback is the ack.
+    const chunks = asPacked(batch).chunks();
+    if (chunks.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      // the same bytes the file sink and the Stream retention write for this batch (encoded once)
-      this.out.write(ndjsonBytes(batch), (err) => (err ? reject(err) : resolve()));
+      for (let i = 0; i < chunks.length - 1; i++) this.out.write(chunks[i]!);
+      this.out.write(chunks[chunks.length - 1]!, (err) => (err ? reject(err) : resolve()));
     });
   }
 

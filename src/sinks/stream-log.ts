@@ -12,6 +12,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { comparePosition, formatLsn, parseEventId, parseLsn, type Position } from '../util/lsn.ts';
+import { asPacked, type SinkBatch } from './batch.ts';
 import { appendDurably } from './ndjson.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
@@ -111,19 +112,25 @@ export class StreamLog implements Sink {
     );
   }
 
-  async write(batch: readonly OutboundEvent[]): Promise<void> {
+  async write(events: SinkBatch): Promise<void> {
+    const batch = asPacked(events);
+    if (batch.length === 0) return;
     let tail = this.segments[this.segments.length - 1];
     if (!tail || !this.fh || tail.bytes >= this.o.segmentBytes) {
       await this.fh?.close();
-      const first = batch[0]!.position;
+      const first = batch.firstPosition();
       tail = { file: join(this.o.dir, segName(first)), first, bytes: 0 };
       this.segments.push(tail);
       this.fh = await open(tail.file, 'a');
       this.evict();
     }
     tail.bytes += await appendDurably(this.fh, batch);
-    this.last = batch[batch.length - 1]!.position;
-    for (const l of this.listeners) l(batch);
+    this.last = batch.lastPosition();
+    // Live clients get objects (views of the blocks); made only when somebody listens.
+    if (this.listeners.size > 0) {
+      const objects = batch.events();
+      for (const l of this.listeners) l(objects);
+    }
   }
 
   private evict(): void {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRecord, Producer, Reader, readRecordsBatch, stringSerializers } from '@platformatic/kafka';
 import type { CloudEvent } from '../../src/events/envelope.ts';
 import { StreamVerifier } from '../../src/events/verify.ts';
+import { asPacked } from '../../src/sinks/batch.ts';
 import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
 import {
   headerBlocks,
@@ -128,14 +129,14 @@ describe('Kafka message encoding (no broker)', () => {
         clientWriter,
         fake,
         undefined,
-        toWireBatch(events, () => 't', envelope),
+        toWireBatch(asPacked(events), () => 't', envelope),
         7,
       );
       expect(viaWire).toHaveLength(events.length - 7);
       // record batches of our own (one partition: every record in one batch per request, in order)
       const viaBatches: { key?: Buffer; value?: Buffer; headers?: unknown }[] = [];
       await writer.writeRecordBatches(
-        toWireBatch(events, () => 't', envelope),
+        toWireBatch(asPacked(events), () => 't', envelope),
         7,
         [1],
         async (batches) => {

@@ -1,9 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { epochMs, observeTransactions } from '../../src/extractor/commit-latency.ts';
-import type { OutboundEvent } from '../../src/sinks/sink.ts';
+import { EncodedEvent } from '../../src/sinks/sink.ts';
 
 const ev = (commitLsn: bigint, seq: number, time: string) =>
-  ({ position: { commitLsn, seq }, time }) as unknown as OutboundEvent;
+  new EncodedEvent(seq, { commitLsn, seq }, '{}', 'public.t', {
+    id: 'x',
+    type: 'row.insert',
+    partitionkey: 'k',
+    time,
+  });
 
 describe('commit-to-ack latency', () => {
   it('keeps the microseconds of a commit time', () => {

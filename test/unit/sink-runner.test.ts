@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import pino from 'pino';
+import { asEvents, type PackedBatch, type SinkBatch } from '../../src/sinks/batch.ts';
 import { SinkRunner } from '../../src/sinks/runner.ts';
-import type { OutboundEvent, Sink } from '../../src/sinks/sink.ts';
+import type { Sink } from '../../src/sinks/sink.ts';
 import { makeEvents } from '../support/events.ts';
 
 /** A sink whose writes wait until the test releases them; it records what it was given. */
@@ -16,12 +17,13 @@ class GatedSink implements Sink {
   async open() {
     return null;
   }
-  prepare(batch: readonly OutboundEvent[]): unknown {
-    this.prepared.push(batch.map((e) => e.ordinal));
-    return { first: batch[0]!.ordinal };
+  prepare(batch: PackedBatch): unknown {
+    const events = batch.events();
+    this.prepared.push(events.map((e) => e.ordinal));
+    return { first: events[0]!.ordinal };
   }
-  async write(batch: readonly OutboundEvent[], prepared?: unknown): Promise<void> {
-    this.writes.push({ ordinals: batch.map((e) => e.ordinal), prepared });
+  async write(batch: SinkBatch, prepared?: unknown): Promise<void> {
+    this.writes.push({ ordinals: asEvents(batch).map((e) => e.ordinal), prepared });
     await new Promise<void>((r) => this.release.push(r));
     if (this.failNext > 0) {
       this.failNext--;

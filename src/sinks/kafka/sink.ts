@@ -3,8 +3,9 @@ import type { BaseOptions, SASLOptions } from '@platformatic/kafka';
 import type { Config } from '../../config/index.ts';
 import type { Position } from '../../util/lsn.ts';
 import type { SinkContext } from '../context.ts';
-import { DEFAULT_TOPIC, topicRouter } from '../route.ts';
-import type { OutboundEvent, Sink } from '../sink.ts';
+import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
+import { DEFAULT_TOPIC, topicRoute } from '../route.ts';
+import type { Sink } from '../sink.ts';
 import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
 import { kafkaBaseOptions, type KafkaSinkOptions } from './options.ts';
@@ -20,7 +21,7 @@ export class KafkaSink implements Sink {
   readonly name = 'kafka';
   readonly ownsCheckpoint: boolean;
   private readonly o: KafkaSinkOptions;
-  private readonly route: (e: OutboundEvent) => string;
+  private readonly route: (type: string, table: string) => string;
   private thread?: KafkaThread;
   private writer?: KafkaWriter;
   /** Producing from a thread of the sink's own (see KafkaThread), else on the caller's. */
@@ -32,7 +33,7 @@ export class KafkaSink implements Sink {
   constructor(options: KafkaSinkOptions) {
     this.o = options;
     this.ownsCheckpoint = options.exactlyOnce;
-    this.route = topicRouter(options.routes, options.topic);
+    this.route = topicRoute(options.routes, options.topic);
     this.threaded = options.thread !== false;
   }
 
@@ -68,21 +69,21 @@ export class KafkaSink implements Sink {
   }
 
   /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
-  prepare(batch: readonly OutboundEvent[]): WireBatch {
+  prepare(batch: PackedBatch): WireBatch {
     return toWireBatch(batch, this.route, this.o.envelope, this.pool);
   }
 
-  write(batch: readonly OutboundEvent[], prepared?: unknown): Promise<void> {
+  write(batch: SinkBatch, prepared?: unknown): Promise<void> {
     // Serialised: one transaction at a time, even if a caller overlaps writes.
     const run = this.chain.then(() => this.writeNow(batch, prepared as WireBatch | undefined));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async writeNow(batch: readonly OutboundEvent[], prepared?: WireBatch): Promise<void> {
+  private async writeNow(batch: SinkBatch, prepared?: WireBatch): Promise<void> {
     if (this.closed) throw new KafkaSinkError('the kafka sink is closed');
     if (batch.length === 0) return;
-    const wire = prepared ?? this.prepare(batch);
+    const wire = prepared ?? this.prepare(asPacked(batch));
     if (!this.threaded) {
       await this.inProcess().write(wire);
       this.pool.give(wire.buffer);

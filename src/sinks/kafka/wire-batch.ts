@@ -1,6 +1,6 @@
 import type { Position } from '../../util/lsn.ts';
 import type { Envelope } from '../encode.ts';
-import type { OutboundEvent } from '../sink.ts';
+import type { PackedBatch } from '../batch.ts';
 import { KafkaSinkError } from './errors.ts';
 import { ATTRS, scanAttributes, STRUCTURED_BLOCK_OVERHEAD, writeStructuredBlock } from './headers.ts';
 
@@ -84,18 +84,19 @@ export function asBuffer(a: Uint8Array): Buffer {
 }
 
 export function toWireBatch(
-  batch: readonly OutboundEvent[],
-  route: (e: OutboundEvent) => string,
+  batch: PackedBatch,
+  route: (type: string, table: string) => string,
   envelope: Envelope,
   pool?: WireBufferPool,
 ): WireBatch {
   const n = batch.length;
-  let end = 0;
+  const runs = batch.blocks.length;
+  // the JSON without the newlines that follow each event in a block
+  const end = batch.ndjsonLength() - n;
   let keyChars = 0;
-  for (let i = 0; i < n; i++) {
-    const e = batch[i]!;
-    end += e.bytes;
-    keyChars += e.partitionkey.length;
+  for (let r = 0; r < runs; r++) {
+    const keys = batch.blocks[r]!.keys;
+    for (let i = batch.froms[r]!; i < batch.tos[r]!; i++) keyChars += keys[i]!.length;
   }
   const structured = envelope === 'structured';
   const keyBound = 3 * keyChars; // UTF-8 of a UTF-16 unit: at most 3 bytes
@@ -130,20 +131,24 @@ export function toWireBatch(
   let topicIndex = -1;
   let off = 0;
   let keyEnd = 0;
-  for (let i = 0; i < n; i++) {
-    const e = batch[i]!;
-    const t = route(e);
-    if (t !== lastTopic) {
-      lastTopic = t;
-      topicIndex = w.topics.indexOf(t);
-      if (topicIndex < 0) topicIndex = w.topics.push(t) - 1;
+  let k = 0;
+  for (let r = 0; r < runs; r++) {
+    const b = batch.blocks[r]!;
+    const to = batch.tos[r]!;
+    for (let i = batch.froms[r]!; i < to; i++, k++) {
+      const t = route(b.types[i]!, b.tables[i]!);
+      if (t !== lastTopic) {
+        lastTopic = t;
+        topicIndex = w.topics.indexOf(t);
+        if (topicIndex < 0) topicIndex = w.topics.push(t) - 1;
+      }
+      w.topic[k] = topicIndex;
+      off += b.buf.copy(bytes, off, b.start(i), b.ends[i]);
+      w.ends[k] = off;
+      w.keyEnds[k] = keyEnd += keys.write(b.keys[i]!, keyEnd);
+      w.commitLsn[k] = b.commitLsns[i]!;
+      w.seq[k] = b.seqs[i]!;
     }
-    w.topic[i] = topicIndex;
-    off += bytes.write(e.json, off);
-    w.ends[i] = off;
-    w.keyEnds[i] = keyEnd += keys.write(e.partitionkey, keyEnd);
-    w.commitLsn[i] = e.position.commitLsn;
-    w.seq[i] = e.position.seq;
   }
   if (off !== end) throw new KafkaSinkError(`a batch came to ${off} bytes, its events say ${end}`);
   w.bytes = bytes;
