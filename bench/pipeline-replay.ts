@@ -13,84 +13,19 @@
  * `--max-semi-space-size` as the shebang, and src/cli/v8-flags.ts imported first.
  */
 import '../src/cli/v8-flags.ts';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { Catalog, TableInfo } from '../src/extractor/catalog.ts';
 import { Mapper } from '../src/extractor/mapper.ts';
 import { Pipeline } from '../src/extractor/pipeline.ts';
-import type { ReplicationSource, SourceHandlers } from '../src/extractor/replication-source.ts';
 import type { TableFilter } from '../src/extractor/roles.ts';
 import { decodeWal2Json } from '../src/extractor/wal2json.ts';
 import { NoopSink } from '../src/sinks/noop.ts';
 import { SinkRunner } from '../src/sinks/runner.ts';
-import { formatLsn } from '../src/util/lsn.ts';
+import { ReplaySource, WAL2JSON_SAMPLE } from '../test/support/replay-source.ts';
 
 const [fileArg, changesArg] = process.argv.slice(2);
-const file = fileArg ?? fileURLToPath(new URL('./fixtures/wal2json-sample.txt', import.meta.url));
-const lines = readFileSync(file, 'utf8').trim().split('\n');
-const rows = lines.filter((l) => l.startsWith('{"action":"I"') || l.startsWith('{"action":"U"'));
-const begin = lines.find((l) => l.startsWith('{"action":"B"'))!;
-const commit = lines.find((l) => l.startsWith('{"action":"C"'))!;
 const target = Number(changesArg ?? 600_000);
-const txSize = rows.length;
-
-/** Transaction i: BEGIN/COMMIT with LSNs moved past the previous transaction's. */
-function framing(i: number): { b: Buffer; c: Buffer } {
-  const lsn = formatLsn(0x1000000n + BigInt(i) * 0x100000n);
-  const next = formatLsn(0x1000000n + BigInt(i) * 0x100000n + 0x30n);
-  const fix = (l: string) =>
-    l.replace(/"lsn":"[^"]+"/, `"lsn":"${lsn}"`).replace(/"nextlsn":"[^"]+"/, `"nextlsn":"${next}"`);
-  return { b: Buffer.from(fix(begin)), c: Buffer.from(fix(commit)) };
-}
-const rowBufs = rows.map((r) => Buffer.from(r));
-
-class ReplaySource implements ReplicationSource {
-  private paused = false;
-  private h?: SourceHandlers;
-  private tx = 0;
-  private row = 0;
-  private sent = 0;
-  private framingNow = framing(0);
-
-  async start(handlers: SourceHandlers): Promise<void> {
-    this.h = handlers;
-    setImmediate(() => this.pump());
-  }
-  private pump(): void {
-    const h = this.h!;
-    // One socket read's worth (~64 KiB) of messages per turn, as the pg connection delivers them.
-    let bytes = 0;
-    while (!this.paused && bytes < 65536 && this.sent < target) {
-      if (this.row === 0) h.onData('0/0', this.framingNow.b);
-      const buf = rowBufs[this.row]!;
-      h.onData('0/0', buf);
-      bytes += buf.length;
-      this.sent++;
-      if (++this.row === txSize || this.sent === target) {
-        h.onData('0/0', this.framingNow.c);
-        this.row = 0;
-        this.framingNow = framing(++this.tx);
-      }
-    }
-    if (this.sent >= target) return;
-    if (!this.paused) setImmediate(() => this.pump());
-  }
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    setImmediate(() => this.pump());
-  }
-  sendStatus(): void {}
-  /** End LSN of the last transaction, once everything was sent. */
-  finalEnd(): bigint | undefined {
-    return this.sent >= target ? 0x1000000n + BigInt(this.tx - 1) * 0x100000n + 0x30n : undefined;
-  }
-  async stop(): Promise<void> {}
-}
+const source = new ReplaySource(target, fileArg ?? WAL2JSON_SAMPLE);
 
 const info: TableInfo = {
   name: 'public.bench',
@@ -126,7 +61,6 @@ const runner = new SinkRunner(holdMs > 0 ? new HoldingSink() : new NoopSink(), {
   onFatal: (_n, err) => ref.p?.fail(err),
 });
 await runner.open();
-const source = new ReplaySource();
 const pipeline = new Pipeline({
   logger,
   decoder: decodeWal2Json,
@@ -141,13 +75,15 @@ const pipeline = new Pipeline({
   statusIntervalMs: 10,
 });
 ref.p = pipeline;
+const rowBufs = Array.from({ length: source.txSize }, (_, i) => Buffer.from(source.rowText(i)));
+const beginText = source.beginText();
 // The same messages through JSON.parse alone, first: the in-process "bare reader" for the ratio.
 const bareCpu0 = process.cpuUsage();
 let parsed = 0;
 for (let i = 0, row = 0; i < target; i++) {
-  if (row === 0) JSON.parse(framing(0).b.toString('utf8'));
+  if (row === 0) JSON.parse(beginText);
   parsed += (JSON.parse(rowBufs[row]!.toString('utf8')) as { columns: unknown[] }).columns.length;
-  if (++row === txSize) row = 0;
+  if (++row === rowBufs.length) row = 0;
 }
 const bareCpu = process.cpuUsage(bareCpu0);
 const bareUs = (bareCpu.user + bareCpu.system) / target;
