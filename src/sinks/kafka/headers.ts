@@ -47,9 +47,9 @@ const JSON_ORDER_BYTES: readonly Uint8Array[] = JSON_ORDER.map((k) => Buffer.fro
 const QUOTE = 34;
 const BACKSLASH = 92;
 
-/** Offset of the closing quote of a JSON string whose text starts at `i`; -1 at an escape or the end. */
-function stringEnd(b: Uint8Array, i: number): number {
-  for (let n = b.length; i < n; i++) {
+/** Offset of the closing quote of a JSON string whose text starts at `i`; -1 at an escape or `n`. */
+function stringEnd(b: Uint8Array, i: number, n: number): number {
+  for (; i < n; i++) {
     const c = b[i]!;
     if (c === QUOTE) return i;
     if (c === BACKSLASH) return -1;
@@ -65,22 +65,23 @@ function stringEnd(b: Uint8Array, i: number): number {
  * Bytes, not text: UTF-8 never has a quote, backslash or comma inside a multi-byte character, so the
  * offsets are exact for any text.
  */
-export function scanAttributes(json: Uint8Array, at: Int32Array): boolean {
+export function scanAttributes(json: Uint8Array, at: Int32Array, from = 0, to = json.length): boolean {
+  // (from, to: the event's bytes within `json`; the offsets in `at` are then offsets in `json`)
   at.fill(-1);
-  if (json[0] !== 123 /* { */) return false;
-  let i = 1;
+  if (json[from] !== 123 /* { */) return false;
+  let i = from + 1;
   let expect = 0;
   for (;;) {
     if (json[i] !== QUOTE) return false;
     let slot: number;
     let v: number;
     const known = expect < JSON_ORDER_BYTES.length ? JSON_ORDER_BYTES[expect]! : undefined;
-    if (known && startsWithAt(json, known, i)) {
+    if (known && startsWithAt(json, known, i, to)) {
       slot = JSON_ORDER[expect]!.slot;
       v = i + known.length;
       expect++;
     } else {
-      const keyEnd = stringEnd(json, i + 1);
+      const keyEnd = stringEnd(json, i + 1, to);
       if (keyEnd < 0 || json[keyEnd + 1] !== 58 /* : */) return false;
       const key = Buffer.from(json.buffer, json.byteOffset + i + 1, keyEnd - i - 1).toString('utf8');
       slot = key === 'data' ? DATA : (ATTR_SLOT.get(key) ?? OTHER);
@@ -92,7 +93,7 @@ export function scanAttributes(json: Uint8Array, at: Int32Array): boolean {
     let end: number;
     if (c === QUOTE) {
       start = v + 1;
-      end = stringEnd(json, start);
+      end = stringEnd(json, start, to);
       if (end < 0) return false;
       i = end + 1;
     } else if (c >= 48 && c <= 57) {
@@ -112,8 +113,8 @@ export function scanAttributes(json: Uint8Array, at: Int32Array): boolean {
   return true;
 }
 
-function startsWithAt(b: Uint8Array, prefix: Uint8Array, at: number): boolean {
-  if (at + prefix.length > b.length) return false;
+function startsWithAt(b: Uint8Array, prefix: Uint8Array, at: number, to: number): boolean {
+  if (at + prefix.length > to) return false;
   for (let k = 0; k < prefix.length; k++) if (b[at + k] !== prefix[k]) return false;
   return true;
 }
@@ -207,28 +208,41 @@ export const STRUCTURED_BLOCK_OVERHEAD =
  * bytes as the client writes for the headers binaryAttributes gives (no subject header for "").
  */
 export function writeStructuredBlock(
-  value: Buffer,
+  value: Uint8Array,
   key: Uint8Array,
   at: Int32Array,
-  out: Buffer,
+  out: Uint8Array,
   off: number,
+  keyFrom = 0,
+  keyTo = key.length,
 ): number {
   const subjectLength = at[2 * SUBJECT + 1]! - at[2 * SUBJECT]!;
   off = writeVarInt(out, ATTRS.length + (subjectLength > 0 ? 1 : 0), off);
   for (let i = 0; i < ATTRS.length; i++) {
-    if (i === SUBJECT) off += CONTENT_TYPE_WIRE.copy(out, off);
+    if (i === SUBJECT) off = put(CONTENT_TYPE_WIRE, 0, CONTENT_TYPE_WIRE.length, out, off);
     const start = at[2 * i]!;
     const end = at[2 * i + 1]!;
     if (i === SUBJECT && end === start) continue;
-    off += HEADER_WIRE_NAMES[i]!.copy(out, off);
+    const name = HEADER_WIRE_NAMES[i]!;
+    off = put(name, 0, name.length, out, off);
     if (i === PARTITIONKEY) {
-      off = writeVarInt(out, key.length, off);
-      out.set(key, off);
-      off += key.length;
+      off = writeVarInt(out, keyTo - keyFrom, off);
+      off = put(key, keyFrom, keyTo, out, off);
     } else {
       off = writeVarInt(out, end - start, off);
-      off += value.copy(out, off, start, end);
+      off = put(value, start, end, out, off);
     }
   }
   return off;
+}
+
+/**
+ * Copies src[from, to) to out at `off`; returns the offset after it. A loop for the few bytes of a
+ * header (Buffer#copy costs more in its argument checks than in copying them), native beyond.
+ */
+function put(src: Uint8Array, from: number, to: number, out: Uint8Array, off: number): number {
+  const n = to - from;
+  if (n > 48) out.set(src.subarray(from, to), off);
+  else for (let k = 0; k < n; k++) out[off + k] = src[from + k]!;
+  return off + n;
 }

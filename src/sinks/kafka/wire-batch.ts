@@ -158,9 +158,8 @@ export function toWireBatch(
     const attrs = new Int32Array(2 * ATTRS.length);
     let hoff = 0;
     for (let i = 0; i < n; i++) {
-      const value = packed(bytes, w.ends, i);
-      if (scanAttributes(value, attrs))
-        hoff = writeStructuredBlock(value, packed(keys, w.keyEnds, i), attrs, headers, hoff);
+      if (scanAttributes(bytes, attrs, startOf(w.ends, i), w.ends[i]))
+        hoff = writeStructuredBlock(bytes, keys, attrs, headers, hoff, startOf(w.keyEnds, i), w.keyEnds[i]);
       headerEnds[i] = hoff;
     }
     w.headers = headers.subarray(0, hoff);
