@@ -1,7 +1,7 @@
 import { formatLsn, type Lsn } from '../util/lsn.ts';
 import type { Row, RowChange, TruncateChange } from './changes.ts';
 import type { RoleDef, ResolvedRoles } from './roles.ts';
-import { hasColumn, keyOf, rowJson, valueText } from './row-json.ts';
+import { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row-json.ts';
 
 /** The transaction a change belongs to. */
 export interface TxContext {
@@ -120,15 +120,16 @@ export class Mapper {
     const id = `${t.commitlsn}/${seq}`;
     const head = `{"specversion":"1.0","id":"${id}"${t.middle}${change.lsn}${t.xid}`;
     const names = this.tableNames(change.schema, change.table);
-    const event = (type: string, subject: string, partitionkey: string, data: string): MappedEvent => ({
-      id,
-      type,
-      partitionkey,
-      time: tx.commitTime,
-      json: `${head}${type}","subject":${JSON.stringify(subject)},"partitionkey":${JSON.stringify(partitionkey)},"data":{${data}}}`,
-    });
     if (change.kind === 'truncate')
-      return event('row.truncate', root, root, `"op":"t",${names},"before":null,"after":null`);
+      return mappedEvent(
+        id,
+        head,
+        tx.commitTime,
+        'row.truncate',
+        root,
+        root,
+        `"op":"t",${names},"before":null,"after":null`,
+      );
 
     const before = change.old;
     const after = change.kind === 'delete' ? null : m.row;
@@ -145,7 +146,7 @@ export class Mapper {
       const key = keyOfColumns(keyRow, m.pk) ?? root;
       const type =
         change.kind === 'insert' ? 'row.insert' : change.kind === 'update' ? 'row.update' : 'row.delete';
-      return event(type, `${root}/${key}`, key, data);
+      return mappedEvent(id, head, tx.commitTime, type, `${root}/${key}`, key, data);
     }
     const { def } = role;
     const id2 = keyOf(keyRow, def.idColumn) ?? keyOfColumns(keyRow, m.pk) ?? root;
@@ -165,9 +166,17 @@ export class Mapper {
             meta: valueText(after, 'meta'),
             error: valueText(after, 'error'),
           }).slice(1)}}`;
-        return event('etl_context.event', subject, ctx, data);
+        return mappedEvent(id, head, tx.commitTime, 'etl_context.event', subject, ctx, data);
       }
-      return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ctx, data);
+      return mappedEvent(
+        id,
+        head,
+        tx.commitTime,
+        change.kind === 'update' ? 'row.update' : 'row.delete',
+        subject,
+        ctx,
+        data,
+      );
     }
     const types = role.role === 'task' ? TYPES.task : TYPES.etl_context;
     const subject = `${role.role === 'task' ? 'tasks' : 'etl_contexts'}/${id2}`;
@@ -194,7 +203,7 @@ export class Mapper {
         this.remember(cacheKey, to);
       }
     }
-    return event(type, subject, id2, data);
+    return mappedEvent(id, head, tx.commitTime, type, subject, id2, data);
   }
 
   private remember(key: string, status: string): void {
@@ -207,12 +216,30 @@ export class Mapper {
   }
 }
 
+function mappedEvent(
+  id: string,
+  head: string,
+  time: string,
+  type: string,
+  subject: string,
+  partitionkey: string,
+  data: string,
+): MappedEvent {
+  return {
+    id,
+    type,
+    partitionkey,
+    time,
+    json: `${head}${type}","subject":${jsonString(subject)},"partitionkey":${jsonString(partitionkey)},"data":{${data}}}`,
+  };
+}
+
 /** `,"a":<text>,"b":<text>` for the members whose text is known (JSON.stringify drops undefined too). */
 function members(values: Record<string, string | undefined>): string {
   let out = '';
   for (const k in values) {
     const v = values[k];
-    if (v !== undefined) out += `,${JSON.stringify(k)}:${v}`;
+    if (v !== undefined) out += `,${jsonKey(k)}:${v}`;
   }
   return out;
 }

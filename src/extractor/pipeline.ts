@@ -9,7 +9,7 @@ import { CheckpointTracker } from './checkpoint-tracker.ts';
 import type { Mapper, TxContext } from './mapper.ts';
 import type { ReplicationSource } from './replication-source.ts';
 import type { TableFilter } from './roles.ts';
-import { completeToast } from './toast.ts';
+import { completeToast, toastToComplete } from './toast.ts';
 
 /** Bytes of one XLogData message → its change(s): a pgoutput Truncate naming n tables is n changes. */
 export type Decoder = (payload: Buffer, walLsn: string) => Change | Change[];
@@ -46,6 +46,7 @@ type InputItem =
  * socket is only resumed once the queue is empty, which puts the stream back on the direct path.
  */
 const INPUT_HIGH_WATER = 512;
+const NO_COLUMNS: string[] = [];
 const KEEPALIVE_MAX_SILENCE_MS = 10_000;
 /**
  * A paused stream resumes once in-flight events and bytes are back under this share of their bounds.
@@ -202,8 +203,8 @@ export class Pipeline {
         } catch (err) {
           return this.accept({ k: 'err', lsn, error: err as Error });
         }
-        if (Array.isArray(decoded)) for (const change of decoded) this.accept({ k: 'c', lsn, change });
-        else this.accept({ k: 'c', lsn, change: decoded });
+        if (Array.isArray(decoded)) for (const change of decoded) this.acceptChange(lsn, change);
+        else this.acceptChange(lsn, decoded);
       },
       onKeepalive: (lsn, reply) => this.accept({ k: 'ka', lsn, reply }),
       onClose: (err) => this.onSourceClosed(source, err),
@@ -230,12 +231,7 @@ export class Pipeline {
    * at most 64 KiB, per turn of the event loop), so sink I/O completions still run in between.
    */
   private accept(item: InputItem): void {
-    if (this.processing || this.inputHead < this.input.length || this.fatalError || this.overCapacity()) {
-      this.input.push(item);
-      if (this.inputLength() >= INPUT_HIGH_WATER) this.pauseSource();
-      if (!this.processing) void this.process();
-      return;
-    }
+    if (this.mustQueue()) return this.enqueue(item);
     let pending: Promise<void> | void;
     try {
       pending = this.handle(item);
@@ -243,6 +239,28 @@ export class Pipeline {
       return this.fail(err as Error);
     }
     if (pending) void this.process(pending);
+  }
+
+  /** accept() for a change, with no item made unless it has to wait. */
+  private acceptChange(lsn: string, change: Change): void {
+    if (this.mustQueue()) return this.enqueue({ k: 'c', lsn, change });
+    let pending: Promise<void> | void;
+    try {
+      pending = this.handleChange(lsn, change);
+    } catch (err) {
+      return this.fail(err as Error);
+    }
+    if (pending) void this.process(pending);
+  }
+
+  private mustQueue(): boolean {
+    return this.processing || this.inputHead < this.input.length || !!this.fatalError || this.overCapacity();
+  }
+
+  private enqueue(item: InputItem): void {
+    this.input.push(item);
+    if (this.inputLength() >= INPUT_HIGH_WATER) this.pauseSource();
+    if (!this.processing) void this.process();
   }
 
   /** Works through the queued input; `first` is a handled item still in progress (catalog load). */
@@ -292,7 +310,11 @@ export class Pipeline {
       return;
     }
     if (item.k === 'err') throw item.error;
-    const change = item.change;
+    return this.handleChange(item.lsn, item.change);
+  }
+
+  private handleChange(lsn: string, change: Change): Promise<void> | void {
+    this.lastReceivedLsn = lsn;
     this.counts.changes++;
     switch (change.kind) {
       case 'begin':
@@ -301,7 +323,7 @@ export class Pipeline {
         this.tracker.begin();
         return;
       case 'commit':
-        if (!this.tx) throw new DecodeError(item.lsn, 'COMMIT without BEGIN');
+        if (!this.tx) throw new DecodeError(lsn, 'COMMIT without BEGIN');
         this.tx = null;
         this.counts.transactions++;
         this.o.metrics?.transactions.inc();
@@ -314,7 +336,7 @@ export class Pipeline {
       case 'noop':
         return;
       default: {
-        if (!this.tx) throw new DecodeError(item.lsn, `${change.kind} outside a transaction`);
+        if (!this.tx) throw new DecodeError(lsn, `${change.kind} outside a transaction`);
         const seq = this.seq++;
         const info = this.tableInfo(change.schema, change.table);
         if (info) return this.emit(change, seq, info);
@@ -362,8 +384,8 @@ export class Pipeline {
     if (!this.o.filter.isTracked(info.root)) return;
     const tx = this.tx!;
     let row = change.kind === 'truncate' ? null : change.new;
-    let unchangedToast: string[] = [];
-    if (change.kind !== 'truncate') {
+    let unchangedToast = NO_COLUMNS;
+    if (change.kind !== 'truncate' && toastToComplete(change, info)) {
       const t = completeToast(change, info);
       if (t.stale) {
         // The table changed shape since we cached it: reload once and redo.

@@ -19,6 +19,19 @@ export function jsonKey(name: string): string {
   return k;
 }
 
+/**
+ * `JSON.stringify(s)` for a string, quoted directly when nothing in it needs escaping (the usual
+ * subject or partition key: JSON.stringify costs ~60 ns even then, twice per event).
+ */
+export function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // quote, backslash, control characters and surrogates (lone ones are escaped) take the long way
+    if (c < 32 || c === 34 || c === 92 || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
 export function emptyRow(): Row {
   return { keys: [], values: [] };
 }

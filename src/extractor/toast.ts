@@ -14,6 +14,14 @@ export interface ToastResult {
  * has them, so we fill them in; otherwise we mark them (`unchanged_toast`), never leaving a silent gap.
  * pgoutput marks them itself (`change.unchangedToast`), and the same filling applies.
  */
+/** Whether completeToast has anything to do (most changes: no, and then it need not run). */
+export function toastToComplete(change: RowChange, info: TableInfo): boolean {
+  return (
+    (change.unchangedToast !== undefined && change.unchangedToast.length > 0) ||
+    (change.kind === 'update' && info.columns.length > (change.new?.keys.length ?? 0))
+  );
+}
+
 export function completeToast(change: RowChange, info: TableInfo): ToastResult {
   const row = change.new ?? emptyRow();
   const missing: string[] = [];
