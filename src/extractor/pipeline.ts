@@ -416,18 +416,14 @@ export class Pipeline {
     // together from pieces of the wal2json message, is written to the block's slab as UTF-8 at once,
     // so neither it nor the message it was sliced from outlives this call.
     const { json, type } = mapped;
+    const pack = (b: EventBlock) =>
+      b.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
     let block = this.block;
-    let i = block.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
-    if (i < 0) {
-      this.sealed.push(block);
-      block = this.block = block.count === 0 ? EventBlock.for(json) : this.pool.take();
-      i = block.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
-      if (i < 0) {
-        this.sealed.push(block);
-        block = this.block = EventBlock.for(json);
-        i = block.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
-      }
-    }
+    let i = pack(block);
+    // A full block is sealed (given back once durable everywhere); the next one comes from the pool,
+    // or is made to the size of an event bigger than a pooled block.
+    if (i < 0) i = pack((block = this.nextBlock(this.pool.take())));
+    if (i < 0) i = pack((block = this.nextBlock(EventBlock.for(json))));
     block.ordinals[i] = this.tracker.event(block.byteLength(i));
     this.counts.events++;
     this.countEvent(info.root, type);
@@ -439,6 +435,12 @@ export class Pipeline {
   private block = this.pool.take();
   /** Full blocks, oldest first, until every sink holds their events durably. */
   private sealed: EventBlock[] = [];
+
+  private nextBlock(block: EventBlock): EventBlock {
+    this.sealed.push(this.block);
+    this.block = block;
+    return block;
+  }
 
   /** Gives back to the pool the full blocks whose events every sink holds durably. */
   private releaseBlocks(): void {

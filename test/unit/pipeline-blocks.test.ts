@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import pino from 'pino';
 import type { Catalog, TableInfo } from '../../src/extractor/catalog.ts';
@@ -10,7 +13,7 @@ import { BLOCK_BYTES, BLOCK_EVENTS, type EventBlock } from '../../src/sinks/even
 import { ndjson } from '../../src/sinks/ndjson.ts';
 import { SinkRunner } from '../../src/sinks/runner.ts';
 import type { Sink } from '../../src/sinks/sink.ts';
-import { ReplaySource } from '../support/replay-source.ts';
+import { ReplaySource, WAL2JSON_SAMPLE } from '../support/replay-source.ts';
 
 const info: TableInfo = {
   name: 'public.bench_rows',
@@ -51,51 +54,56 @@ class RecordingSink implements Sink {
   async close() {}
 }
 
+/** Runs replayed changes through a Pipeline into the sinks until the last one is confirmed. */
+async function runPipeline(source: ReplaySource, sinks: Sink[], maxInFlightEvents: number): Promise<void> {
+  const ref: { p?: Pipeline } = {};
+  const runners = sinks.map(
+    (sink) =>
+      new SinkRunner(sink, {
+        batchSize: 500,
+        retryLimit: 1,
+        logger,
+        onDurable: (name, ordinal) => ref.p?.markDurable(name, ordinal),
+        onFatal: (_n, err) => ref.p?.fail(err),
+      }),
+  );
+  for (const r of runners) await r.open();
+  const pipeline = new Pipeline({
+    logger,
+    decoder: decodeWal2Json,
+    catalog,
+    filter,
+    mapper: new Mapper({ database: 'db', slot: 'replay', roles: {} }),
+    runners,
+    connect: () => source,
+    startLsn: 0n,
+    maxInFlightEvents,
+    maxInFlightBytes: 64 * 1024 * 1024,
+    statusIntervalMs: 10,
+  });
+  ref.p = pipeline;
+  await pipeline.start();
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      const end = source.finalEnd();
+      if (end !== undefined && pipeline.confirmedLsn() >= end) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 5);
+  });
+  await pipeline.stop(1000);
+}
+
 describe('Pipeline: events packed in pooled blocks', () => {
   it('delivers every event intact to a fast and a slow sink while blocks are given back and reused', async () => {
     const n = 20_000;
     const source = new ReplaySource(n);
     const fast = new RecordingSink('fast', 0);
     const slow = new RecordingSink('slow', 5);
-    const ref: { p?: Pipeline } = {};
-    const runners = [fast, slow].map(
-      (sink) =>
-        new SinkRunner(sink, {
-          batchSize: 500,
-          retryLimit: 1,
-          logger,
-          onDurable: (name, ordinal) => ref.p?.markDurable(name, ordinal),
-          onFatal: (_n, err) => ref.p?.fail(err),
-        }),
-    );
-    for (const r of runners) await r.open();
-    const pipeline = new Pipeline({
-      logger,
-      decoder: decodeWal2Json,
-      catalog,
-      filter,
-      mapper: new Mapper({ database: 'db', slot: 'replay', roles: {} }),
-      runners,
-      connect: () => source,
-      startLsn: 0n,
-      // the slow sink lags up to ~5 blocks behind the fast one: a block given back to the pool as soon
-      // as the fast sink had it would be overwritten under the slow one (this test fails that way)
-      maxInFlightEvents: 8000,
-      maxInFlightBytes: 64 * 1024 * 1024,
-      statusIntervalMs: 10,
-    });
-    ref.p = pipeline;
-    await pipeline.start();
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        const end = source.finalEnd();
-        if (end !== undefined && pipeline.confirmedLsn() >= end) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 5);
-    });
-    await pipeline.stop(1000);
+    // the slow sink lags up to ~5 blocks behind the fast one: a block given back to the pool as soon
+    // as the fast sink had it would be overwritten under the slow one (this test fails that way)
+    await runPipeline(source, [fast, slow], 8000);
 
     expect(fast.lines).toHaveLength(n);
     expect(slow.lines).toEqual(fast.lines);
@@ -118,5 +126,34 @@ describe('Pipeline: events packed in pooled blocks', () => {
     const fills = Math.max(Math.ceil(bytes / BLOCK_BYTES), Math.ceil(n / BLOCK_EVENTS));
     expect(fills).toBeGreaterThanOrEqual(8);
     expect(fast.blocks.size).toBeLessThan(fills);
+  });
+
+  it('packs an event bigger than a block into a block of its own size, between pooled ones', async () => {
+    // the sample with one row's label grown to 1.5 MB (a block's slab is 1 MB)
+    const dir = mkdtempSync(join(tmpdir(), 'tagc-blocks-'));
+    const file = join(dir, 'big.txt');
+    const big = 'x'.repeat(1_500_000);
+    let grown = false;
+    const lines = readFileSync(WAL2JSON_SAMPLE, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        if (grown || !l.startsWith('{"action":"I"')) return l;
+        grown = true;
+        return l.replace(/"value":"row [^"]*"/, `"value":"${big}"`);
+      });
+    writeFileSync(file, lines.join('\n') + '\n');
+    try {
+      const source = new ReplaySource(5_000, file);
+      const sink = new RecordingSink('file', 0);
+      await runPipeline(source, [sink], 3000);
+      expect(sink.lines).toHaveLength(5_000);
+      const huge = sink.lines.filter((l) => l.length > 1_000_000);
+      expect(huge.length).toBeGreaterThan(0);
+      for (const l of huge)
+        expect((JSON.parse(l) as { data: { after: { label: string } } }).data.after.label).toBe(big);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
