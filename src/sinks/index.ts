@@ -3,6 +3,8 @@ import type { SinkContext } from './context.ts';
 import type { Sink } from './sink.ts';
 
 export type { Sink, OutboundEvent, SinkStatus } from './sink.ts';
+export { asEvents, asPacked, PackedBatch, type SinkBatch } from './batch.ts';
+export { EventBlock } from './event-block.ts';
 export type { SinkContext } from './context.ts';
 
 /** Builds one sink of a kind; heavy client libraries are imported only when their sink is used. */
