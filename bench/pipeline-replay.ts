@@ -14,34 +14,15 @@
  */
 import '../src/cli/v8-flags.ts';
 import pino from 'pino';
-import type { Catalog, TableInfo } from '../src/extractor/catalog.ts';
-import { Mapper } from '../src/extractor/mapper.ts';
-import { Pipeline } from '../src/extractor/pipeline.ts';
-import type { TableFilter } from '../src/extractor/roles.ts';
-import { decodeWal2Json } from '../src/extractor/wal2json.ts';
 import { NoopSink } from '../src/sinks/noop.ts';
-import { SinkRunner } from '../src/sinks/runner.ts';
+import { replayPipeline } from '../test/support/replay-pipeline.ts';
 import { ReplaySource, WAL2JSON_SAMPLE } from '../test/support/replay-source.ts';
 
 const [fileArg, changesArg] = process.argv.slice(2);
 const target = Number(changesArg ?? 600_000);
 const source = new ReplaySource(target, fileArg ?? WAL2JSON_SAMPLE);
 
-const info: TableInfo = {
-  name: 'public.bench',
-  root: 'public.bench',
-  columns: [],
-  pk: ['id'],
-  replicaIdentity: 'd',
-};
-const catalog = {
-  cached: () => info,
-  load: async () => info,
-  invalidate: () => undefined,
-} as unknown as Catalog;
-const filter = { isTracked: () => true } as unknown as TableFilter;
 const logger = pino({ level: 'warn' }, pino.destination(2));
-const ref: { p?: Pipeline } = {};
 /**
  * BENCH_HOLD_MS=n: the sink acknowledges each batch n ms after it got it (one batch at a time), as a
  * Kafka transaction or an fdatasync does: events then live as long as they do in the daemon, and the
@@ -53,28 +34,16 @@ class HoldingSink extends NoopSink {
     await new Promise((r) => setTimeout(r, holdMs));
   }
 }
-const runner = new SinkRunner(holdMs > 0 ? new HoldingSink() : new NoopSink(), {
-  batchSize: 2000,
-  retryLimit: 1,
-  logger,
-  onDurable: (name, ordinal) => ref.p?.markDurable(name, ordinal),
-  onFatal: (_n, err) => ref.p?.fail(err),
-});
-await runner.open();
-const pipeline = new Pipeline({
-  logger,
-  decoder: decodeWal2Json,
-  catalog,
-  filter,
-  mapper: new Mapper({ database: 'bench', slot: 'replay', roles: {} }),
-  runners: [runner],
-  connect: () => source,
-  startLsn: 0n,
-  maxInFlightEvents: 5000,
-  maxInFlightBytes: 16 * 1024 * 1024,
-  statusIntervalMs: 10,
-});
-ref.p = pipeline;
+const { pipeline, drained } = await replayPipeline(
+  source,
+  [holdMs > 0 ? new HoldingSink() : new NoopSink()],
+  {
+    logger,
+    batchSize: 2000,
+    maxInFlightEvents: 5000,
+    maxInFlightBytes: 16 * 1024 * 1024,
+  },
+);
 const rowBufs = Array.from({ length: source.txSize }, (_, i) => Buffer.from(source.rowText(i)));
 const beginText = source.beginText();
 // The same messages through JSON.parse alone, first: the in-process "bare reader" for the ratio.
@@ -91,15 +60,7 @@ const bareUs = (bareCpu.user + bareCpu.system) / target;
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await pipeline.start();
-await new Promise<void>((resolve) => {
-  const poll = setInterval(() => {
-    const end = source.finalEnd();
-    if (end !== undefined && pipeline.confirmedLsn() >= end) {
-      clearInterval(poll);
-      resolve();
-    }
-  }, 2);
-});
+await drained();
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 await pipeline.stop(1000);

@@ -3,31 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import pino from 'pino';
-import type { Catalog, TableInfo } from '../../src/extractor/catalog.ts';
-import { Mapper } from '../../src/extractor/mapper.ts';
-import { Pipeline } from '../../src/extractor/pipeline.ts';
-import type { TableFilter } from '../../src/extractor/roles.ts';
-import { decodeWal2Json } from '../../src/extractor/wal2json.ts';
 import { asPacked, type SinkBatch } from '../../src/sinks/batch.ts';
 import { BLOCK_BYTES, BLOCK_EVENTS, type EventBlock } from '../../src/sinks/event-block.ts';
 import { ndjson } from '../../src/sinks/ndjson.ts';
-import { SinkRunner } from '../../src/sinks/runner.ts';
 import type { Sink } from '../../src/sinks/sink.ts';
+import { replayPipeline } from '../support/replay-pipeline.ts';
 import { ReplaySource, WAL2JSON_SAMPLE } from '../support/replay-source.ts';
 
-const info: TableInfo = {
-  name: 'public.bench_rows',
-  root: 'public.bench_rows',
-  columns: [],
-  pk: ['id'],
-  replicaIdentity: 'd',
-};
-const catalog = {
-  cached: () => info,
-  load: async () => info,
-  invalidate: () => undefined,
-} as unknown as Catalog;
-const filter = { isTracked: () => true } as unknown as TableFilter;
 const logger = pino({ level: 'silent' });
 
 /** Keeps every line it is given (copied out at once, as a sink's write does) and the blocks seen. */
@@ -56,42 +38,14 @@ class RecordingSink implements Sink {
 
 /** Runs replayed changes through a Pipeline into the sinks until the last one is confirmed. */
 async function runPipeline(source: ReplaySource, sinks: Sink[], maxInFlightEvents: number): Promise<void> {
-  const ref: { p?: Pipeline } = {};
-  const runners = sinks.map(
-    (sink) =>
-      new SinkRunner(sink, {
-        batchSize: 500,
-        retryLimit: 1,
-        logger,
-        onDurable: (name, ordinal) => ref.p?.markDurable(name, ordinal),
-        onFatal: (_n, err) => ref.p?.fail(err),
-      }),
-  );
-  for (const r of runners) await r.open();
-  const pipeline = new Pipeline({
+  const { pipeline, drained } = await replayPipeline(source, sinks, {
     logger,
-    decoder: decodeWal2Json,
-    catalog,
-    filter,
-    mapper: new Mapper({ database: 'db', slot: 'replay', roles: {} }),
-    runners,
-    connect: () => source,
-    startLsn: 0n,
+    batchSize: 500,
     maxInFlightEvents,
     maxInFlightBytes: 64 * 1024 * 1024,
-    statusIntervalMs: 10,
   });
-  ref.p = pipeline;
   await pipeline.start();
-  await new Promise<void>((resolve) => {
-    const poll = setInterval(() => {
-      const end = source.finalEnd();
-      if (end !== undefined && pipeline.confirmedLsn() >= end) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 5);
-  });
+  await drained();
   await pipeline.stop(1000);
 }
 
