@@ -1,11 +1,11 @@
 import type { Position } from '../util/lsn.ts';
-import { EventBlock } from './event-block.ts';
+import { packEvent, type EventBlock } from './event-block.ts';
 import type { OutboundEvent } from './sink.ts';
 
 /**
  * A batch for a sink: runs of events in blocks (event-block.ts), in stream order. Sinks that write
  * bytes take the runs as they lie (`chunks()` is the batch's NDJSON, not a copy); the others ask for
- * objects (`events()`).
+ * objects (`events()`, copies).
  */
 export class PackedBatch {
   readonly blocks: EventBlock[] = [];
@@ -47,7 +47,7 @@ export class PackedBatch {
     return out;
   }
 
-  /** The events as objects (views of the blocks), in order. */
+  /** The events as objects (copies: see EventBlock.event), in order. */
   events(): OutboundEvent[] {
     const out = new Array<OutboundEvent>(this.length);
     let k = 0;
@@ -59,21 +59,26 @@ export class PackedBatch {
   /** The batch's NDJSON (each event's JSON and a newline), as views of the block slabs. */
   chunks(): Buffer[] {
     const out: Buffer[] = [];
-    for (let r = 0; r < this.blocks.length; r++) {
-      const b = this.blocks[r]!;
-      out.push(b.buf.subarray(b.start(this.froms[r]!), b.ends[this.tos[r]! - 1]! + 1));
-    }
+    for (let r = 0; r < this.blocks.length; r++)
+      out.push(this.blocks[r]!.buf.subarray(this.runStart(r), this.runEnd(r)));
     return out;
   }
 
   /** Bytes of the batch's NDJSON. */
   ndjsonLength(): number {
     let n = 0;
-    for (let r = 0; r < this.blocks.length; r++) {
-      const b = this.blocks[r]!;
-      n += b.ends[this.tos[r]! - 1]! + 1 - b.start(this.froms[r]!);
-    }
+    for (let r = 0; r < this.blocks.length; r++) n += this.runEnd(r) - this.runStart(r);
     return n;
+  }
+
+  /** Where run r's NDJSON starts in its block's slab. */
+  private runStart(r: number): number {
+    return this.blocks[r]!.start(this.froms[r]!);
+  }
+
+  /** Where run r's NDJSON ends (after the last event's newline). */
+  private runEnd(r: number): number {
+    return this.blocks[r]!.ends[this.tos[r]! - 1]! + 1;
   }
 
   firstPosition(): Position {
@@ -100,12 +105,10 @@ export function asPacked(batch: SinkBatch): PackedBatch {
   const out = new PackedBatch();
   let block: EventBlock | undefined;
   for (const e of batch) {
-    if (block && block.appendEvent(e) >= 0) continue;
-    if (block) out.add(block, 0, block.count);
-    block = EventBlock.for(e.json);
-    block.appendEvent(e);
+    let i: number;
+    [block, i] = packEvent(block, e);
+    out.add(block, i, i + 1); // joined into one run per block
   }
-  if (block) out.add(block, 0, block.count);
   return out;
 }
 

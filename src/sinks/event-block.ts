@@ -154,6 +154,17 @@ export class EventBlock {
 }
 
 /**
+ * Appends an event object to `block`, or to a new block when `block` is full or absent (producers other
+ * than the pipeline, which packs its events itself); returns the block it went to and its index there.
+ */
+export function packEvent(block: EventBlock | undefined, e: OutboundEvent): [EventBlock, number] {
+  const i = block ? block.appendEvent(e) : -1;
+  if (i >= 0) return [block!, i];
+  const fresh = EventBlock.for(e.json);
+  return [fresh, fresh.appendEvent(e)];
+}
+
+/**
  * Spare blocks. The pipeline gives a block back once every sink holds all its events durably: a fresh
  * megabyte slab per 1,400 events was external memory for V8, which ran a full mark-compact every few
  * dozen of them and let the resident set grow by as much between two.

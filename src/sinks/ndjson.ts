@@ -15,20 +15,14 @@ export function ndjsonBytes(batch: SinkBatch): Buffer {
 /** Appends a batch to a file and makes it durable (fdatasync); returns the bytes written. */
 export async function appendDurably(fh: FileHandle, batch: SinkBatch): Promise<number> {
   // The packed runs are the NDJSON already: written from the blocks as they lie, no copy.
-  const chunks = asPacked(batch).chunks();
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  let written = (await fh.writev(chunks)).bytesWritten;
-  // A short write (a full disk, a signal) leaves the rest: written on from where it stopped.
-  for (let i = 0, at = 0; written < total && i < chunks.length; i++) {
-    const c = chunks[i]!;
-    const from = Math.max(0, written - at);
-    at += c.length;
-    for (let off = from; off < c.length;) {
-      const n = (await fh.write(c, off, c.length - off)).bytesWritten;
-      off += n;
-      written += n;
-    }
+  const packed = asPacked(batch);
+  const chunks = packed.chunks();
+  const total = packed.ndjsonLength();
+  const written = (await fh.writev(chunks)).bytesWritten;
+  if (written < total) {
+    // A short write (a full disk, a signal) leaves the rest: written on from where it stopped.
+    const rest = Buffer.concat(chunks).subarray(written);
+    for (let off = 0; off < rest.length;) off += (await fh.write(rest, off)).bytesWritten;
   }
   await fh.datasync();
   return total;

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
 import { formatPosition, type Position } from '../util/lsn.ts';
 import { PackedBatch } from './batch.ts';
-import { EventBlock } from './event-block.ts';
+import { packEvent, type EventBlock } from './event-block.ts';
 import type { OutboundEvent, Sink, SinkStatus } from './sink.ts';
 
 /** Where a sink that doesn't keep its own checkpoint keeps it (the state store). */
@@ -83,13 +83,9 @@ export class SinkRunner {
 
   /** Queues an event object (packed into a block of the runner's own). */
   push(event: OutboundEvent): void {
-    let block = this.own;
-    let i = block ? block.appendEvent(event) : -1;
-    if (i < 0) {
-      block = this.own = EventBlock.for(event.json);
-      i = block.appendEvent(event);
-    }
-    this.pushPacked(block!, i);
+    const [block, i] = packEvent(this.own, event);
+    this.own = block;
+    this.pushPacked(block, i);
   }
 
   /** Queues event i of a block (events come in stream order). */

@@ -126,7 +126,7 @@ export class StreamLog implements Sink {
     }
     tail.bytes += await appendDurably(this.fh, batch);
     this.last = batch.lastPosition();
-    // Live clients get objects (views of the blocks); made only when somebody listens.
+    // Live clients get objects (copies: the blocks are reused); made only when somebody listens.
     if (this.listeners.size > 0) {
       const objects = batch.events();
       for (const l of this.listeners) l(objects);
