@@ -4,6 +4,7 @@ import { StreamVerifier } from '../../src/events/verify.ts';
 import { decodeMessage } from '../../src/sinks/encode.ts';
 import { orderingKeyFor } from '../../src/sinks/ordering-key.ts';
 import { PubSubSink, type PubSubSinkOptions } from '../../src/sinks/pubsub.ts';
+import type { OutboundEvent } from '../../src/sinks/sink.ts';
 import { makeEvents } from '../support/events.ts';
 import { Collector } from '../support/pubsub-read.ts';
 import { PubSubEmulator } from '../support/pubsub.ts';
@@ -31,6 +32,16 @@ function options(topic: string, extra: Partial<PubSubSinkOptions> = {}): PubSubS
 
 const topicName = (tag: string) => `t-${tag}-${randomUUID().slice(0, 8)}`;
 
+/** Publishes the events through an open sink in batches of `per`, closes it, and returns what a subscriber got. */
+async function publishAndCollect(sink: PubSubSink, topic: string, events: OutboundEvent[], per: number) {
+  const c = await new Collector(PROJECT).subscribe(topic);
+  for (let i = 0; i < events.length; i += per) await sink.write(events.slice(i, i + per));
+  await sink.close();
+  const got = await c.waitFor(events.length);
+  await c.close();
+  return got;
+}
+
 d('Pub/Sub sink (pstest)', () => {
   it.each(['structured', 'binary', 'debezium'] as const)(
     '%s envelope: ordering key = partition key, ce_* attributes, per-key order',
@@ -39,12 +50,8 @@ d('Pub/Sub sink (pstest)', () => {
       const sink = new PubSubSink(options(topic, { envelope }));
       expect(await sink.open()).toBeNull();
       expect(sink.ownsCheckpoint).toBe(false);
-      const c = await new Collector(PROJECT).subscribe(topic);
       const all = makeEvents(0, 60);
-      for (let i = 0; i < 60; i += 20) await sink.write(all.slice(i, i + 20));
-      await sink.close();
-      const got = await c.waitFor(60);
-      await c.close();
+      const got = await publishAndCollect(sink, topic, all, 20);
       expect(got).toHaveLength(60);
       const v = new StreamVerifier();
       for (const m of got) {
@@ -73,12 +80,8 @@ d('Pub/Sub sink (pstest)', () => {
     const topic = topicName('buckets');
     const sink = new PubSubSink(options(topic, { orderingBuckets: 4 }));
     await sink.open();
-    const c = await new Collector(PROJECT).subscribe(topic);
     const all = makeEvents(0, 200);
-    for (let i = 0; i < 200; i += 50) await sink.write(all.slice(i, i + 50));
-    await sink.close();
-    const got = await c.waitFor(200);
-    await c.close();
+    const got = await publishAndCollect(sink, topic, all, 50);
     expect(got).toHaveLength(200);
     const keyOf = new Map<string, string>();
     const v = new StreamVerifier();
