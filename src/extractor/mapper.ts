@@ -120,16 +120,15 @@ export class Mapper {
     const id = `${t.commitlsn}/${seq}`;
     const head = `{"specversion":"1.0","id":"${id}"${t.middle}${change.lsn}${t.xid}`;
     const names = this.tableNames(change.schema, change.table);
+    const event = (type: string, subject: string, partitionkey: string, data: string): MappedEvent => ({
+      id,
+      type,
+      partitionkey,
+      time: tx.commitTime,
+      json: `${head}${type}","subject":${jsonString(subject)},"partitionkey":${jsonString(partitionkey)},"data":{${data}}}`,
+    });
     if (change.kind === 'truncate')
-      return mappedEvent(
-        id,
-        head,
-        tx.commitTime,
-        'row.truncate',
-        root,
-        root,
-        `"op":"t",${names},"before":null,"after":null`,
-      );
+      return event('row.truncate', root, root, `"op":"t",${names},"before":null,"after":null`);
 
     const before = change.old;
     const after = change.kind === 'delete' ? null : m.row;
@@ -146,7 +145,7 @@ export class Mapper {
       const key = keyOfColumns(keyRow, m.pk) ?? root;
       const type =
         change.kind === 'insert' ? 'row.insert' : change.kind === 'update' ? 'row.update' : 'row.delete';
-      return mappedEvent(id, head, tx.commitTime, type, `${root}/${key}`, key, data);
+      return event(type, `${root}/${key}`, key, data);
     }
     const { def } = role;
     const id2 = keyOf(keyRow, def.idColumn) ?? keyOfColumns(keyRow, m.pk) ?? root;
@@ -166,17 +165,9 @@ export class Mapper {
             meta: valueText(after, 'meta'),
             error: valueText(after, 'error'),
           }).slice(1)}}`;
-        return mappedEvent(id, head, tx.commitTime, 'etl_context.event', subject, ctx, data);
+        return event('etl_context.event', subject, ctx, data);
       }
-      return mappedEvent(
-        id,
-        head,
-        tx.commitTime,
-        change.kind === 'update' ? 'row.update' : 'row.delete',
-        subject,
-        ctx,
-        data,
-      );
+      return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ctx, data);
     }
     const types = role.role === 'task' ? TYPES.task : TYPES.etl_context;
     const subject = `${role.role === 'task' ? 'tasks' : 'etl_contexts'}/${id2}`;
@@ -203,7 +194,7 @@ export class Mapper {
         this.remember(cacheKey, to);
       }
     }
-    return mappedEvent(id, head, tx.commitTime, type, subject, id2, data);
+    return event(type, subject, id2, data);
   }
 
   private remember(key: string, status: string): void {
@@ -214,24 +205,6 @@ export class Mapper {
       if (oldest !== undefined) this.statusCache.delete(oldest);
     }
   }
-}
-
-function mappedEvent(
-  id: string,
-  head: string,
-  time: string,
-  type: string,
-  subject: string,
-  partitionkey: string,
-  data: string,
-): MappedEvent {
-  return {
-    id,
-    type,
-    partitionkey,
-    time,
-    json: `${head}${type}","subject":${jsonString(subject)},"partitionkey":${jsonString(partitionkey)},"data":{${data}}}`,
-  };
 }
 
 /** `,"a":<text>,"b":<text>` for the members whose text is known (JSON.stringify drops undefined too). */
