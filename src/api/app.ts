@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { Authenticator, authHook } from './auth.ts';
+import { backfillRoutes } from './routes/backfills.ts';
 import { healthRoutes } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
 import { snapshotRoutes } from './routes/snapshot.ts';
@@ -67,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(infoRoutes, deps);
   await app.register(streamRoutes, deps);
   await app.register(snapshotRoutes, deps);
+  await app.register(backfillRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

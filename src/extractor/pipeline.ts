@@ -3,8 +3,17 @@ import type { Metrics } from '../metrics.ts';
 import { BlockPool, EventBlock } from '../sinks/event-block.ts';
 import type { SinkRunner } from '../sinks/runner.ts';
 import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
+import { BackfillStream, type ChunkReads } from './backfill/stream.ts';
 import type { Catalog, TableInfo } from './catalog.ts';
-import { DecodeError, type Change, type Row, type RowChange, type TruncateChange } from './changes.ts';
+import {
+  DecodeError,
+  type Change,
+  type MessageChange,
+  type ReadChange,
+  type Row,
+  type RowChange,
+  type TruncateChange,
+} from './changes.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import type { Mapper, TxContext } from './mapper.ts';
 import type { ReplicationSource } from './replication-source.ts';
@@ -30,6 +39,8 @@ export interface PipelineOptions {
   maxInFlightEvents: number;
   maxInFlightBytes: number;
   statusIntervalMs: number;
+  /** Backfills' watermarks and signals in the stream (docs/backfill.md); none: messages are skipped. */
+  backfill?: BackfillStream;
 }
 
 export type PipelineState =
@@ -332,6 +343,7 @@ export class Pipeline {
         return;
       case 'message':
         if (change.transactional && this.tx) this.seq++;
+        if (this.o.backfill && this.tx && BackfillStream.isOurs(change)) return this.backfillMessage(change);
         return;
       case 'noop':
         return;
@@ -382,6 +394,9 @@ export class Pipeline {
 
   private emit(change: RowChange | TruncateChange, seq: number, info: TableInfo): Promise<void> | void {
     if (!this.o.filter.isTracked(info.root)) return;
+    const backfill = this.o.backfill;
+    if (backfill !== undefined && backfill.windows.size > 0)
+      backfill.observe(info.root, change, change.kind === 'truncate' ? NO_COLUMNS : (change.pk ?? info.pk));
     const tx = this.tx!;
     let row = change.kind === 'truncate' ? null : change.new;
     let unchangedToast = NO_COLUMNS;
@@ -402,8 +417,44 @@ export class Pipeline {
     this.push(change, seq, info, row, unchangedToast, tx);
   }
 
+  /**
+   * A watermark or signal of ours: a high watermark's chunk is emitted here, at its position, each
+   * read with the next seq of the watermark's transaction (so a replayed chunk gets the same ids).
+   */
+  private backfillMessage(change: MessageChange): Promise<void> | void {
+    const backfill = this.o.backfill!;
+    const tx = this.tx!;
+    const reads = backfill.message(change, tx.commitLsn);
+    this.tracker.hold(backfill.hold());
+    if (!reads) return;
+    const first = this.seq;
+    this.seq += reads.rows.length;
+    const info = this.tableInfo(reads.schema, reads.name);
+    if (info) return this.emitReads(reads, first, info, tx);
+    return this.o.catalog.load(reads.schema, reads.name).then((i) => this.emitReads(reads, first, i, tx));
+  }
+
+  private emitReads(reads: ChunkReads, first: number, info: TableInfo, tx: TxContext): void {
+    if (this.o.filter.isTracked(info.root)) {
+      for (let i = 0; i < reads.rows.length; i++) {
+        const row = reads.rows[i]!;
+        const change: ReadChange = {
+          kind: 'read',
+          lsn: reads.lsn,
+          schema: reads.schema,
+          table: reads.name,
+          new: row,
+          old: null,
+          pk: reads.key.length > 0 ? reads.key : info.pk,
+        };
+        this.push(change, first + i, info, row, NO_COLUMNS, tx);
+      }
+    }
+    this.o.backfill!.emitted(reads);
+  }
+
   private push(
-    change: RowChange | TruncateChange,
+    change: RowChange | ReadChange | TruncateChange,
     seq: number,
     info: TableInfo,
     row: Row | null,
@@ -495,6 +546,8 @@ export class Pipeline {
     await this.inputProcessed();
     await Promise.all(this.o.runners.map((r) => r.drain()));
     this.tracker.resetPending();
+    // The hold stays: the replay reopens the windows from their low watermarks.
+    this.o.backfill?.reset();
     this.tx = null;
     for (;;) {
       if (this.stopping || this.fatalError) return;
