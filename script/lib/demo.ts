@@ -1,9 +1,10 @@
 /**
  * script/demo: the extractor end to end on embedded defaults. A private PostgreSQL with wal2json,
  * a demo schema (a task table, the ETL context/event store, pg-boss jobs), a small workload, events
- * to stdout and to a file and the HTTP stream, then a summary. Ctrl-C stops everything.
+ * to stdout and to a file and the HTTP stream, then a summary and the console URL. It keeps running
+ * until Ctrl-C, or exits after the summary with --once (0 when events arrived).
  *
- *   script/demo [--keep-running] [--sink kafka --kafka-brokers ...] [--sink pubsub --project-id ...]
+ *   script/demo [--once] [--sink kafka --kafka-brokers ...] [--sink pubsub --project-id ...]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -14,8 +15,9 @@ import { freePort } from '../../test/support/ports.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const args = process.argv.slice(2);
-const keep = args.includes('--keep-running');
-const extra = args.filter((a) => a !== '--keep-running');
+const once = args.includes('--once');
+// --keep-running was the opt-in before running on became the default; still accepted.
+const extra = args.filter((a) => a !== '--once' && a !== '--keep-running');
 const outDir = join(ROOT, 'demo-out');
 const file = join(outDir, 'events.ndjson');
 const children: ChildProcess[] = [];
@@ -121,11 +123,11 @@ async function main(): Promise<void> {
       `  sinks: ${JSON.stringify(info.sinks)}\n`,
   );
   await db.end();
-  if (keep) {
-    say(
-      `still running: curl -N -H 'Accept: text/event-stream' http://127.0.0.1:${port}/v1/api/ws/Stream  (Ctrl-C stops)`,
-    );
+  if (!once) {
+    say(`console: http://127.0.0.1:${port}/console`);
+    say(`stream:  curl -N -H 'Accept: text/event-stream' http://127.0.0.1:${port}/v1/api/ws/Stream`);
     say(`psql ${url}`);
+    say('running until Ctrl-C (script/demo --once exits after the summary)');
     await new Promise(() => undefined);
   }
   await cleanup(lines.length > 0 ? 0 : 1);
