@@ -14,6 +14,7 @@ import { migrate } from '../state/migrate.ts';
 import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
+import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
@@ -68,7 +69,7 @@ export class Extractor {
     if (this.started) return;
     this.started = true;
     const { config, logger } = this;
-    await preflight(this.pool);
+    await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => preflight(this.pool));
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
     this.backfills = new BackfillService({
       db: this.pool,
@@ -147,7 +148,7 @@ export class Extractor {
       });
       this.runners.push(runnerFor(this.streamLog));
     }
-    for (const r of this.runners) await r.open();
+    for (const r of this.runners) await openSink(r, config);
 
     const decoder: Decoder =
       config.plugin === 'wal2json' ? decodeWal2Json : (await import('./pgoutput.ts')).createPgoutputDecoder();

@@ -61,6 +61,8 @@ export async function backfillRoutes(app: FastifyInstance, deps: AppDeps): Promi
   app.post(
     '/v1/api/backfills',
     {
+      // Backfills read whole tables into every sink and take a SQL predicate: admins only.
+      config: { role: 'admin' },
       schema: {
         summary: 'Backfill tables into the sinks (read events beside the live stream)',
         body: {
@@ -89,6 +91,7 @@ export async function backfillRoutes(app: FastifyInstance, deps: AppDeps): Promi
   app.get(
     '/v1/api/backfills',
     {
+      config: { role: 'admin' },
       schema: {
         summary: 'Backfills of this slot, newest first',
         response: { 200: { type: 'array', items: backfillState }, 503: errorBody },
@@ -104,6 +107,7 @@ export async function backfillRoutes(app: FastifyInstance, deps: AppDeps): Promi
   app.get(
     '/v1/api/backfills/:id',
     {
+      config: { role: 'admin' },
       schema: {
         summary: "A backfill's state and progress",
         params: idParams,
@@ -123,6 +127,7 @@ export async function backfillRoutes(app: FastifyInstance, deps: AppDeps): Promi
   app.delete(
     '/v1/api/backfills/:id',
     {
+      config: { role: 'admin' },
       schema: {
         summary: 'Cancel a queued or running backfill',
         params: idParams,
