@@ -6,7 +6,11 @@ import { sql } from './db.ts';
 export async function apiUrl(d: Daemon, timeoutMs = 30_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const m = /"url":"(http:\/\/[^"]+)","msg":"HTTP API listening"/.exec(d.stderr());
+    const line = d
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('"msg":"HTTP API listening"'));
+    const m = line ? /"url":"(http:\/\/[^"]+)"/.exec(line) : null;
     if (m) return m[1]!;
     if (d.proc.exitCode !== null)
       throw new Error(`daemon exited ${d.proc.exitCode}: ${d.stderr().slice(-2000)}`);
