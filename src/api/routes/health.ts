@@ -10,12 +10,15 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise
   const { extractor } = deps;
   app.get(
     '/healthz',
-    { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
+    {
+      config: { role: 'public' },
+      schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } },
+    },
     async () => ({
       status: 'ok',
     }),
   );
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', { config: { role: 'public' } }, async (_req, reply) => {
     const state = extractor.pipeline?.state ?? 'starting';
     const sinks = extractor.runners.map((r) => ({ name: r.name, state: r.getStatus().state }));
     const problem = extractor.pipeline?.problem();
@@ -29,8 +32,13 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise
       ...(problem ? { reason: describe(problem) } : {}),
     });
   });
-  app.get('/metrics', async (_req, reply) => {
-    const registry = extractor.metrics.registry;
-    return reply.type(registry.contentType).send(await registry.metrics());
-  });
+  // Metrics name tables and sinks: admin only, unless the operator opens them (--metrics-public).
+  app.get(
+    '/metrics',
+    { config: { role: deps.config.metricsPublic ? 'public' : 'admin' } },
+    async (_req, reply) => {
+      const registry = extractor.metrics.registry;
+      return reply.type(registry.contentType).send(await registry.metrics());
+    },
+  );
 }
