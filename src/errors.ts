@@ -5,8 +5,8 @@
 export class ConnectorError extends Error {
   readonly code: string;
   readonly exitCode: number;
-  constructor(code: string, message: string, exitCode = 1) {
-    super(message);
+  constructor(code: string, message: string, exitCode = 1, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ConnectorError';
     this.code = code;
     this.exitCode = exitCode;

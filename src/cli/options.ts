@@ -309,18 +309,6 @@ export function withOptions<T>(y: Argv<T>, ...groups: Record<string, Options>[])
   return out;
 }
 
-/** The original flags: both daemons accept all of them so existing deployments keep working. */
-export const allDaemonOptions = [
-  connectionOptions,
-  serverOptions,
-  jobOptions,
-  sinkOptions,
-  replicationOptions,
-  jobRunnerOptions,
-  tuningOptions,
-  commonOptions,
-];
-
 /** The flags of the commands that work on the job runner's tables (migrate, run-task, tasks). */
 export const taskStoreOptions = [
   connectionOptions,

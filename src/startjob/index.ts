@@ -4,6 +4,7 @@ import { Authenticator, authHook } from '../api/auth.ts';
 import { pgClientConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSink } from '../sinks/index.ts';
+import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { VERSION } from '../version.ts';
 import { jobApi } from './api.ts';
 import { parseCron } from './chronology.ts';
@@ -99,7 +100,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     const sinks = [];
     for (const kind of config.sink) {
       const sink = await createSink(kind, ctx);
-      await sink.open();
+      await openSink(sink, config);
       sinks.push(sink);
     }
     publisher = new SinkPublisher(sinks);
@@ -185,8 +186,8 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
   async function start() {
     if (phase !== 'new') return;
     phase = 'started';
-    await store.open();
-    await etl?.open();
+    await talkingTo('Mongo', mongoAddr, () => store.open());
+    if (etl) await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => etl.open());
     await jobs.start();
     self.address = await app.listen({ host: config.serverHost, port: config.serverPort });
     logger.info({ address: self.address }, 'start-job listening');
