@@ -71,6 +71,7 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
   const file = join(dir, `${plugin}.ndjson`);
   const topic = `cdc.public.customers_${tag}`.replace(/_/g, '-');
   let collector: Collector;
+  let base: string;
 
   beforeAll(async () => {
     if (!BROKERS || !PUBSUB)
@@ -86,6 +87,8 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
     const ps = new PubSub({ projectId: PROJECT });
     await ps.createTopic(topic);
     collector = await new Collector(PROJECT).subscribe(topic);
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
     const config = join(dir, `${plugin}.yaml`);
     writeFileSync(
       config,
@@ -132,7 +135,7 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
       '--project-id',
       PROJECT,
       '--serverPort',
-      String(await freePort()),
+      String(port),
       '--stream-retention-bytes',
       '0',
     ]);
@@ -196,6 +199,24 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
     const psEvents = got.map((m) => JSON.parse(m.data) as Ev);
     expect(psEvents.map((e) => e.id).sort()).toEqual(customers.map((e) => e.id).sort());
     psEvents.forEach(checkEvent);
+
+    // The Snapshot route gives the same governed view: only row 3 is in the filter now.
+    const lines = (await (await fetch(`${base}/v1/api/ws/Snapshot?table=customers`)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; key: string; after: Record<string, unknown> });
+    const rows = lines.filter((l) => l.type === 'snapshot.row');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.key).toBe('tenant-0');
+    expect(rows[0]!.after).toEqual({
+      id: 3,
+      tenant_id: 'tenant-0',
+      email: hmac('user3@example.com'),
+      phone: '[redacted]',
+      notes: 'some ',
+      region: 'eu',
+      status: 'active',
+    });
   });
 });
 
