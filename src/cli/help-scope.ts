@@ -41,7 +41,7 @@ export const extractTasksOptionGroups: Group[] = [
 const startJobReads = new Set(['slot', 'state-schema', 'shutdown-timeout-ms']);
 export const startJobOptionGroups: Group[] = [
   connectionOptions,
-  hide(serverOptions, (name) => !/^(stream|snapshot)-/.test(name)),
+  hide(serverOptions, (name) => !/^(stream|snapshot|metrics)-/.test(name)),
   jobOptions,
   sinkOptions,
   hide(replicationOptions, (name) => startJobReads.has(name)),
