@@ -119,6 +119,37 @@ export const ROUTE_TABLE: RouteRow[] = [
   { daemon: 'extract-tasks', method: 'HEAD', route: '/openapi.json', expect: AUTHENTICATED() },
   { daemon: 'extract-tasks', method: 'GET', route: '/v1/api/ws/Stream', expect: STREAM() },
   { daemon: 'extract-tasks', method: 'GET', route: '/v1/api/ws/Snapshot', expect: SNAPSHOT() },
+  // backfills (docs/backfill.md): a table the daemon cannot backfill is a 400, an unknown id a 404
+  {
+    daemon: 'extract-tasks',
+    method: 'POST',
+    route: '/v1/api/backfills',
+    request: { body: { tables: ['public.items'] } },
+    expect: ADMIN([202, 400]),
+  },
+  { daemon: 'extract-tasks', method: 'GET', route: '/v1/api/backfills', expect: ADMIN() },
+  { daemon: 'extract-tasks', method: 'HEAD', route: '/v1/api/backfills', expect: ADMIN() },
+  {
+    daemon: 'extract-tasks',
+    method: 'GET',
+    route: '/v1/api/backfills/:id',
+    request: { path: '/v1/api/backfills/bf_nosuch' },
+    expect: ADMIN(404),
+  },
+  {
+    daemon: 'extract-tasks',
+    method: 'HEAD',
+    route: '/v1/api/backfills/:id',
+    request: { path: '/v1/api/backfills/bf_nosuch' },
+    expect: ADMIN(404),
+  },
+  {
+    daemon: 'extract-tasks',
+    method: 'DELETE',
+    route: '/v1/api/backfills/:id',
+    request: { path: '/v1/api/backfills/bf_nosuch' },
+    expect: ADMIN(404),
+  },
 
   // start-job (src/startjob/api.ts)
   { daemon: 'start-job', method: 'GET', route: '/healthz', expect: PUBLIC() },
