@@ -42,6 +42,18 @@ export interface PubSubSinkOptions {
   logger?: Logger;
 }
 
+/**
+ * The publisher settings of the sink's topics (bench/pubsub-alone.ts publishes with the same ones):
+ * per-key ordering, batches of up to 1,000 messages or 5 ms.
+ */
+export function pubsubTopicOptions(publishTimeoutMs = 20_000) {
+  return {
+    messageOrdering: true,
+    batching: { maxMessages: 1000, maxMilliseconds: 5, maxBytes: 8 << 20 },
+    gaxOpts: { timeout: publishTimeoutMs },
+  };
+}
+
 export class PubSubSinkError extends Error {
   readonly code = 'PUBSUB_SINK';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -71,11 +83,7 @@ export class PubSubSink implements Sink {
   private topic(name: string): Topic {
     let t = this.topics.get(name);
     if (!t) {
-      t = this.client.topic(name, {
-        messageOrdering: true,
-        batching: { maxMessages: 1000, maxMilliseconds: 5, maxBytes: 8 << 20 },
-        gaxOpts: { timeout: this.o.publishTimeoutMs ?? 20000 },
-      });
+      t = this.client.topic(name, pubsubTopicOptions(this.o.publishTimeoutMs));
       this.topics.set(name, t);
     }
     return t;
