@@ -3,8 +3,8 @@
  * sink's output of the same catch-up) to the same emulator with the sink's topic settings and ordering
  * keys, and nothing else: no PostgreSQL, no decoding, no pipeline. The messages (body and `ce_*`
  * attributes, as the sink encodes them) are built before the clock starts; then every message is
- * published in runs of `batch` (the sink's batch size), each run awaited before the next, as the sink's
- * runner does. Run as a child of bench/run.ts so its CPU time is its own:
+ * published in runs of `batch` (the sink's batch size) with two runs in flight, as the sink and its
+ * runner do (the next batch is published while the current one waits for its acknowledgements). Run as a child of bench/run.ts so its CPU time is its own:
  *
  *   PUBSUB_EMULATOR_HOST=... node bench/pubsub-alone.ts <events.ndjson> <events> <ordering-buckets> [batch=2000]
  *
@@ -53,11 +53,14 @@ await publisher.publishMessage({ data: Buffer.from('{}'), orderingKey: 'warm-up'
 
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
+let previous: Promise<unknown> = Promise.resolve();
 for (let i = 0; i < messages.length; i += batchSize) {
   const run = messages.slice(i, i + batchSize).map((m) => publisher.publishMessage(m));
   void publisher.flush();
-  await Promise.all(run);
+  await previous;
+  previous = Promise.all(run);
 }
+await previous;
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 await topic.delete().catch(() => undefined);

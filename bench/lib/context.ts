@@ -42,7 +42,7 @@ export interface Row {
    * Catch-up rows of the daemon: CPU time over wall time per thread (main = event loop, kafka = the
    * producer thread, other = V8/libuv helpers) and the walsender's.
    */
-  busy?: { main: number; kafka?: number; other: number; walsender?: number };
+  busy?: { main: number; kafka?: number; other: number; walsender?: number; mainRunQueue?: number };
   note?: string;
   extra?: Record<string, unknown>;
 }

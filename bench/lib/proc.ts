@@ -58,9 +58,20 @@ export class CpuMeter {
   }
 }
 
-/** Per thread of a process: its name (/proc/<pid>/task/<tid>/comm) and user + system CPU in µs. */
-export function threadCpu(pid: number | undefined): Map<number, { name: string; micros: number }> {
-  const out = new Map<number, { name: string; micros: number }>();
+interface ThreadTimes {
+  name: string;
+  /** user + system CPU, µs */
+  micros: number;
+  /** time spent runnable but waiting for a CPU (/proc/.../schedstat), µs */
+  waitMicros: number;
+}
+
+/**
+ * Per thread of a process: its name (/proc/<pid>/task/<tid>/comm), user + system CPU and the time it
+ * waited in the run queue, in µs.
+ */
+export function threadCpu(pid: number | undefined): Map<number, ThreadTimes> {
+  const out = new Map<number, ThreadTimes>();
   if (!pid) return out;
   let tids: string[];
   try {
@@ -74,9 +85,16 @@ export function threadCpu(pid: number | undefined): Map<number, { name: string; 
       const open = stat.indexOf('(');
       const close = stat.lastIndexOf(')');
       const f = stat.slice(close + 2).split(' ');
+      let waitMicros = 0;
+      try {
+        waitMicros = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1000;
+      } catch {
+        /* no schedstats on this kernel */
+      }
       out.set(Number(tid), {
         name: stat.slice(open + 1, close),
         micros: ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK,
+        waitMicros,
       });
     } catch {
       /* the thread ended between readdir and read */
@@ -95,8 +113,8 @@ export function threadCpu(pid: number | undefined): Map<number, { name: string; 
 export class ThreadMeter {
   private readonly pid: number | undefined;
   private at = 0;
-  private base = new Map<number, { name: string; micros: number }>();
-  private last = new Map<number, { name: string; micros: number }>();
+  private base = new Map<number, ThreadTimes>();
+  private last = new Map<number, ThreadTimes>();
   constructor(pid: number | undefined) {
     this.pid = pid;
   }
@@ -112,12 +130,14 @@ export class ThreadMeter {
   }
   /** Shares over [start, now]; call after a final sample(). */
   shares(wallMs = Date.now() - this.at): BusyShares {
-    const out: BusyShares = { main: 0, other: 0 };
+    const out: BusyShares = { main: 0, other: 0, mainRunQueue: 0 };
     for (const [tid, t] of this.last) {
       const micros = t.micros - (this.base.get(tid)?.micros ?? 0);
       const share = micros / 1000 / wallMs;
-      if (tid === this.pid) out.main += share;
-      else if (t.name === 'kafka-producer') out.kafka = (out.kafka ?? 0) + share;
+      if (tid === this.pid) {
+        out.main += share;
+        out.mainRunQueue = (t.waitMicros - (this.base.get(tid)?.waitMicros ?? 0)) / 1000 / wallMs;
+      } else if (t.name === 'kafka-producer') out.kafka = (out.kafka ?? 0) + share;
       else out.other += share;
     }
     const r = (n: number) => Math.round(n * 100) / 100;
@@ -125,6 +145,7 @@ export class ThreadMeter {
       main: r(out.main),
       ...(out.kafka !== undefined ? { kafka: r(out.kafka) } : {}),
       other: r(out.other),
+      mainRunQueue: r(out.mainRunQueue),
     };
   }
 }
@@ -133,4 +154,9 @@ export interface BusyShares {
   main: number;
   kafka?: number;
   other: number;
+  /**
+   * The share of the window the main thread was runnable but waited for a CPU: on a loaded machine
+   * a low busy share is mostly this (starved), not waiting for I/O (idle = 1 − main − mainRunQueue).
+   */
+  mainRunQueue: number;
 }

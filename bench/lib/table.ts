@@ -14,7 +14,7 @@ export function formatTable(rows: Row[]): string {
     'walsender µs/change',
     'p50 / p95 / p99 ms',
     'peak RSS MB',
-    'busy main / kafka / other / walsender',
+    'busy main / kafka / other / walsender (main run-queue wait)',
     'note',
   ];
   const body = rows.map((r) => [
@@ -29,7 +29,7 @@ export function formatTable(rows: Row[]): string {
     r.busy
       ? [r.busy.main, r.busy.kafka ?? '–', r.busy.other, r.busy.walsender ?? '–']
           .map((v) => (typeof v === 'number' ? v.toFixed(2) : v))
-          .join(' / ')
+          .join(' / ') + (r.busy.mainRunQueue !== undefined ? ` (${r.busy.mainRunQueue.toFixed(2)})` : '')
       : '',
     r.note ?? '',
   ]);

@@ -452,7 +452,8 @@ async function catchUpWorkload(
     extraSinks.push({
       kind: 'pubsub',
       args: ['--project-id', 'bench', '--topic', `bench-${workload.name}-${Date.now()}`],
-      env: { PUBSUB_EMULATOR_HOST: ctx.env.pubsubHost },
+      // no GCE metadata probe (the auth library's, off the loopback): the emulator needs no credentials
+      env: { PUBSUB_EMULATOR_HOST: ctx.env.pubsubHost, METADATA_SERVER_DETECTION: 'none' },
     });
   else if (wanted.has('pubsub'))
     ctx.notes.push('catch-up pubsub: skipped (PUBSUB_EMULATOR_HOST not set; `--pubsub` starts the emulator)');
