@@ -4,7 +4,7 @@ import { asEvents, type PackedBatch, type SinkBatch } from './batch.ts';
 import type { SinkContext } from './context.ts';
 import { encodeEvent, type Envelope } from './encode.ts';
 import { orderingKeyFor } from './ordering-key.ts';
-import { DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
+import { configRoutes, DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
 /**
@@ -71,6 +71,8 @@ interface Publishing {
 export class PubSubSink implements Sink {
   readonly name = 'pubsub';
   readonly ownsCheckpoint = false;
+  /** Pub/Sub's limit on a message (10 MB, attributes included), with room left for the attributes. */
+  readonly maxEventBytes = 10_000_000 - 64 * 1024;
   private readonly o: PubSubSinkOptions;
   private readonly client: PubSub;
   private readonly topics = new Map<string, Topic>();
@@ -84,6 +86,18 @@ export class PubSubSink implements Sink {
       ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
     });
     this.route = topicRouter(options.routes, options.topic);
+  }
+
+  topicOf(e: OutboundEvent): string {
+    return this.route(e);
+  }
+
+  /** The service refuses a message as too large (INVALID_ARGUMENT): no retry changes that. */
+  rejection(err: Error): string | undefined {
+    const e = err as Error & { cause?: { code?: number } };
+    return e.cause?.code === 3 && /too large|exceeds|size/i.test(e.message)
+      ? 'rejected by Pub/Sub: message too large'
+      : undefined;
   }
 
   private topic(name: string): Topic {
@@ -196,7 +210,7 @@ export async function createPubSubSink(ctx: SinkContext): Promise<Sink> {
     projectId,
     keyFilename: c.serviceAccount,
     topic: c.topic ?? DEFAULT_TOPIC,
-    routes: c.topicRoutes,
+    routes: configRoutes(c),
     envelope: c.envelope,
     orderingBuckets: c.pubsubOrderingBuckets,
     database: ctx.database,

@@ -3,9 +3,10 @@ import pg from 'pg';
 import { pgClientConfig } from '../../config/index.ts';
 import { CopyOut } from '../snapshot/copy-out.ts';
 import { SnapshotRowEncoder } from '../snapshot/row-encoder.ts';
+import { GovernedRowEncoder } from '../snapshot/governed-rows.ts';
 import type { SnapshotTable } from '../snapshot/rows.ts';
 import { ident } from '../../state/db.ts';
-import { scopeFilter } from '../auth.ts';
+import { scopeTables, scopeWorkspaces } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
 import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter } from '../stream/filters.ts';
@@ -44,6 +45,7 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
   app.get(
     '/v1/api/ws/Snapshot',
     {
+      config: { role: 'snapshot' },
       schema: {
         summary:
           'Consistent snapshot of the tracked tables (NDJSON), led by the LSN to resume the Stream from',
@@ -53,8 +55,8 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
     async (req: FastifyRequest, reply: FastifyReply) => {
       const q = req.query as { table?: string; type?: string; workspace?: string };
       const filter = parseFilter(q);
-      filter.workspaces = scopeFilter(req.scope, filter.workspaces, 'workspace');
-      filter.tables = scopeFilter(req.scope, filter.tables, 'table');
+      filter.workspaces = scopeWorkspaces(req.scope, filter.workspaces);
+      filter.tables = scopeTables(req.scope, filter.tables);
 
       const repl = new pg.Client({ ...base, replication: 'database' } as pg.ClientConfig);
       const db = new pg.Client(base);
@@ -139,7 +141,11 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
       /** Streams one table's rows through COPY; returns how many were written. */
       const streamTable = async (t: SnapshotTable): Promise<number> => {
-        const encoder = new SnapshotRowEncoder(t, config.workspaceColumn, filter.workspaces ?? undefined);
+        // A table with rules gets the governed view the change stream carries (docs/governance.md).
+        const governor = extractor.governance.for(t.name);
+        const encoder = governor
+          ? new GovernedRowEncoder(t, governor, config.workspaceColumn, filter.workspaces ?? undefined)
+          : new SnapshotRowEncoder(t, config.workspaceColumn, filter.workspaces ?? undefined);
         const [schema, table] = [t.name.slice(0, t.name.indexOf('.')), t.name.slice(t.name.indexOf('.') + 1)];
         const select = t.columns.length ? t.columns.map((c) => ident(c.name)).join(', ') : 'NULL';
         /** Writes the encoder's full buffers; waits while more than QUEUED_BYTES are queued. */
