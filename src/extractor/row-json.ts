@@ -20,6 +20,7 @@ export function jsonKey(name: string): string {
 }
 
 /** A character JSON.stringify escapes: quote, backslash, control characters, (lone) surrogates. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what JSON escapes
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /**
