@@ -46,6 +46,8 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
     '/v1/api/ws/Snapshot',
     {
       config: { role: 'snapshot' },
+      // HEAD would take a whole snapshot (a temporary slot and a wal sender) to send no rows.
+      exposeHeadRoute: false,
       schema: {
         summary:
           'Consistent snapshot of the tracked tables (NDJSON), led by the LSN to resume the Stream from',
