@@ -227,6 +227,26 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
     expect(psEvents.map((e) => e.id).sort()).toEqual(customers.map((e) => e.id).sort());
     psEvents.forEach(checkEvent);
 
+    // The governed events' JSON Schema: excluded columns absent, masked ones strings.
+    const schemas = (await (await fetch(`${base}/v1/api/schemas`)).json()) as {
+      tables: { table: string; governed: boolean; schema: any }[];
+    };
+    const cs = schemas.tables.find((t) => t.table === 'public.customers')!;
+    expect(cs.governed).toBe(true);
+    const props = cs.schema.properties.data.properties.after.anyOf[1].properties;
+    expect(Object.keys(props).sort()).toEqual([
+      'email',
+      'id',
+      'notes',
+      'phone',
+      'region',
+      'status',
+      'tenant_id',
+    ]);
+    expect(props.email).toEqual({ type: ['string', 'null'], pattern: '^[0-9a-f]{64}$' });
+    expect(props.id).toEqual({ type: 'integer' });
+    expect(schemas.tables.find((t) => t.table === 'public.other')!.governed).toBe(false);
+
     // The Snapshot route gives the same governed view: only row 3 is in the filter now.
     const lines = (await (await fetch(`${base}/v1/api/ws/Snapshot?table=customers`)).text())
       .trim()
