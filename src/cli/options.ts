@@ -238,7 +238,7 @@ export const sinkOptions: Record<string, Options> = {
     type: 'string',
     group: 'Sinks:',
     describe:
-      'Pub/Sub: ordering key = one of N buckets by partition key (faster with many keys); 0 = the partition key [0]',
+      'Pub/Sub: ordering key = one of N buckets by partition key (one entity keeps one key); 0 = the partition key itself [16]',
   },
   'dead-letter': {
     type: 'string',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_ORDERING_BUCKETS } from '../sinks/ordering-key.ts';
 import { DEFAULT_TOPIC } from '../sinks/route.ts';
 import { needsMaskKey, tableRulesSchema, tableTopicRoutes } from '../extractor/governance/rules.ts';
 
@@ -119,12 +120,13 @@ export const configSchema = z
     // Google Pub/Sub
     projectId: z.string().optional(),
     serviceAccount: z.string().optional(),
-    // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts)
+    // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts;
+    // buckets by default: one key per entity made nearly every message a publish call of its own)
     pubsubOrderingBuckets: intIn(
       'a number of ordering-key buckets (0-10000, 0 = the partition key itself)',
       0,
       10_000,
-    ).default(0),
+    ).default(DEFAULT_ORDERING_BUCKETS),
     topic: z.string().optional(),
 
     // sinks

@@ -1,6 +1,6 @@
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '../log.ts';
-import { asEvents, type SinkBatch } from './batch.ts';
+import { asEvents, type PackedBatch, type SinkBatch } from './batch.ts';
 import type { SinkContext } from './context.ts';
 import { encodeEvent, type Envelope } from './encode.ts';
 import { orderingKeyFor } from './ordering-key.ts';
@@ -42,12 +42,30 @@ export interface PubSubSinkOptions {
   logger?: Logger;
 }
 
+/**
+ * The publisher settings of the sink's topics (bench/pubsub-alone.ts publishes with the same ones):
+ * per-key ordering, batches of up to 1,000 messages or 5 ms.
+ */
+export function pubsubTopicOptions(publishTimeoutMs = 20_000) {
+  return {
+    messageOrdering: true,
+    batching: { maxMessages: 1000, maxMilliseconds: 5, maxBytes: 8 << 20 },
+    gaxOpts: { timeout: publishTimeoutMs },
+  };
+}
+
 export class PubSubSinkError extends Error {
   readonly code = 'PUBSUB_SINK';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'PubSubSinkError';
   }
+}
+
+/** A batch's publishes under way: per message, null once acknowledged or what failed. */
+interface Publishing {
+  pending: Promise<{ err: Error; topic: Topic; orderingKey: string } | null>[];
+  size: number;
 }
 
 export class PubSubSink implements Sink {
@@ -85,11 +103,7 @@ export class PubSubSink implements Sink {
   private topic(name: string): Topic {
     let t = this.topics.get(name);
     if (!t) {
-      t = this.client.topic(name, {
-        messageOrdering: true,
-        batching: { maxMessages: 1000, maxMilliseconds: 5, maxBytes: 8 << 20 },
-        gaxOpts: { timeout: this.o.publishTimeoutMs ?? 20000 },
-      });
+      t = this.client.topic(name, pubsubTopicOptions(this.o.publishTimeoutMs));
       this.topics.set(name, t);
     }
     return t;
@@ -118,15 +132,29 @@ export class PubSubSink implements Sink {
     }
   }
 
-  write(batch: SinkBatch): Promise<void> {
-    // one message per event, built from an object: the client takes them one by one anyway
-    const run = this.chain.then(() => this.writeNow(asEvents(batch)));
+  /**
+   * Publishes the runner's next batch at once, while the current write is still waiting for its
+   * acknowledgements (the runner prepares the next full batch during a write): two batches in flight
+   * instead of one, so the emulator's or the service's round trip is not paid once per batch. Order is
+   * kept: the client queues each ordering key's messages in call order, sends one batch per key at a
+   * time, and after a failed publish rejects the key's later messages until it is resumed; `write`
+   * then reports the failure and the runner's retry publishes the batch again, in order.
+   */
+  prepare(batch: PackedBatch): Publishing {
+    return this.publish(asEvents(batch));
+  }
+
+  write(batch: SinkBatch, prepared?: unknown): Promise<void> {
+    // Published now, in call order (a prepared batch already is): the client keeps each key's order
+    // by the order of publishMessage calls. One message per event, built from an object: the client
+    // takes them one by one anyway.
+    const publishing = (prepared as Publishing | undefined) ?? this.publish(asEvents(batch));
+    const run = this.chain.then(() => this.settle(publishing));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async writeNow(batch: readonly OutboundEvent[]): Promise<void> {
-    if (batch.length === 0) return;
+  private publish(batch: readonly OutboundEvent[]): Publishing {
     const used = new Set<Topic>();
     const pending = batch.map((e) => {
       const { headers, value } = encodeEvent(e, this.o.envelope, this.o.database, this.o.version);
@@ -139,7 +167,12 @@ export class PubSubSink implements Sink {
       );
     });
     for (const t of used) void t.flush().catch(() => undefined);
-    const failures = (await Promise.all(pending)).filter((f) => f !== null);
+    return { pending, size: batch.length };
+  }
+
+  private async settle(publishing: Publishing): Promise<void> {
+    if (publishing.size === 0) return;
+    const failures = (await Promise.all(publishing.pending)).filter((f) => f !== null);
     if (failures.length === 0) return;
     // The client pauses a key after a failed publish (later messages of the key fail too): resume
     // every failed key so the runner's retry of this batch can publish it again.
@@ -152,7 +185,7 @@ export class PubSubSink implements Sink {
     }
     const first = failures[0]!.err;
     throw new PubSubSinkError(
-      `pubsub: ${failures.length} of ${batch.length} publishes failed: ${first.message}`,
+      `pubsub: ${failures.length} of ${publishing.size} publishes failed: ${first.message}`,
       { cause: first },
     );
   }
