@@ -152,6 +152,8 @@ export const ROUTE_TABLE: RouteRow[] = [
   },
   { daemon: 'extract-tasks', method: 'GET', route: '/v1/api/schemas', expect: STREAM() },
   { daemon: 'extract-tasks', method: 'HEAD', route: '/v1/api/schemas', expect: STREAM() },
+  { daemon: 'extract-tasks', method: 'GET', route: '/v1/api/schemas', expect: STREAM() },
+  { daemon: 'extract-tasks', method: 'HEAD', route: '/v1/api/schemas', expect: STREAM() },
 
   // start-job (src/startjob/api.ts)
   { daemon: 'start-job', method: 'GET', route: '/healthz', expect: PUBLIC() },
