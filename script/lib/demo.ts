@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createDatabase, PgCluster } from '../../test/support/pg.ts';
 import { freePort } from '../../test/support/ports.ts';
+import { parseLsn } from '../../src/util/lsn.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -28,8 +29,11 @@ function say(msg: string): void {
 }
 
 async function cleanup(code: number): Promise<never> {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 1500));
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+  for (const c of running) c.kill('SIGTERM');
+  // The daemon drains and confirms on SIGTERM; its shutdown timeout is 8 s.
+  await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 10_000))]);
   await cluster?.destroy().catch(() => undefined);
   process.exit(code);
 }
@@ -106,7 +110,16 @@ async function main(): Promise<void> {
     const code = await new Promise<number | null>((r) => t.on('exit', (c) => r(c)));
     if (code !== 0) say(`tasks demo exited ${code}`);
   }
-  await new Promise((r) => setTimeout(r, 2000));
+  // Wait until everything written so far is confirmed (every sink holds it), not a fixed time.
+  const { rows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  const target = parseLsn(rows[0]!.lsn);
+  for (let i = 0; i < 100; i++) {
+    const { confirmedLsn } = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as {
+      confirmedLsn: string | null;
+    };
+    if (confirmedLsn && parseLsn(confirmedLsn) >= target) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   const info = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as Record<string, unknown>;
   const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);

@@ -1,5 +1,6 @@
 import type { Options } from 'yargs';
 import {
+  backfillOptions,
   commonOptions,
   connectionOptions,
   jobOptions,
@@ -32,6 +33,7 @@ export const extractTasksOptionGroups: Group[] = [
   hide(jobOptions),
   sinkOptions,
   replicationOptions,
+  backfillOptions,
   jobRunnerOptions,
   tuningOptions,
   commonOptions,
@@ -41,10 +43,11 @@ export const extractTasksOptionGroups: Group[] = [
 const startJobReads = new Set(['slot', 'state-schema', 'shutdown-timeout-ms']);
 export const startJobOptionGroups: Group[] = [
   connectionOptions,
-  hide(serverOptions, (name) => !/^(stream|snapshot)-/.test(name)),
+  hide(serverOptions, (name) => !/^(stream|snapshot|metrics)-/.test(name)),
   jobOptions,
   sinkOptions,
   hide(replicationOptions, (name) => startJobReads.has(name)),
+  hide(backfillOptions),
   hide(jobRunnerOptions),
   hide(tuningOptions, (name) => startJobReads.has(name)),
   commonOptions,

@@ -28,8 +28,8 @@ export const serverOptions: Record<string, Options> = {
   serverPort: { type: 'string', group: 'HTTP API:', describe: 'Listen port, 0 for any free port [8080]' },
   'insecure-listen': {
     type: 'boolean',
-    group: 'HTTP API:',
-    describe: 'Allow a non-loopback listen address without auth',
+    group: 'HTTP API auth:',
+    describe: 'Serve a non-loopback address without auth (else that is refused, exit 2)',
   },
   'stream-retention-bytes': {
     type: 'string',
@@ -48,13 +48,50 @@ export const serverOptions: Record<string, Options> = {
   },
   'auth-tokens-file': {
     type: 'string',
+    group: 'HTTP API auth:',
+    describe:
+      'File of static bearer tokens: one per line, or a YAML list of {token, name, workspaces, tables, roles}; ' +
+      'a token may be stored as sha256:<hex>. A file with no token is refused (docs/security.md)',
+  },
+  'auth-jwt-issuer': {
+    type: 'string',
+    group: 'HTTP API auth:',
+    describe: 'Accept JWT access tokens of this OpenID issuer (discovery + JWKS); needs --auth-jwt-audience',
+  },
+  'auth-jwt-audience': {
+    type: 'string',
+    group: 'HTTP API auth:',
+    describe: 'The aud an accepted JWT must carry (required with --auth-jwt-issuer)',
+  },
+  'auth-jwt-clients': {
+    type: 'string',
+    group: 'HTTP API auth:',
+    describe: 'Only JWTs issued to these clients (azp / client_id), comma-separated [any]',
+  },
+  'metrics-public': {
+    type: 'boolean',
+    group: 'HTTP API auth:',
+    describe: 'Serve /metrics without a token (else it needs the admin role) [false]',
+  },
+  'snapshot-max-concurrent': {
+    type: 'string',
     group: 'HTTP API:',
-    describe: 'File of static bearer tokens (one per line, or YAML with scopes)',
+    describe: 'Snapshot requests served at once; more get 429 with Retry-After [2]',
+  },
+  'stream-max-clients': {
+    type: 'string',
+    group: 'HTTP API:',
+    describe: 'Stream clients (SSE + WebSocket) served at once; more get 429 [1000]',
   },
 };
 
 export const jobOptions: Record<string, Options> = {
-  oidc: { type: 'string', group: 'Workspace API:', describe: 'OIDC issuer URL (or token endpoint)' },
+  oidc: {
+    type: 'string',
+    group: 'Workspace API:',
+    describe:
+      "OIDC issuer URL (or token endpoint) of start-job's workspace client; never the HTTP API's auth (--auth-jwt-issuer)",
+  },
   'client-id': { type: 'string', group: 'Workspace API:', describe: 'OIDC client id' },
   'client-secret': {
     type: 'string',
@@ -201,7 +238,12 @@ export const sinkOptions: Record<string, Options> = {
     type: 'string',
     group: 'Sinks:',
     describe:
-      'Pub/Sub: ordering key = one of N buckets by partition key (faster with many keys); 0 = the partition key [0]',
+      'Pub/Sub: ordering key = one of N buckets by partition key (one entity keeps one key); 0 = the partition key itself [16]',
+  },
+  'dead-letter': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Where permanently rejected events go: none (stop)|kafka:TOPIC|file:PATH [none]',
   },
   envelope: {
     type: 'string',
@@ -242,10 +284,35 @@ export const replicationOptions: Record<string, Options> = {
     describe: 'Tables never tracked (schema.table, comma-separated)',
   },
   preset: { type: 'string', group: 'Replication:', describe: 'Role mapping preset: etl|pgboss|none [etl]' },
+  'mask-key-file': {
+    type: 'string',
+    group: 'Replication:',
+    describe: 'File holding the key of hmac-sha256 masks (config tables.<t>.mask; docs/governance.md)',
+  },
   'state-schema': {
     type: 'string',
     group: 'Replication:',
     describe: 'Schema of our own state (checkpoints) [tag_connector]',
+  },
+};
+
+export const backfillOptions: Record<string, Options> = {
+  'snapshot-mode': {
+    type: 'string',
+    group: 'Backfill:',
+    describe:
+      'never | initial (backfill every tracked table once when the slot is created, then stream) | initial_only (stop after that backfill) [never]',
+  },
+  'backfill-allow-ctid': {
+    type: 'boolean',
+    group: 'Backfill:',
+    describe: 'Backfill tables without a primary key in ctid ranges (weaker guarantee: docs/backfill.md)',
+  },
+  'backfill-parallel': { type: 'string', group: 'Backfill:', describe: 'Tables backfilled at a time [1]' },
+  'backfill-chunk-size': {
+    type: 'string',
+    group: 'Backfill:',
+    describe: 'Rows per backfill chunk (memory and WAL per chunk) [4096]',
   },
 };
 

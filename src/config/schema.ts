@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { DEFAULT_ORDERING_BUCKETS } from '../sinks/ordering-key.ts';
 import { DEFAULT_TOPIC } from '../sinks/route.ts';
+import { needsMaskKey, tableRulesSchema, tableTopicRoutes } from '../extractor/governance/rules.ts';
 
 /**
  * The one configuration schema. Keys are the CLI flag names in camelCase so that an error can name
@@ -55,6 +57,7 @@ export const SINK_KINDS = ['stdout', 'file', 'kafka', 'pubsub', 'noop'] as const
 export const PLUGINS = ['wal2json', 'pgoutput'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const ENVELOPES = ['structured', 'binary', 'debezium'] as const;
+export const SNAPSHOT_MODES = ['never', 'initial', 'initial_only'] as const;
 
 /** Which table plays which role in the task system (DESIGN §4). `table` is `schema.table`. */
 const roleSchema = z.object({
@@ -78,7 +81,16 @@ export const configSchema = z
     serverHost: z.string().default('127.0.0.1'),
     serverPort: intIn('a port number (0-65535, 0 = any free port)', 0, 65535).default(8080),
     insecureListen: boolish.default(false),
-    authTokensFile: z.string().optional(),
+    // API auth (src/api/auth/), the same for both daemons; never the workspace client's --oidc
+    authTokensFile: z.string().min(1, { error: 'expected a file path' }).optional(),
+    authJwtIssuer: z
+      .url({ protocol: /^https?$/, error: 'expected the http(s) URL of an OpenID issuer' })
+      .optional(),
+    authJwtAudience: z.string().min(1, { error: 'expected the audience of this API' }).optional(),
+    authJwtClients: stringList.optional(),
+    metricsPublic: boolish.default(false),
+    snapshotMaxConcurrent: intIn('a number of concurrent Snapshot requests (1-100)', 1, 100).default(2),
+    streamMaxClients: intIn('a number of Stream clients (1-100000)', 1, 100_000).default(1000),
 
     // OIDC / workspace API (start-job)
     oidc: z.string().optional(),
@@ -109,12 +121,13 @@ export const configSchema = z
     // Google Pub/Sub
     projectId: z.string().optional(),
     serviceAccount: z.string().optional(),
-    // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts)
+    // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts;
+    // buckets by default: one key per entity made nearly every message a publish call of its own)
     pubsubOrderingBuckets: intIn(
       'a number of ordering-key buckets (0-10000, 0 = the partition key itself)',
       0,
       10_000,
-    ).default(0),
+    ).default(DEFAULT_ORDERING_BUCKETS),
     topic: z.string().optional(),
 
     // sinks
@@ -162,7 +175,27 @@ export const configSchema = z
     schemas: stringList.default(['public']),
     tables: stringList.default([]),
     excludeTables: stringList.default([]),
+    /**
+     * Per-table governance rules (docs/governance.md): the YAML `tables:` mapping (a `tables:` list is
+     * `tables` above). Tables named here are tracked too.
+     */
+    tableRules: tableRulesSchema,
+    /** File holding the HMAC key of `hmac-sha256` masks (read into maskKey; surrounding whitespace trimmed). */
+    maskKeyFile: z.string().min(1).optional(),
+    maskKey: z.string().min(1, { error: 'expected a non-empty key' }).optional(),
+    /** Where permanently rejected events go: none (stop, as before), kafka:<topic> or file:<path>. */
+    deadLetter: z
+      .string()
+      .regex(/^(none|kafka:.+|file:.+)$/, { error: 'expected none, kafka:<topic> or file:<path>' })
+      .default('none'),
     stateSchema: identifier.default('tag_connector'),
+    // backfills (docs/backfill.md)
+    snapshotMode: z
+      .enum(SNAPSHOT_MODES, { error: `expected one of ${SNAPSHOT_MODES.join('|')}` })
+      .default('never'),
+    backfillAllowCtid: boolish.default(false),
+    backfillParallel: intIn('a number of tables from 1 to 64', 1, 64).default(1),
+    backfillChunkSize: intIn('a number of rows from 1 to 100000', 1, 100_000).default(4096),
     // job runner
     pgbossSchema: identifier.default('pgboss'),
     preset: z.enum(['none', 'pgboss', 'etl'], { error: 'expected none|pgboss|etl' }).default('etl'),
@@ -196,14 +229,34 @@ export const configSchema = z
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join('|')}` }).default('info'),
   })
   .superRefine((c, ctx) => {
+    // A JWT for another application must never read this API: the audience is not optional.
+    if (c.authJwtIssuer && !c.authJwtAudience)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['authJwtAudience'],
+        message: 'is required with --auth-jwt-issuer (the aud every accepted token must carry)',
+      });
+    for (const key of ['authJwtAudience', 'authJwtClients'] as const)
+      if (c[key] !== undefined && !c.authJwtIssuer)
+        ctx.addIssue({ code: 'custom', path: [key], message: 'needs --auth-jwt-issuer' });
     // The checkpoint topic is compacted and read back as the sink's own: events in it would be taken
     // for checkpoints (and a checkpoint among events for an event).
-    const eventTopics = [c.topic ?? DEFAULT_TOPIC, ...Object.values(c.topicRoutes)];
+    const eventTopics = [
+      c.topic ?? DEFAULT_TOPIC,
+      ...Object.values(c.topicRoutes),
+      ...Object.values(tableTopicRoutes(c.tableRules)),
+    ];
     if (eventTopics.includes(c.kafkaCheckpointTopic))
       ctx.addIssue({
         code: 'custom',
         path: ['kafkaCheckpointTopic'],
         message: 'must differ from --topic and every topicRoutes topic',
+      });
+    if (needsMaskKey(c.tableRules) && c.maskKey === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maskKeyFile'],
+        message: 'an hmac-sha256 mask needs a key: --mask-key-file (or TAG_CONNECTOR_MASK_KEY_FILE)',
       });
   });
 
@@ -212,7 +265,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type SinkKind = (typeof SINK_KINDS)[number];
 
 /** Keys whose values are secrets: never defaulted, never logged, redacted in /info. */
-export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword'] as const;
+export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword', 'maskKey'] as const;
 
 /** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
 export const URL_KEYS = ['pgUrl', 'mongoAddr'] as const;

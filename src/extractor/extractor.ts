@@ -15,9 +15,18 @@ import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
+import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
 import { Mapper } from './mapper.ts';
+import { Governance } from './governance/index.ts';
+import {
+  deadLetterRoute,
+  FileDeadLetters,
+  parseDeadLetterSpec,
+  type DeadLetterRoute,
+  type DeadLetterTarget,
+} from '../sinks/dead-letter/index.ts';
 import { Pipeline, type Decoder } from './pipeline.ts';
 import { PgReplicationSource } from './replication-source.ts';
 import { resolveRoles, TableFilter } from './roles.ts';
@@ -38,6 +47,8 @@ export class Extractor {
   readonly database: string;
   readonly filter: TableFilter;
   readonly pool: pg.Pool;
+  /** The tables' rules (docs/governance.md): the mapper applies them, the Snapshot route too. */
+  governance: Governance;
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
@@ -47,6 +58,13 @@ export class Extractor {
   private heartbeat?: NodeJS.Timeout;
   standby = false;
   private stopped = false;
+  /** Backfill requests and state (API, /info); set once the state schema is migrated. */
+  backfills?: BackfillService;
+  backfillRunner?: BackfillRunner;
+  private backfillPool?: pg.Pool;
+  /** Called when the daemon has finished its work by itself (`--snapshot-mode initial_only`). */
+  onFinished?: (reason: string) => void;
+  private deadLetterTarget?: DeadLetterTarget;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -54,6 +72,7 @@ export class Extractor {
     this.metrics = createMetrics();
     this.database = databaseName(config);
     this.filter = new TableFilter(config, resolveRoles(config));
+    this.governance = new Governance(config.tableRules, config.maskKey);
     this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
     this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
   }
@@ -64,6 +83,14 @@ export class Extractor {
     const { config, logger } = this;
     await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => preflight(this.pool));
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
+    this.backfills = new BackfillService({
+      db: this.pool,
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      isTracked: (table) => this.filter.isTracked(table),
+      allowCtid: config.backfillAllowCtid,
+      chunkSize: config.backfillChunkSize,
+    });
     this.lock = new LeaderLock(pgClientConfig(config), config.slot, logger);
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
@@ -93,6 +120,7 @@ export class Extractor {
     });
 
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot);
+    const deadLetters = await this.openDeadLetters();
     const ctx = { config, logger, database: this.database, version: VERSION };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
@@ -103,6 +131,7 @@ export class Extractor {
         store,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
+        ...(deadLetters ? { deadLetters } : {}),
         ...(onBatch ? { onBatch } : {}),
       });
     const observeBatch: SinkRunnerOptions['onBatch'] = (name, events, ms) => {
@@ -152,14 +181,22 @@ export class Extractor {
             messages: 'true',
           };
 
+    const backfillStream = new BackfillStream({ slot: config.slot, stateSchema: config.stateSchema, logger });
     const pipeline = new Pipeline({
+      backfill: backfillStream,
       logger,
       metrics: this.metrics,
       decoder,
       catalog: new Catalog(this.pool),
       filter: this.filter,
-      mapper: new Mapper({ database: this.database, slot: config.slot, roles: resolveRoles(config) }),
+      mapper: new Mapper({
+        database: this.database,
+        slot: config.slot,
+        roles: resolveRoles(config),
+        governance: this.governance,
+      }),
       runners: this.runners,
+      ...(deadLetters ? { deadLetters } : {}),
       connect: () =>
         new PgReplicationSource(
           {
@@ -187,6 +224,7 @@ export class Extractor {
     pipelineRef.p = pipeline;
     this.pipeline = pipeline;
     await pipeline.start();
+    await this.startBackfills(backfillStream, slot.created);
     this.stopMonitor = startSlotMonitor({
       db: this.pool,
       slot: config.slot,
@@ -209,14 +247,99 @@ export class Extractor {
     }
   }
 
+  /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */
+  private async startBackfills(stream: BackfillStream, slotCreated: boolean): Promise<void> {
+    const { config, logger } = this;
+    const service = this.backfills!;
+    // Sessions print values as the replication connection does, so reads equal decoded changes.
+    this.backfillPool = new pg.Pool({
+      ...pgClientConfig(config),
+      max: config.backfillParallel + 1,
+      application_name: 'tag-connector-backfill',
+      options: '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex',
+    });
+    this.backfillPool.on('error', (err) =>
+      logger.warn({ err: err.message }, 'idle backfill connection lost'),
+    );
+    const pipeline = this.pipeline!;
+    this.backfillRunner = new BackfillRunner({
+      db: this.backfillPool,
+      service,
+      stream,
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      parallel: config.backfillParallel,
+      logger,
+      metrics: { rows: this.metrics.backfillRows, remaining: this.metrics.backfillRemaining },
+      confirmedLsn: () => pipeline.confirmedLsn(),
+    });
+    if (config.snapshotMode !== 'never' && slotCreated) {
+      const tables = await service.trackedTables();
+      const b = await service.createInitial(tables, (table, err) =>
+        logger.warn({ table, err: err.message }, 'initial backfill skips a table'),
+      );
+      logger.info(
+        { backfill: b?.id ?? null, tables: b?.tables.map((t) => t.table) ?? [] },
+        'initial backfill queued',
+      );
+    }
+    this.backfillRunner.start();
+    if (config.snapshotMode === 'initial_only') void this.stopAfterInitial(service);
+  }
+
+  private async stopAfterInitial(service: BackfillService): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const initial = (await service.list(1000).catch(() => [])).find((b) => b.origin === 'initial');
+      if (!initial || ['done', 'failed', 'canceled'].includes(initial.state)) {
+        this.logger.info(
+          { backfill: initial?.id ?? null, state: initial?.state ?? null },
+          'initial_only: initial backfill over',
+        );
+        this.onFinished?.(`snapshot-mode initial_only: initial backfill ${initial?.state ?? 'absent'}`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** The dead-letter route of `--dead-letter` (docs/governance.md), or undefined for `none`. */
+  private async openDeadLetters(): Promise<DeadLetterRoute | undefined> {
+    const spec = parseDeadLetterSpec(this.config.deadLetter);
+    if (spec.kind === 'none') return undefined;
+    if (spec.kind === 'file') this.deadLetterTarget = new FileDeadLetters(spec.path);
+    else {
+      const { KafkaDeadLetters } = await import('../sinks/dead-letter/kafka.ts');
+      const { kafkaConnectionOptions } = await import('../sinks/kafka/index.ts');
+      if (!this.config.kafkaBrokers?.length)
+        throw new Error('--dead-letter kafka:TOPIC needs --kafka-brokers');
+      this.deadLetterTarget = new KafkaDeadLetters(spec.topic, {
+        clientId: this.config.kafkaClientId,
+        bootstrapBrokers: this.config.kafkaBrokers,
+        timeout: 15000,
+        connectTimeout: 5000,
+        retries: 5,
+        ...kafkaConnectionOptions(this.config),
+      });
+    }
+    await this.deadLetterTarget.open();
+    return deadLetterRoute(this.deadLetterTarget, {
+      logger: this.logger,
+      count: (sink) => this.metrics.deadLetters.inc({ sink }),
+    });
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.backfillRunner?.stop();
+    await this.backfillPool?.end().catch(() => undefined);
     this.stopMonitor?.();
     clearInterval(this.heartbeat);
     await this.pipeline?.stop(this.config.shutdownTimeoutMs);
     await this.lock?.release();
     if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);
+    await this.deadLetterTarget?.close().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import type { AppDeps } from '../app.ts';
 export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { extractor, config } = deps;
   const startedAt = Date.now();
-  app.get('/info', async () => {
+  app.get('/info', { config: { role: 'admin' } }, async () => {
     const p = extractor.pipeline;
     let slot: Record<string, unknown> | null = null;
     try {
@@ -22,6 +22,9 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     } catch (err) {
       slot = { error: (err as Error).message };
     }
+    const backfills = extractor.backfills
+      ? await extractor.backfills.list(20).catch((err: Error) => ({ error: err.message }))
+      : null;
     return {
       ...versionInfo(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -56,6 +59,7 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           lastError: s.lastError ?? null,
         };
       }),
+      backfills,
       config: redactConfig(config),
     };
   });
