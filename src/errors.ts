@@ -5,15 +5,38 @@
 export class ConnectorError extends Error {
   readonly code: string;
   readonly exitCode: number;
-  constructor(code: string, message: string, exitCode = 1) {
-    super(message);
+  constructor(code: string, message: string, exitCode = 1, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ConnectorError';
     this.code = code;
     this.exitCode = exitCode;
   }
 }
 
-export const EXIT = { config: 2, slotLost: 3, preflight: 4, fatal: 1 } as const;
+export const EXIT = {
+  config: 2,
+  slotLost: 3,
+  preflight: 4,
+  fatal: 1,
+  /** A sink's checkpoint belongs to another cluster, slot incarnation or WAL history. */
+  checkpointMismatch: 5,
+  /** A sink's file cannot be trusted or repaired (torn line, failed truncate). */
+  sinkData: 6,
+} as const;
+
+/** Where a sink checkpoint came from: see docs/delivery-guarantees.md. */
+export interface OriginText {
+  systemId: string;
+  timeline: number;
+  database: string;
+  slot: string;
+  slotIncarnation: string;
+}
+
+const originText = (o: OriginText | null) =>
+  o
+    ? `system ${o.systemId}, timeline ${o.timeline}, database ${o.database}, slot ${o.slot} (incarnation ${o.slotIncarnation})`
+    : 'an unknown origin (written before checkpoints recorded one)';
 
 export const errors = {
   walLevel: (level: string) =>
@@ -83,4 +106,47 @@ export const errors = {
         `to create a new slot.`,
       EXIT.slotLost,
     ),
+  checkpointMismatch: (sink: string, why: string, stored: OriginText | null, server: OriginText) =>
+    new ConnectorError(
+      'E_CHECKPOINT_MISMATCH',
+      `sink ${sink}: its checkpoint cannot be trusted on this server: ${why}. The checkpoint was written for ` +
+        `${originText(stored)}; this server is ${originText(server)}. Resuming would skip changes of this ` +
+        `server as "already delivered". If the database was replaced (restore, rebuilt primary, migration) ` +
+        `or the slot recreated on purpose, start once with --reset-sink-checkpoints: the sink forgets its ` +
+        `checkpoint (recording the reset in the sink) and receives every change of this slot from its start. ` +
+        `Otherwise point the daemon back at the right database or sink. See docs/delivery-guarantees.md.`,
+      EXIT.checkpointMismatch,
+    ),
+  sinkFileDamaged: (path: string, offset: number, what: string) =>
+    new ConnectorError(
+      'E_SINK_FILE_DAMAGED',
+      `${path}: ${what} at byte ${offset}; refusing to append to a file that does not end on complete events. ` +
+        `Look at the file from that byte; if what follows is garbage, cut it (truncate -s ${offset} '${path}') ` +
+        `or move the file away, then start again: the sink resumes after its last complete event.`,
+      EXIT.sinkData,
+    ),
+  sinkTruncateFailed: (path: string, size: number, cause: Error, truncateError: Error) =>
+    new ConnectorError(
+      'E_SINK_TORN',
+      `${path}: a write failed (${cause.message}) and cutting the file back to its ${size} bytes before that ` +
+        `write failed too (${truncateError.message}); stopping rather than retrying on a torn file. Free the ` +
+        `disk or fix the device, then start again: the file's torn tail is checked and cut on open.`,
+      EXIT.sinkData,
+    ),
 } as const;
+
+/**
+ * A PostgreSQL connection error as the operator should read it: refused credentials (SQLSTATE 28P01
+ * or 28000, e.g. a password rotated while the daemon runs) become E_PG_AUTH naming the way out;
+ * anything else is returned as it is. The exit code stays 1: a reconnect loop keeps retrying (the
+ * server may be mid-restart with its old pg_hba.conf), /readyz answers 503 meanwhile.
+ */
+export function describePgError(err: Error): Error {
+  const code = (err as { code?: string }).code;
+  if (code !== '28P01' && code !== '28000') return err;
+  return new ConnectorError(
+    'E_PG_AUTH',
+    `PostgreSQL refused our credentials (${err.message}). Was the password rotated? Update --password, ` +
+      `TAG_CONNECTOR_PASSWORD or TAG_CONNECTOR_PASSWORD_FILE (or --pg-url) and restart the daemon.`,
+  );
+}
