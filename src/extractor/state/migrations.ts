@@ -27,7 +27,20 @@ export const extractorMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'leader epochs',
+    sql: `
+      -- Bumped by each daemon that takes a slot's leader lock: a daemon that lost the lock and gets it
+      -- back sees whether another one led meanwhile (its sinks' checkpoints are then stale).
+      CREATE TABLE {{schema}}.leader_epochs (
+        slot text PRIMARY KEY,
+        epoch bigint NOT NULL,
+        acquired_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Internal tables never streamed (our own writes would otherwise loop back). */
-export const INTERNAL_TABLES = ['checkpoints', 'slots', 'migrations', 'heartbeat'] as const;
+export const INTERNAL_TABLES = ['checkpoints', 'slots', 'migrations', 'heartbeat', 'leader_epochs'] as const;
