@@ -84,7 +84,10 @@ describe('high availability: a leader that lost its lock gets it back', () => {
     // a takes the lock back and sees that b led meanwhile: it stops (before the fix it streamed on with
     // its stale checkpoints) and its service manager starts it again
     let timer: NodeJS.Timeout | undefined;
-    const exit = await Promise.race([a.exit, new Promise<undefined>((r) => (timer = setTimeout(r, 30_000)))]);
+    const exit = await Promise.race([
+      a.exit,
+      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 30_000))),
+    ]);
     clearTimeout(timer);
     expect(exit?.code).toBe(7);
     expect(a.stderr()).toMatch(/E_LEADER_CHANGED/);
