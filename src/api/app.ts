@@ -8,6 +8,10 @@ import { Authenticator, authHook } from './auth.ts';
 import { healthRoutes } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
 import { snapshotRoutes } from './routes/snapshot.ts';
+import { slotLagRoutes } from './routes/slot-lag.ts';
+import { etlContextRoutes } from './routes/etl-contexts.ts';
+import { consoleRoutes } from './console.ts';
+import { EventStore } from '../jobrunner/store.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { VERSION } from '../version.ts';
 
@@ -56,7 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: {
         title: 'tag-connector',
         version: VERSION,
-        description: 'Change-data-capture daemon: info, health, Stream and Snapshot',
+        description:
+          'Change-data-capture daemon: info, health, Stream and Snapshot, slot lag history, ETL contexts; the console at /console',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
@@ -67,6 +72,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(infoRoutes, deps);
   await app.register(streamRoutes, deps);
   await app.register(snapshotRoutes, deps);
+  await app.register(slotLagRoutes, deps);
+  await app.register(etlContextRoutes, {
+    store: new EventStore(deps.extractor.pool, deps.config.stateSchema),
+  });
+  await app.register(consoleRoutes, { daemon: 'extract-tasks' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -16,6 +16,10 @@ export interface SinkRunnerOptions {
   logger: Logger;
   /** Called in order with the highest ordinal durable in this sink. */
   onDurable: (sink: string, ordinal: number) => void;
+  /** Called for each failed write that will be retried (metrics). */
+  onRetry?: (sink: string) => void;
+  /** Called when the sink's state changes (metrics). */
+  onState?: (sink: string, state: SinkStatus['state']) => void;
   /** Called once when the sink gave up (retry limit): the daemon stops. */
   onFatal: (sink: string, err: Error) => void;
   store?: CheckpointStore;
@@ -51,7 +55,7 @@ export class SinkRunner {
   private own?: EventBlock;
   private running = false;
   private checkpoint: Position | null = null;
-  private status: SinkStatus = { state: 'starting', checkpoint: null, delivered: 0, skipped: 0 };
+  private status: SinkStatus = { state: 'starting', checkpoint: null, delivered: 0, skipped: 0, retries: 0 };
   private drainWaiters: (() => void)[] = [];
   private stopped = false;
   private wake?: () => void;
@@ -74,6 +78,7 @@ export class SinkRunner {
       ? own
       : ((await this.opts.store?.load(this.sink.name)) ?? null);
     this.status = { ...this.status, state: 'ok', checkpoint: this.checkpoint };
+    this.opts.onState?.(this.name, 'ok');
     this.opts.logger.info(
       { sink: this.name, checkpoint: this.checkpoint ? formatPosition(this.checkpoint) : null },
       'sink open',
@@ -215,6 +220,7 @@ export class SinkRunner {
         if (this.status.state !== 'ok') {
           this.opts.logger.info({ sink: this.name, attempt }, 'sink recovered');
           this.status = { ...this.status, state: 'ok', lastError: undefined };
+          this.opts.onState?.(this.name, 'ok');
         }
         return true;
       } catch (err) {
@@ -222,12 +228,16 @@ export class SinkRunner {
         this.status = { ...this.status, state: 'retrying', lastError: e.message };
         if (attempt >= this.opts.retryLimit || this.stopped) {
           this.status.state = 'failed';
+          this.opts.onState?.(this.name, 'failed');
           const failure = new SinkFailedError(this.name, attempt, e);
           this.opts.logger.error({ sink: this.name, err: e.message, attempt }, 'sink failed, giving up');
           this.opts.onFatal(this.name, failure);
           this.stopped = true;
           return false;
         }
+        this.status.retries++;
+        this.opts.onRetry?.(this.name);
+        if (attempt === 1) this.opts.onState?.(this.name, 'retrying');
         const delay = Math.min(maxBackoff, 100 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
         this.opts.logger.warn(
           { sink: this.name, err: e.message, attempt, retryInMs: Math.round(delay) },

@@ -1,6 +1,8 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Authenticator, authHook } from '../api/auth.ts';
+import { consoleRoutes } from '../api/console.ts';
+import { etlContextRoutes } from '../api/routes/etl-contexts.ts';
 import { pgClientConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSink } from '../sinks/index.ts';
@@ -178,6 +180,20 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
       await store.db.command({ ping: 1 });
     },
   });
+  // The runs' ETL contexts (read-only), behind the same auth as the job API.
+  await app.register(async (scope) => {
+    if (auth) scope.addHook('onRequest', auth);
+    scope.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+      if (status >= 500) logger.error({ err: err.message }, 'ETL context API error');
+      const error =
+        { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found' }[status] ??
+        (status >= 500 ? 'internal_error' : 'bad_request');
+      return reply.code(status).send({ error, message: status >= 500 ? 'internal error' : err.message });
+    });
+    await scope.register(etlContextRoutes, { store: etl?.events });
+  });
+  await app.register(consoleRoutes, { daemon: 'start-job' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   let phase: 'new' | 'started' | 'stopped' = 'new';
