@@ -74,9 +74,11 @@ export function JobsPage() {
               <td>${k ? (k.active ? 'yes' : 'no') : '–'}</td>
               <td class="mono">${time(k?.next)}</td>
               <td>${k?.lastRefusal ? `${time(k.lastRefusal.at)}: ${k.lastRefusal.reason}` : ''}</td>
-              <td class="actions">
-                <button type="button" onClick=${() => act(kind, 'POST')}>Run ${kind}</button>
-                <button type="button" onClick=${() => act(kind, 'DELETE')}>Cancel ${kind}</button>
+              <td>
+                <div class="actions">
+                  <button type="button" onClick=${() => act(kind, 'POST')}>Run ${kind}</button>
+                  <button type="button" onClick=${() => act(kind, 'DELETE')}>Cancel ${kind}</button>
+                </div>
               </td>
             </tr>`;
           })}

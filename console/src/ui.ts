@@ -18,7 +18,7 @@ export function Field({ label, value, id }: { label: string; value: ComponentChi
 
 export function Badge({ state }: { state: string | null | undefined }) {
   const s = state ?? 'unknown';
-  const tone = /^(ok|streaming|leader|done|DONE|reserved|running|completed)$/.test(s)
+  const tone = /^(ok|streaming|leader|done|DONE|reserved|running|success)$/.test(s)
     ? 'good'
     : /^(failed|ERROR|lost|error|invalidated|canceled|cancelled)$/.test(s)
       ? 'bad'
