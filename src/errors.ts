@@ -5,8 +5,8 @@
 export class ConnectorError extends Error {
   readonly code: string;
   readonly exitCode: number;
-  constructor(code: string, message: string, exitCode = 1) {
-    super(message);
+  constructor(code: string, message: string, exitCode = 1, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ConnectorError';
     this.code = code;
     this.exitCode = exitCode;
@@ -84,3 +84,19 @@ export const errors = {
       EXIT.slotLost,
     ),
 } as const;
+
+/**
+ * A PostgreSQL connection error as the operator should read it: refused credentials (SQLSTATE 28P01
+ * or 28000, e.g. a password rotated while the daemon runs) become E_PG_AUTH naming the way out;
+ * anything else is returned as it is. The exit code stays 1: a reconnect loop keeps retrying (the
+ * server may be mid-restart with its old pg_hba.conf), /readyz answers 503 meanwhile.
+ */
+export function describePgError(err: Error): Error {
+  const code = (err as { code?: string }).code;
+  if (code !== '28P01' && code !== '28000') return err;
+  return new ConnectorError(
+    'E_PG_AUTH',
+    `PostgreSQL refused our credentials (${err.message}). Was the password rotated? Update --password, ` +
+      `TAG_CONNECTOR_PASSWORD or TAG_CONNECTOR_PASSWORD_FILE (or --pg-url) and restart the daemon.`,
+  );
+}

@@ -1,9 +1,10 @@
 /**
  * script/demo: the extractor end to end on embedded defaults. A private PostgreSQL with wal2json,
  * a demo schema (a task table, the ETL context/event store, pg-boss jobs), a small workload, events
- * to stdout and to a file and the HTTP stream, then a summary. Ctrl-C stops everything.
+ * to stdout and to a file and the HTTP stream, then a summary and the console URL. It keeps running
+ * until Ctrl-C, or exits after the summary with --once (0 when events arrived).
  *
- *   script/demo [--keep-running] [--sink kafka --kafka-brokers ...] [--sink pubsub --project-id ...]
+ *   script/demo [--once] [--sink kafka --kafka-brokers ...] [--sink pubsub --project-id ...]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -11,11 +12,13 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createDatabase, PgCluster } from '../../test/support/pg.ts';
 import { freePort } from '../../test/support/ports.ts';
+import { parseLsn } from '../../src/util/lsn.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const args = process.argv.slice(2);
-const keep = args.includes('--keep-running');
-const extra = args.filter((a) => a !== '--keep-running');
+const once = args.includes('--once');
+// --keep-running was the opt-in before running on became the default; still accepted.
+const extra = args.filter((a) => a !== '--once' && a !== '--keep-running');
 const outDir = join(ROOT, 'demo-out');
 const file = join(outDir, 'events.ndjson');
 const children: ChildProcess[] = [];
@@ -26,8 +29,11 @@ function say(msg: string): void {
 }
 
 async function cleanup(code: number): Promise<never> {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 1500));
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+  for (const c of running) c.kill('SIGTERM');
+  // The daemon drains and confirms on SIGTERM; its shutdown timeout is 8 s.
+  await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 10_000))]);
   await cluster?.destroy().catch(() => undefined);
   process.exit(code);
 }
@@ -104,7 +110,16 @@ async function main(): Promise<void> {
     const code = await new Promise<number | null>((r) => t.on('exit', (c) => r(c)));
     if (code !== 0) say(`tasks demo exited ${code}`);
   }
-  await new Promise((r) => setTimeout(r, 2000));
+  // Wait until everything written so far is confirmed (every sink holds it), not a fixed time.
+  const { rows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  const target = parseLsn(rows[0]!.lsn);
+  for (let i = 0; i < 100; i++) {
+    const { confirmedLsn } = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as {
+      confirmedLsn: string | null;
+    };
+    if (confirmedLsn && parseLsn(confirmedLsn) >= target) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   const info = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as Record<string, unknown>;
   const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -121,11 +136,11 @@ async function main(): Promise<void> {
       `  sinks: ${JSON.stringify(info.sinks)}\n`,
   );
   await db.end();
-  if (keep) {
-    say(
-      `still running: curl -N -H 'Accept: text/event-stream' http://127.0.0.1:${port}/v1/api/ws/Stream  (Ctrl-C stops)`,
-    );
+  if (!once) {
+    say(`console: http://127.0.0.1:${port}/console`);
+    say(`stream:  curl -N -H 'Accept: text/event-stream' http://127.0.0.1:${port}/v1/api/ws/Stream`);
     say(`psql ${url}`);
+    say('running until Ctrl-C (script/demo --once exits after the summary)');
     await new Promise(() => undefined);
   }
   await cleanup(lines.length > 0 ? 0 : 1);

@@ -17,7 +17,14 @@ cd "$ROOT"
 
 node_ok() {
   command -v node >/dev/null 2>&1 || return 1
-  node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=12)?0:1)'
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=15)?0:1)'
 }
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'tag-connector: %s\n' "$*" >&2; exit 1; }
+
+# Builds dist/ when it is missing or older than anything in src/ (a warm run skips tsc).
+build_if_stale() {
+  if [ ! -f "$ROOT/dist/cli/main.js" ] || [ -n "$(find "$ROOT/src" -newer "$ROOT/dist/cli/main.js" -print -quit)" ]; then
+    (cd "$ROOT" && npm run build --silent) >&2
+  fi
+}

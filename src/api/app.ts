@@ -1,10 +1,12 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
 import type { Extractor } from '../extractor/extractor.ts';
 import type { Logger } from '../log.ts';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
-import { Authenticator, authHook } from './auth.ts';
+import { Authenticator, authOptions, useAuth } from './auth.ts';
+import { errorHandler, methodNotAllowed } from './http-errors.ts';
+import { apiServerOptions } from './server-options.ts';
 import { healthRoutes } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
 import { snapshotRoutes } from './routes/snapshot.ts';
@@ -19,42 +21,21 @@ export interface AppDeps {
   config: Config;
   logger: Logger;
   extractor: Extractor;
+  /** Built from the config when absent (startApi builds it first, to fail closed before listening). */
+  auth?: Authenticator;
 }
 
 /** The fastify app (a plugin tree; server.ts-style shell in index.ts). Tests use app.inject(). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const auth = deps.auth ?? Authenticator.fromOptions(authOptions(deps.config));
   const app = Fastify({
-    // Request logs only at warn and above: a busy Stream/metrics scraper would drown the daemon's own.
-    loggerInstance: deps.logger.child({ part: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
+    ...apiServerOptions(deps.logger),
     // Stream clients hold their responses open forever: close() must cut them, not wait for them.
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500 && status !== 503) deps.logger.error({ err: err.message }, 'request failed');
-    const code = (err as { code?: string }).code;
-    const error =
-      status === 401
-        ? 'unauthorized'
-        : status === 403
-          ? 'forbidden'
-          : status === 404
-            ? 'not_found'
-            : status === 410
-              ? (code ?? 'gone')
-              : status === 503
-                ? 'unavailable'
-                : status >= 500
-                  ? 'internal_error'
-                  : 'bad_request';
-    void reply.status(status).send({ error, message: err.message });
-  });
-  app.setNotFoundHandler((req, reply) => {
-    void reply
-      .status(404)
-      .send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
-  });
+  app.setErrorHandler(errorHandler(deps.logger));
+  methodNotAllowed(app);
   await app.register(swagger, {
     openapi: {
       info: {
@@ -64,10 +45,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           'Change-data-capture daemon: info, health, Stream and Snapshot, slot lag history, ETL contexts; the console at /console',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(auth.enabled ? { security: [{ bearer: [] }] } : {}),
     },
   });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  app.addHook('onRequest', authHook(new Authenticator(deps.config)));
+  useAuth(app, auth);
   await app.register(healthRoutes, deps);
   await app.register(infoRoutes, deps);
   await app.register(streamRoutes, deps);
@@ -77,6 +59,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store: new EventStore(deps.extractor.pool, deps.config.stateSchema),
   });
   await app.register(consoleRoutes, { daemon: 'extract-tasks' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { role: 'authenticated' } }, async () =>
+    app.swagger(),
+  );
   return app;
 }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
 /**
  * The operator console (docs/console.md): static assets built by `npm run build` (script/build-console.mjs)
@@ -48,7 +48,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
     return payload;
   });
   const page = dir ? readFileSync(join(dir, `${opts.daemon}.html`), 'utf8') : null;
-  const sendPage = async (_req: unknown, reply: import('fastify').FastifyReply) => {
+  const sendPage = async (_req: FastifyRequest, reply: FastifyReply) => {
     if (!page)
       return reply.code(503).send({
         error: 'unavailable',
@@ -56,15 +56,26 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
       });
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page);
   };
-  app.get('/console', { schema: { hide: true } }, sendPage);
-  app.get('/console/', { schema: { hide: true } }, sendPage);
-  if (dir)
-    await app.register(fastifyStatic, {
-      root: join(dir, 'assets'),
-      prefix: '/console/assets/',
-      decorateReply: false,
-      index: false,
-      wildcard: true,
-      maxAge: '1h',
-    });
+  const publicRoute = { config: { role: 'public' as const }, schema: { hide: true } };
+  app.get('/console', publicRoute, sendPage);
+  app.get('/console/', publicRoute, sendPage);
+  if (!dir) return;
+  // @fastify/static sends the files (ranges, ETags, content types); the routes are ours, so that they
+  // can declare their role: the assets are public like the page.
+  await app.register(fastifyStatic, { root: join(dir, 'assets'), serve: false, maxAge: '1h' });
+  app.get(
+    '/console/assets/:file',
+    {
+      ...publicRoute,
+      schema: {
+        hide: true,
+        params: {
+          type: 'object',
+          required: ['file'],
+          properties: { file: { type: 'string', pattern: '^[A-Za-z0-9_-]+\\.(js|css|map)$' } },
+        },
+      },
+    },
+    async (req, reply) => reply.sendFile((req.params as { file: string }).file),
+  );
 };

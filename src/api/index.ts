@@ -2,37 +2,32 @@ import type { Config } from '../config/index.ts';
 import type { Extractor } from '../extractor/extractor.ts';
 import type { Logger } from '../log.ts';
 import { buildApp } from './app.ts';
+import { Authenticator, authOptions } from './auth.ts';
 
 export interface ApiHandle {
   url: string;
   close(): Promise<void>;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
-/** Starts the daemon's HTTP API on --serverHost/--serverPort. */
+/**
+ * Starts the daemon's HTTP API on --serverHost/--serverPort. The auth is built first: a source that
+ * yields no credential, or a non-loopback address without auth, is a config error (exit 2) before
+ * anything listens.
+ */
 export async function startApi(deps: {
   config: Config;
   logger: Logger;
   extractor: Extractor;
 }): Promise<ApiHandle> {
   const { config } = deps;
-  const hasAuth = Boolean(config.authTokensFile || config.oidc);
-  if (!LOOPBACK.test(config.serverHost) && !hasAuth && !config.insecureListen) {
-    const { ConnectorError, EXIT } = await import('../errors.ts');
-    throw new ConnectorError(
-      'E_INSECURE_LISTEN',
-      `refusing to serve ${config.serverHost} without auth: configure --auth-tokens-file or --oidc, ` +
-        `or pass --insecure-listen to serve a non-loopback address unauthenticated`,
-      EXIT.config,
-    );
-  }
-  const app = await buildApp(deps);
+  const auth = Authenticator.fromOptions(authOptions(config));
+  auth.warm((err) => deps.logger.warn({ err: err.message }, 'OpenID discovery failed; retried on use'));
+  const app = await buildApp({ ...deps, auth });
   await app.listen({ host: config.serverHost, port: config.serverPort });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.serverPort;
   const url = `http://${config.serverHost.includes(':') ? `[${config.serverHost}]` : config.serverHost}:${port}`;
-  deps.logger.info({ url }, 'HTTP API listening');
+  deps.logger.info({ url, auth: auth.enabled }, 'HTTP API listening');
   return {
     url,
     // Bounded: a shutdown never hangs on a client.

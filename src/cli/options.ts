@@ -28,8 +28,8 @@ export const serverOptions: Record<string, Options> = {
   serverPort: { type: 'string', group: 'HTTP API:', describe: 'Listen port, 0 for any free port [8080]' },
   'insecure-listen': {
     type: 'boolean',
-    group: 'HTTP API:',
-    describe: 'Allow a non-loopback listen address without auth',
+    group: 'HTTP API auth:',
+    describe: 'Serve a non-loopback address without auth (else that is refused, exit 2)',
   },
   'stream-retention-bytes': {
     type: 'string',
@@ -48,13 +48,50 @@ export const serverOptions: Record<string, Options> = {
   },
   'auth-tokens-file': {
     type: 'string',
+    group: 'HTTP API auth:',
+    describe:
+      'File of static bearer tokens: one per line, or a YAML list of {token, name, workspaces, tables, roles}; ' +
+      'a token may be stored as sha256:<hex>. A file with no token is refused (docs/security.md)',
+  },
+  'auth-jwt-issuer': {
+    type: 'string',
+    group: 'HTTP API auth:',
+    describe: 'Accept JWT access tokens of this OpenID issuer (discovery + JWKS); needs --auth-jwt-audience',
+  },
+  'auth-jwt-audience': {
+    type: 'string',
+    group: 'HTTP API auth:',
+    describe: 'The aud an accepted JWT must carry (required with --auth-jwt-issuer)',
+  },
+  'auth-jwt-clients': {
+    type: 'string',
+    group: 'HTTP API auth:',
+    describe: 'Only JWTs issued to these clients (azp / client_id), comma-separated [any]',
+  },
+  'metrics-public': {
+    type: 'boolean',
+    group: 'HTTP API auth:',
+    describe: 'Serve /metrics without a token (else it needs the admin role) [false]',
+  },
+  'snapshot-max-concurrent': {
+    type: 'string',
     group: 'HTTP API:',
-    describe: 'File of static bearer tokens (one per line, or YAML with scopes)',
+    describe: 'Snapshot requests served at once; more get 429 with Retry-After [2]',
+  },
+  'stream-max-clients': {
+    type: 'string',
+    group: 'HTTP API:',
+    describe: 'Stream clients (SSE + WebSocket) served at once; more get 429 [1000]',
   },
 };
 
 export const jobOptions: Record<string, Options> = {
-  oidc: { type: 'string', group: 'Workspace API:', describe: 'OIDC issuer URL (or token endpoint)' },
+  oidc: {
+    type: 'string',
+    group: 'Workspace API:',
+    describe:
+      "OIDC issuer URL (or token endpoint) of start-job's workspace client; never the HTTP API's auth (--auth-jwt-issuer)",
+  },
   'client-id': { type: 'string', group: 'Workspace API:', describe: 'OIDC client id' },
   'client-secret': {
     type: 'string',
@@ -298,18 +335,6 @@ export function withOptions<T>(y: Argv<T>, ...groups: Record<string, Options>[])
   for (const group of groups) out = out.options(group) as Argv<T>;
   return out;
 }
-
-/** The original flags: both daemons accept all of them so existing deployments keep working. */
-export const allDaemonOptions = [
-  connectionOptions,
-  serverOptions,
-  jobOptions,
-  sinkOptions,
-  replicationOptions,
-  jobRunnerOptions,
-  tuningOptions,
-  commonOptions,
-];
 
 /** The flags of the commands that work on the job runner's tables (migrate, run-task, tasks). */
 export const taskStoreOptions = [

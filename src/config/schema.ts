@@ -78,7 +78,16 @@ export const configSchema = z
     serverHost: z.string().default('127.0.0.1'),
     serverPort: intIn('a port number (0-65535, 0 = any free port)', 0, 65535).default(8080),
     insecureListen: boolish.default(false),
-    authTokensFile: z.string().optional(),
+    // API auth (src/api/auth/), the same for both daemons; never the workspace client's --oidc
+    authTokensFile: z.string().min(1, { error: 'expected a file path' }).optional(),
+    authJwtIssuer: z
+      .url({ protocol: /^https?$/, error: 'expected the http(s) URL of an OpenID issuer' })
+      .optional(),
+    authJwtAudience: z.string().min(1, { error: 'expected the audience of this API' }).optional(),
+    authJwtClients: stringList.optional(),
+    metricsPublic: boolish.default(false),
+    snapshotMaxConcurrent: intIn('a number of concurrent Snapshot requests (1-100)', 1, 100).default(2),
+    streamMaxClients: intIn('a number of Stream clients (1-100000)', 1, 100_000).default(1000),
 
     // OIDC / workspace API (start-job)
     oidc: z.string().optional(),
@@ -196,6 +205,16 @@ export const configSchema = z
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join('|')}` }).default('info'),
   })
   .superRefine((c, ctx) => {
+    // A JWT for another application must never read this API: the audience is not optional.
+    if (c.authJwtIssuer && !c.authJwtAudience)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['authJwtAudience'],
+        message: 'is required with --auth-jwt-issuer (the aud every accepted token must carry)',
+      });
+    for (const key of ['authJwtAudience', 'authJwtClients'] as const)
+      if (c[key] !== undefined && !c.authJwtIssuer)
+        ctx.addIssue({ code: 'custom', path: [key], message: 'needs --auth-jwt-issuer' });
     // The checkpoint topic is compacted and read back as the sink's own: events in it would be taken
     // for checkpoints (and a checkpoint among events for an event).
     const eventTopics = [c.topic ?? DEFAULT_TOPIC, ...Object.values(c.topicRoutes)];

@@ -14,6 +14,7 @@ import { migrate } from '../state/migrate.ts';
 import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
+import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
 import { Mapper } from './mapper.ts';
@@ -64,7 +65,7 @@ export class Extractor {
     if (this.started) return;
     this.started = true;
     const { config, logger } = this;
-    await preflight(this.pool);
+    await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => preflight(this.pool));
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
     this.lock = new LeaderLock(pgClientConfig(config), config.slot, logger);
     const leader = await this.lock.acquire(() => (this.standby = true));
@@ -140,7 +141,7 @@ export class Extractor {
       });
       this.runners.push(runnerFor(this.streamLog));
     }
-    for (const r of this.runners) await r.open();
+    for (const r of this.runners) await openSink(r, config);
 
     const decoder: Decoder =
       config.plugin === 'wal2json' ? decodeWal2Json : (await import('./pgoutput.ts')).createPgoutputDecoder();

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { describePgError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 /**
@@ -55,9 +56,12 @@ export class LeaderLock {
           );
         }
       } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'leader lock: cannot reach PostgreSQL, retrying');
         await this.client?.end().catch(() => undefined);
         this.client = undefined;
+        // Refused credentials do not heal by polling: the caller reports them (E_PG_AUTH) and decides.
+        const described = describePgError(err as Error);
+        if (described !== err) throw described;
+        this.logger.warn({ err: (err as Error).message }, 'leader lock: cannot reach PostgreSQL, retrying');
       }
       await new Promise((r) => setTimeout(r, this.pollMs));
     }

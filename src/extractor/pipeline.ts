@@ -1,12 +1,19 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { BlockPool, EventBlock } from '../sinks/event-block.ts';
 import type { SinkRunner } from '../sinks/runner.ts';
 import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
 import type { Catalog, TableInfo } from './catalog.ts';
-import { DecodeError, type Change, type Row, type RowChange, type TruncateChange } from './changes.ts';
+import type { Change, Row, RowChange, TruncateChange } from './changes.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
+import { Connection } from './connection.ts';
 import type { Mapper, TxContext } from './mapper.ts';
+import { EventCounts } from './pipeline/event-counts.ts';
+import { EventPacker } from './pipeline/event-packer.ts';
+import { FlowControl } from './pipeline/flow-control.ts';
+import { InputQueue, type InputItem } from './pipeline/input-queue.ts';
+import { StatusUpdates } from './pipeline/status-updates.ts';
+import { TableLookup } from './pipeline/tables.ts';
+import { TransactionAssembler } from './pipeline/transactions.ts';
 import type { ReplicationSource } from './replication-source.ts';
 import type { TableFilter } from './roles.ts';
 import { completeToast, toastToComplete } from './toast.ts';
@@ -35,11 +42,6 @@ export interface PipelineOptions {
 export type PipelineState =
   'starting' | 'streaming' | 'paused' | 'reconnecting' | 'stopping' | 'stopped' | 'failed';
 
-type InputItem =
-  | { k: 'c'; lsn: string; change: Change }
-  | { k: 'ka'; lsn: string; reply: boolean }
-  | { k: 'err'; lsn: string; error: Error };
-
 /**
  * Received items queued while the pipeline waits (sink capacity, a catalog load) or yields. Kept
  * small on purpose: queued changes outlive V8's young-generation cycles (see `accept`), and the
@@ -47,44 +49,36 @@ type InputItem =
  */
 const INPUT_HIGH_WATER = 512;
 const NO_COLUMNS: string[] = [];
-const KEEPALIVE_MAX_SILENCE_MS = 10_000;
-/**
- * A paused stream resumes once in-flight events and bytes are back under this share of their bounds.
- * Not half: a sink's acknowledgement frees one batch, and with half the bound as the mark (5,000
- * events, 2,000-event batches) the stream stayed paused through the whole next batch, so the sink got
- * smaller batches and the decoder idled a third of the time (Kafka catch-up).
- */
-const RESUME_FRACTION = 0.9;
 
 /**
  * replication stream → decoder → transaction assembly → mapper → sink runners → checkpoint tracker →
- * standby status updates (DESIGN §2). Transactions are streamed through, never held whole; in-flight
- * events and bytes are bounded and at the bound the replication socket is paused until sinks drain.
+ * standby status updates (docs/design.md §2). Transactions are streamed through, never held whole;
+ * in-flight events and bytes are bounded and at the bound the replication socket is paused until
+ * sinks drain. The parts live beside it: the connection lifecycle (connection.ts) and, in pipeline/,
+ * flow control, the input queue, transaction assembly, block pooling, table lookup, status updates.
  */
 export class Pipeline {
   private readonly o: PipelineOptions;
   private readonly log: Logger;
-  private tracker: CheckpointTracker;
-  private source?: ReplicationSource;
-  private input: (InputItem | undefined)[] = [];
-  private inputHead = 0;
+  private readonly tracker: CheckpointTracker;
+  private readonly connection: Connection;
+  private readonly flow: FlowControl;
+  private readonly input = new InputQueue();
+  private readonly txs = new TransactionAssembler();
+  private readonly packer = new EventPacker();
+  private readonly tables: TableLookup;
+  private readonly status: StatusUpdates;
+  private readonly eventCounts: EventCounts;
   private processing = false;
   private sinceYield = 0;
-  private tx: TxContext | null = null;
-  private seq = 0;
-  private sourcePaused = false;
-  private capacityWaiter?: () => void;
   private statusTimer?: NodeJS.Timeout;
-  private lastSentLsn: Lsn = 0n;
-  private lastSentAt = 0;
   private lastReceivedLsn = '0/0';
   private stopping = false;
-  private reconnectAttempt = 0;
+  private stopped = false;
   private doneResolve!: () => void;
   private doneReject!: (err: Error) => void;
   /** Resolves when the pipeline stopped cleanly, rejects on a fatal error. */
   readonly done: Promise<void>;
-  state: PipelineState = 'starting';
   fatalError?: Error;
   counts = { changes: 0, events: 0, transactions: 0 };
 
@@ -95,6 +89,39 @@ export class Pipeline {
       options.runners.map((r) => r.name),
       options.startLsn,
     );
+    this.connection = new Connection({
+      logger: options.logger,
+      open: options.connect,
+      ...(options.beforeConnect ? { beforeConnect: options.beforeConnect } : {}),
+      onData: (lsn, buf) => {
+        // Decode right away: the protocol parser reuses its buffer, so the bytes are only valid now.
+        let decoded: Change | Change[];
+        try {
+          decoded = this.o.decoder(buf, lsn);
+        } catch (err) {
+          return this.accept({ k: 'err', lsn, error: err as Error });
+        }
+        if (Array.isArray(decoded)) for (const change of decoded) this.acceptChange(lsn, change);
+        else this.acceptChange(lsn, decoded);
+      },
+      onKeepalive: (lsn, reply) => this.accept({ k: 'ka', lsn, reply }),
+      onBreak: () => this.o.metrics?.reconnects.inc(),
+      settle: () => this.settle(),
+      onLive: () => {
+        this.log.info({ confirmed: formatLsn(this.tracker.confirmedLsn()) }, 'streaming');
+        this.status.send(false);
+      },
+      onFatal: (err) => this.fail(err),
+    });
+    this.flow = new FlowControl(this.tracker, options, this.connection, options.metrics);
+    this.tables = new TableLookup(options.catalog, options.logger, () => !this.stopping && !this.fatalError);
+    this.status = new StatusUpdates({
+      send: (lsn) => this.connection.sendStatus(lsn),
+      confirmed: () => this.tracker.confirmedLsn(),
+      logger: options.logger,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    });
+    this.eventCounts = new EventCounts(options.metrics);
     this.done = new Promise((res, rej) => {
       this.doneResolve = res;
       this.doneReject = rej;
@@ -102,24 +129,37 @@ export class Pipeline {
     this.done.catch(() => undefined);
   }
 
-  async start(): Promise<void> {
-    this.statusTimer = setInterval(() => this.sendStatus(false), this.o.statusIntervalMs);
-    this.statusTimer.unref();
-    // A previous reader's walsender can linger a moment after it died ("slot is active for PID"):
-    // wait for it rather than fail the takeover.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.connect();
-        return;
-      } catch (err) {
-        const e = err as Error & { code?: string };
-        if (e.code !== '55006' || attempt >= 60) throw err;
-        this.log.info({ err: e.message }, 'slot still held by a previous reader; waiting');
-        await this.source?.stop().catch(() => undefined);
-        this.source = undefined;
-        await new Promise((r) => setTimeout(r, 500));
-      }
+  get state(): PipelineState {
+    if (this.fatalError) return 'failed';
+    if (this.stopped) return 'stopped';
+    if (this.stopping) return 'stopping';
+    switch (this.connection.state) {
+      case 'idle':
+      case 'connecting':
+        return 'starting';
+      case 'reconnecting':
+        return 'reconnecting';
+      case 'stopped':
+        return 'stopped';
+      case 'live':
+        return this.flow.paused ? 'paused' : 'streaming';
     }
+  }
+
+  /**
+   * Why the pipeline cannot make progress right now, if it is waiting out a failure: the replication
+   * link's last failure while reconnecting, or a catalog query's (readiness reports it).
+   */
+  problem(): Error | undefined {
+    if (this.connection.state === 'reconnecting' && this.connection.lastError)
+      return this.connection.lastError;
+    return this.tables.failing;
+  }
+
+  async start(): Promise<void> {
+    this.statusTimer = setInterval(() => this.status.send(false), this.o.statusIntervalMs);
+    this.statusTimer.unref();
+    await this.connection.start();
   }
 
   confirmedLsn(): Lsn {
@@ -135,92 +175,31 @@ export class Pipeline {
   /** Called by a sink runner when its events up to `ordinal` are durable. */
   markDurable = (sink: string, ordinal: number): void => {
     this.tracker.markDurable(sink, ordinal);
-    if (this.sealed.length > 0) this.releaseBlocks();
+    this.packer.release(this.tracker.minDurable());
     this.updateFlow();
   };
 
-  private overCapacity(): boolean {
-    return (
-      this.tracker.inFlightEvents() >= this.o.maxInFlightEvents ||
-      this.tracker.inFlightBytes() >= this.o.maxInFlightBytes
-    );
-  }
-
-  private underResumeMark(): boolean {
-    return (
-      this.tracker.inFlightEvents() <= this.o.maxInFlightEvents * RESUME_FRACTION &&
-      this.tracker.inFlightBytes() <= this.o.maxInFlightBytes * RESUME_FRACTION
-    );
-  }
-
   private updateFlow(): void {
-    const m = this.o.metrics;
-    if (m) {
-      m.inFlight.set(this.tracker.inFlightEvents());
-      m.inFlightBytes.set(this.tracker.inFlightBytes());
-    }
-    if (this.capacityWaiter && !this.overCapacity()) {
-      const w = this.capacityWaiter;
-      this.capacityWaiter = undefined;
-      w();
-    }
-    if (
-      this.sourcePaused &&
-      !this.stopping &&
-      this.underResumeMark() &&
-      !this.processing &&
-      this.inputLength() === 0
-    ) {
-      this.sourcePaused = false;
-      if (this.state === 'paused') this.state = 'streaming';
-      m?.paused.set(0);
-      this.source?.resume();
-    }
-  }
-
-  private pauseSource(): void {
-    if (this.sourcePaused) return;
-    this.sourcePaused = true;
-    if (this.state === 'streaming') this.state = 'paused';
-    this.o.metrics?.paused.set(1);
-    this.source?.pause();
-  }
-
-  private inputLength(): number {
-    return this.input.length - this.inputHead;
-  }
-
-  private async connect(): Promise<void> {
-    if (this.o.beforeConnect) await this.o.beforeConnect();
-    const source = this.o.connect();
-    this.source = source;
-    await source.start({
-      onData: (lsn, buf) => {
-        // Decode right away: the protocol parser reuses its buffer, so the bytes are only valid now.
-        let decoded: Change | Change[];
-        try {
-          decoded = this.o.decoder(buf, lsn);
-        } catch (err) {
-          return this.accept({ k: 'err', lsn, error: err as Error });
-        }
-        if (Array.isArray(decoded)) for (const change of decoded) this.acceptChange(lsn, change);
-        else this.acceptChange(lsn, decoded);
-      },
-      onKeepalive: (lsn, reply) => this.accept({ k: 'ka', lsn, reply }),
-      onClose: (err) => this.onSourceClosed(source, err),
-    });
-    if (this.sourcePaused) source.pause();
-    this.state = this.sourcePaused ? 'paused' : 'streaming';
-    this.reconnectAttempt = 0;
-    this.log.info({ confirmed: formatLsn(this.tracker.confirmedLsn()) }, 'streaming');
-    this.sendStatus(false);
+    this.flow.update(!this.stopping && !this.processing && this.input.length === 0);
   }
 
   /** Resolves once everything received so far has been handed to the sinks (or the pipeline failed). */
   private async inputProcessed(): Promise<void> {
-    while ((this.processing || this.inputLength() > 0) && !this.fatalError) {
+    while ((this.processing || this.input.length > 0) && !this.fatalError) {
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /**
+   * After a break, before the next connection streams: finish what arrived before it, let the sinks
+   * make it durable, then forget unconfirmed transactions: Postgres resends them from
+   * confirmed_flush_lsn and the sinks skip what they hold.
+   */
+  private async settle(): Promise<void> {
+    await this.inputProcessed();
+    await Promise.all(this.o.runners.map((r) => r.drain()));
+    this.tracker.resetPending();
+    this.txs.reset();
   }
 
   /**
@@ -254,12 +233,12 @@ export class Pipeline {
   }
 
   private mustQueue(): boolean {
-    return this.processing || this.inputHead < this.input.length || !!this.fatalError || this.overCapacity();
+    return this.processing || this.input.length > 0 || !!this.fatalError || this.flow.overCapacity();
   }
 
   private enqueue(item: InputItem): void {
     this.input.push(item);
-    if (this.inputLength() >= INPUT_HIGH_WATER) this.pauseSource();
+    if (this.input.length >= INPUT_HIGH_WATER) this.flow.pause();
     if (!this.processing) void this.process();
   }
 
@@ -269,20 +248,14 @@ export class Pipeline {
     this.processing = true;
     try {
       if (first) await first;
-      while (this.inputHead < this.input.length) {
+      while (this.input.length > 0) {
         if (this.fatalError) return;
-        if (this.overCapacity()) {
-          this.pauseSource();
-          await new Promise<void>((r) => (this.capacityWaiter = r));
+        if (this.flow.overCapacity()) {
+          this.flow.pause();
+          await this.flow.waitForCapacity();
           continue;
         }
-        const item = this.input[this.inputHead]!;
-        this.input[this.inputHead++] = undefined;
-        if (this.inputHead >= 4096) {
-          this.input.splice(0, this.inputHead);
-          this.inputHead = 0;
-        }
-        const pending = this.handle(item);
+        const pending = this.handle(this.input.shift());
         if (pending) await pending;
         // Let sink I/O completions run between slices of a large input burst: one long synchronous
         // run delays every sink's acknowledgement (and so commit-to-ack latency).
@@ -291,14 +264,15 @@ export class Pipeline {
           await new Promise<void>((r) => setImmediate(r));
         }
       }
-      this.input = [];
-      this.inputHead = 0;
+      this.input.clear();
     } catch (err) {
-      this.fail(err as Error);
+      // Stopping: a catalog load gave up waiting; what was not delivered is resent on restart.
+      if (this.stopping) this.log.warn({ err: (err as Error).message }, 'input left unprocessed at shutdown');
+      else this.fail(err as Error);
     } finally {
       this.processing = false;
       this.updateFlow();
-      if (this.inputHead < this.input.length && !this.fatalError) void this.process();
+      if (this.input.length > 0 && !this.fatalError && !this.stopping) void this.process();
     }
   }
 
@@ -306,7 +280,7 @@ export class Pipeline {
     this.lastReceivedLsn = item.lsn;
     if (item.k === 'ka') {
       this.tracker.keepalive(parseLsn(item.lsn));
-      if (item.reply) this.sendStatus(true);
+      if (item.reply) this.status.send(true);
       return;
     }
     if (item.k === 'err') throw item.error;
@@ -318,80 +292,46 @@ export class Pipeline {
     this.counts.changes++;
     switch (change.kind) {
       case 'begin':
-        this.tx = { xid: change.xid, commitLsn: change.commitLsn, commitTime: change.commitTime };
-        this.seq = 0;
+        this.txs.begin(change);
         this.tracker.begin();
         return;
       case 'commit':
-        if (!this.tx) throw new DecodeError(lsn, 'COMMIT without BEGIN');
-        this.tx = null;
+        this.txs.commit(lsn);
         this.counts.transactions++;
         this.o.metrics?.transactions.inc();
-        this.flushEventCount();
+        this.eventCounts.flush();
         this.tracker.commit(change.endLsn);
         return;
       case 'message':
-        if (change.transactional && this.tx) this.seq++;
+        this.txs.message(change.transactional);
         return;
       case 'noop':
         return;
       default: {
-        if (!this.tx) throw new DecodeError(lsn, `${change.kind} outside a transaction`);
-        const seq = this.seq++;
-        const info = this.tableInfo(change.schema, change.table);
-        if (info) return this.emit(change, seq, info);
-        return this.o.catalog.load(change.schema, change.table).then((i) => this.emit(change, seq, i));
+        const seq = this.txs.nextSeq(lsn, change.kind);
+        const tx = this.txs.tx!;
+        const info = this.tables.cached(change.schema, change.table);
+        if (info) return this.emit(change, seq, info, tx);
+        return this.tables.load(change.schema, change.table).then((i) => this.emit(change, seq, i, tx));
       }
     }
   }
 
-  private lastInfo?: TableInfo;
-  private lastSchema = '';
-  private lastTable = '';
-
-  /** The cached table info; changes come in runs of one table, so the last one is checked first. */
-  private tableInfo(schema: string, table: string): TableInfo | undefined {
-    if (this.lastInfo && schema === this.lastSchema && table === this.lastTable) return this.lastInfo;
-    const info = this.o.catalog.cached(schema, table);
-    this.lastInfo = info;
-    this.lastSchema = schema;
-    this.lastTable = table;
-    return info;
-  }
-
-  /** Events counted per (table, type) run and added to the metric when the run ends (not per event). */
-  private countRun = { table: '', type: '', n: 0 };
-
-  private countEvent(table: string, type: string): void {
-    const r = this.countRun;
-    if (r.n > 0 && r.table === table && r.type === type) {
-      if (++r.n >= 1024) this.flushEventCount(); // a huge transaction still shows progress
-      return;
-    }
-    this.flushEventCount();
-    r.table = table;
-    r.type = type;
-    r.n = 1;
-  }
-
-  private flushEventCount(): void {
-    const r = this.countRun;
-    if (r.n > 0) this.o.metrics?.events.inc({ table: r.table, type: r.type }, r.n);
-    r.n = 0;
-  }
-
-  private emit(change: RowChange | TruncateChange, seq: number, info: TableInfo): Promise<void> | void {
+  private emit(
+    change: RowChange | TruncateChange,
+    seq: number,
+    info: TableInfo,
+    tx: TxContext,
+  ): Promise<void> | void {
     if (!this.o.filter.isTracked(info.root)) return;
-    const tx = this.tx!;
     let row = change.kind === 'truncate' ? null : change.new;
     let unchangedToast = NO_COLUMNS;
     if (change.kind !== 'truncate' && toastToComplete(change, info)) {
       const t = completeToast(change, info);
       if (t.stale) {
         // The table changed shape since we cached it: reload once and redo.
-        this.o.catalog.invalidate(change.schema, change.table);
-        this.lastInfo = undefined;
-        return this.o.catalog.load(change.schema, change.table).then((fresh) => {
+        this.tables.invalidate(change.schema, change.table);
+        return this.tables.load(change.schema, change.table).then((fresh) => {
           const again = completeToast(change, fresh);
           return this.push(change, seq, fresh, again.row, again.unchangedToast, tx);
         });
@@ -416,113 +356,26 @@ export class Pipeline {
     // together from pieces of the wal2json message, is written to the block's slab as UTF-8 at once,
     // so neither it nor the message it was sliced from outlives this call.
     const { json, type } = mapped;
-    const pack = (b: EventBlock) =>
-      b.append(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
-    let block = this.block;
-    let i = pack(block);
-    // A full block is sealed (given back once durable everywhere); the next one comes from the pool,
-    // or is made to the size of an event bigger than a pooled block.
-    if (i < 0) i = pack((block = this.nextBlock(this.pool.take())));
-    if (i < 0) i = pack((block = this.nextBlock(EventBlock.for(json))));
+    const packer = this.packer;
+    const i = packer.pack(json, tx.commitLsn, seq, info.root, type, mapped.partitionkey, tx.commitTime);
+    const block = packer.current;
     block.ordinals[i] = this.tracker.event(block.byteLength(i));
     this.counts.events++;
-    this.countEvent(info.root, type);
+    this.eventCounts.count(info.root, type);
     for (const r of this.o.runners) r.pushPacked(block, i);
-  }
-
-  private readonly pool = new BlockPool();
-  /** The block events are packed into. */
-  private block = this.pool.take();
-  /** Full blocks, oldest first, until every sink holds their events durably. */
-  private sealed: EventBlock[] = [];
-
-  private nextBlock(block: EventBlock): EventBlock {
-    this.sealed.push(this.block);
-    this.block = block;
-    return block;
-  }
-
-  /** Gives back to the pool the full blocks whose events every sink holds durably. */
-  private releaseBlocks(): void {
-    const durable = this.tracker.minDurable();
-    let n = 0;
-    while (n < this.sealed.length && this.sealed[n]!.lastOrdinal() <= durable)
-      this.pool.give(this.sealed[n++]!);
-    if (n > 0) this.sealed.splice(0, n);
-  }
-
-  private sendStatus(replyRequested: boolean): void {
-    const source = this.source;
-    if (!source || this.state === 'reconnecting' || this.state === 'stopped') return;
-    const lsn = this.tracker.confirmedLsn();
-    const now = Date.now();
-    if (!replyRequested && lsn === this.lastSentLsn && now - this.lastSentAt < KEEPALIVE_MAX_SILENCE_MS)
-      return;
-    if (lsn < this.lastSentLsn)
-      throw new Error(
-        `confirmed LSN would move backwards (${formatLsn(lsn)} < ${formatLsn(this.lastSentLsn)})`,
-      );
-    try {
-      source.sendStatus(lsn);
-      this.lastSentLsn = lsn;
-      this.lastSentAt = now;
-      this.o.metrics?.confirmedLsn.set(Number(lsn));
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not send status update');
-    }
   }
 
   /** Stops streaming and goes through the reconnect path (e.g. the leader lock was lost). */
   interrupt(err: Error): void {
-    if (this.source && this.state !== 'reconnecting') this.onSourceClosed(this.source, err);
-  }
-
-  private onSourceClosed(source: ReplicationSource, err?: Error): void {
-    if (source !== this.source || this.stopping || this.fatalError) return;
-    if (!err) return;
-    this.log.warn({ err: err.message }, 'replication connection lost; reconnecting');
-    this.o.metrics?.reconnects.inc();
-    this.state = 'reconnecting';
-    void this.reconnect();
-  }
-
-  private async reconnect(): Promise<void> {
-    const old = this.source;
-    this.source = undefined;
-    await old?.stop().catch(() => undefined);
-    // Finish what arrived before the break, let the sinks make it durable, then forget unconfirmed
-    // transactions: Postgres resends them from confirmed_flush_lsn and the sinks skip what they hold.
-    await this.inputProcessed();
-    await Promise.all(this.o.runners.map((r) => r.drain()));
-    this.tracker.resetPending();
-    this.tx = null;
-    for (;;) {
-      if (this.stopping || this.fatalError) return;
-      this.reconnectAttempt++;
-      const delay = Math.min(10_000, 250 * 2 ** Math.min(this.reconnectAttempt - 1, 6));
-      await new Promise((r) => setTimeout(r, delay));
-      if (this.stopping || this.fatalError) return;
-      try {
-        await this.connect();
-        return;
-      } catch (err) {
-        const e = err as Error & { exitCode?: number };
-        if (e.exitCode && e.exitCode !== 1) return this.fail(e); // slot lost / invalidated: fatal
-        this.log.warn({ err: e.message, attempt: this.reconnectAttempt }, 'reconnect failed');
-        const failed = this.source as ReplicationSource | undefined;
-        await failed?.stop().catch(() => undefined);
-        this.source = undefined;
-      }
-    }
+    this.connection.interrupt(err);
   }
 
   fail(err: Error): void {
     if (this.fatalError) return;
     this.fatalError = err;
-    this.state = 'failed';
     this.o.metrics?.errors.inc({ kind: err.name });
     this.log.error({ err: err.message }, 'fatal error, stopping');
-    this.capacityWaiter?.();
+    this.flow.wake();
     void this.shutdown(2000).finally(() => this.doneReject(err));
   }
 
@@ -536,8 +389,7 @@ export class Pipeline {
   private async shutdown(timeoutMs: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.state !== 'failed') this.state = 'stopping';
-    this.source?.pause();
+    this.connection.pause();
     const deadline = Date.now() + timeoutMs;
     const timeout = new Promise<void>((r) => setTimeout(r, Math.max(0, timeoutMs)).unref());
     if (!this.fatalError) {
@@ -550,19 +402,12 @@ export class Pipeline {
         this.log.warn('shutdown drain timed out; undelivered events will be resent on restart');
     }
     clearInterval(this.statusTimer);
-    try {
-      const lsn = this.tracker.confirmedLsn();
-      if (lsn > this.lastSentLsn) this.source?.sendStatus(lsn);
-      this.lastSentLsn = lsn;
-    } catch {
-      /* connection already gone */
-    }
-    await this.source?.stop().catch(() => undefined);
-    this.source = undefined;
+    this.status.final();
+    await this.connection.stop();
     const errors: Error[] = [];
     for (const r of [...this.o.runners].reverse()) await r.close().catch((e: Error) => errors.push(e));
     if (errors.length) this.log.warn({ errors: errors.map((e) => e.message) }, 'errors while closing sinks');
-    if (this.state !== 'failed') this.state = 'stopped';
+    this.stopped = true;
     this.log.info({ confirmed: formatLsn(this.tracker.confirmedLsn()), ...this.counts }, 'stopped');
   }
 }

@@ -106,13 +106,19 @@ export class PgReplicationSource implements ReplicationSource {
       },
     };
     let closed = false;
+    let failStart: (err: Error) => void = () => undefined;
     const close = (err?: Error) => {
       if (closed) return;
       closed = true;
-      handlers.onClose(this.stopping ? undefined : (err ?? new Error('replication connection closed')));
+      const reason = this.stopping ? undefined : (err ?? new Error('replication connection closed'));
+      // Closed before 'start' (refused, auth failed, slot busy): start() rejects with the cause. A
+      // rejection after start resolved is a no-op, the failure then reaches the caller via onClose.
+      failStart(reason ?? new Error('replication connection stopped while starting'));
+      handlers.onClose(reason);
     };
     service.on('error', (err: Error) => close(err));
     const started = new Promise<void>((resolve, reject) => {
+      failStart = reject;
       service.once('start', () => {
         // From here on we read CopyData ourselves: the library's handler formats two LSN strings,
         // emits an event and starts an async acknowledgement (a promise) for every message, which
@@ -126,10 +132,7 @@ export class PgReplicationSource implements ReplicationSource {
       const running = service.subscribe(plugin as never, this.command.slot, '0/0');
       running.then(
         () => close(),
-        (err: Error) => {
-          reject(err);
-          close(err);
-        },
+        (err: Error) => close(err),
       );
     });
     await started;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { JOB_KINDS, JOB_STATUSES, type JobKind } from './chronology.ts';
 import type { JobManager } from './jobs.ts';
 import type { JobRunDoc } from './store.ts';
@@ -7,7 +7,8 @@ import type { JobRunDoc } from './store.ts';
  * The job API of start-job (the lblod initiator's paths): `POST` schedules a run (201, or 409 when
  * the chronology refuses it), `DELETE` cancels the scheduled/busy runs of that kind (200, or 404 when
  * there is none), `GET /jobs` lists runs with status, timings, counts and errors. Errors are
- * `{error, message}`. Auth: pass the shared API auth hook as `auth` (src/api) to guard every route.
+ * `{error, message}`. Auth: each route declares its role (src/api/auth.ts); the app that registers this
+ * plugin runs the shared auth hook, error handler and 405 handler (buildStartJob).
  */
 
 export const JOB_PATHS: Record<JobKind, string> = {
@@ -90,46 +91,28 @@ export function runView(r: JobRunDoc) {
 
 export interface JobApiOptions {
   jobs: JobManager;
-  /** The shared API auth (src/api/auth.ts `authHook`), run on every request but /healthz and /readyz. */
-  auth?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Readiness: resolves when the snapshot store answers. */
   ready?: () => Promise<void>;
 }
 
-const STATUS_ERRORS: Record<number, string> = {
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not_found',
-  503: 'unavailable',
-};
+/** The answers every route may give besides its own (auth, limits, 5xx). */
+const commonErrors = { 401: errorSchema, 403: errorSchema, 429: errorSchema } as const;
 
 export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInstance, opts) => {
   const { jobs } = opts;
-  if (opts.auth) app.addHook('onRequest', opts.auth);
-
-  app.setErrorHandler(
-    (err: Error & { statusCode?: number; validation?: unknown; code?: string }, _req, reply) => {
-      const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-      const error = STATUS_ERRORS[status] ?? (status >= 500 ? 'internal_error' : 'bad_request');
-      const internal = status >= 500 && status !== 503;
-      if (internal) app.log.error({ err }, 'job API error');
-      return reply.code(status).send({ error, message: internal ? 'internal error' : err.message });
-    },
-  );
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` }),
-  );
 
   for (const kind of JOB_KINDS) {
     const path = JOB_PATHS[kind];
     app.post(
       path,
       {
+        config: { role: 'admin' },
         schema: {
           summary: `Schedule a ${kind} run`,
           tags: ['jobs'],
           response: {
             201: { type: 'object', properties: { run: runSchema } },
+            ...commonErrors,
             409: errorSchema,
             503: errorSchema,
           },
@@ -144,11 +127,13 @@ export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInst
     app.delete(
       path,
       {
+        config: { role: 'admin' },
         schema: {
           summary: `Cancel the scheduled or busy ${kind} runs`,
           tags: ['jobs'],
           response: {
             200: { type: 'object', properties: { canceled: { type: 'array', items: runSchema } } },
+            ...commonErrors,
             404: errorSchema,
           },
         },
@@ -165,6 +150,7 @@ export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInst
   app.get(
     '/healthz',
     {
+      config: { role: 'public' },
       schema: { hide: true, response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } },
     },
     async () => ({ ok: true }),
@@ -172,6 +158,7 @@ export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInst
   app.get(
     '/readyz',
     {
+      config: { role: 'public' },
       schema: {
         hide: true,
         response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } }, 503: errorSchema },
@@ -192,6 +179,8 @@ export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInst
   app.get(
     '/jobs',
     {
+      // Reading runs is open to any credential; starting and canceling them needs admin.
+      config: { role: 'authenticated' },
       schema: {
         summary: 'Job runs: status, timings, counts, errors; per kind the next cron time',
         tags: ['jobs'],
@@ -221,6 +210,7 @@ export const jobApi: FastifyPluginAsync<JobApiOptions> = async (app: FastifyInst
             },
           },
           400: errorSchema,
+          ...commonErrors,
         },
       },
     },

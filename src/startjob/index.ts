@@ -1,11 +1,14 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { Authenticator, authHook } from '../api/auth.ts';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { apiServerOptions } from '../api/server-options.ts';
+import { Authenticator, authOptions, useAuth } from '../api/auth.ts';
 import { consoleRoutes } from '../api/console.ts';
+import { errorHandler, methodNotAllowed } from '../api/http-errors.ts';
 import { etlContextRoutes } from '../api/routes/etl-contexts.ts';
 import { pgClientConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSink } from '../sinks/index.ts';
+import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { VERSION } from '../version.ts';
 import { jobApi } from './api.ts';
 import { parseCron } from './chronology.ts';
@@ -49,8 +52,6 @@ export interface StartJobDeps {
   token?: TokenSource;
   /** Where runs are recorded besides Mongo; default: the job runner's event store when Postgres is configured. */
   hooks?: RunHooks | null;
-  /** Instead of the shared API auth built from the config (src/api/auth.ts). */
-  auth?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Extra GraphQL variables for every page. */
   variables?: Record<string, unknown>;
 }
@@ -67,6 +68,9 @@ export function requireStartJobConfig(config: Config): { ws: string; mongoAddr: 
 
 export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Promise<StartJob> {
   const { ws, mongoAddr } = requireStartJobConfig(config);
+  // The job API's auth comes from the --auth-* flags alone (the workspace client's --oidc never
+  // switches it on); a config error (no credential, non-loopback without auth) stops here, exit 2.
+  const auth = Authenticator.fromOptions(authOptions(config));
   const logger = deps.logger ?? createLogger(config.logLevel, { name: 'start-job' });
   const store = new SnapshotStore({ url: mongoAddr });
   const token =
@@ -101,7 +105,7 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     const sinks = [];
     for (const kind of config.sink) {
       const sink = await createSink(kind, ctx);
-      await sink.open();
+      await openSink(sink, config);
       sinks.push(sink);
     }
     publisher = new SinkPublisher(sinks);
@@ -158,9 +162,11 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     leaseMs: config.jobLeaseMs,
   });
   const app = Fastify({
-    loggerInstance: logger.child({ part: 'api' }, { level: 'warn' }),
+    ...apiServerOptions(logger),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
   }) as unknown as FastifyInstance;
+  app.setErrorHandler(errorHandler(logger));
+  methodNotAllowed(app);
   await app.register(swagger, {
     openapi: {
       info: {
@@ -169,40 +175,31 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
         description: 'Job API: initial sync, healing, dump',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(auth.enabled ? { security: [{ bearer: [] }] } : {}),
     },
   });
-  const authenticator = new Authenticator(config);
-  const auth = deps.auth ?? (authenticator.enabled ? authHook(authenticator) : undefined);
+  useAuth(app, auth);
+  auth.warm((err) => logger.warn({ err: err.message }, 'OpenID discovery failed; retried on use'));
   await app.register(jobApi, {
     jobs,
-    auth,
     ready: async () => {
       await store.db.command({ ping: 1 });
     },
   });
-  // The runs' ETL contexts (read-only), behind the same auth as the job API.
-  await app.register(async (scope) => {
-    if (auth) scope.addHook('onRequest', auth);
-    scope.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-      const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-      if (status >= 500) logger.error({ err: err.message }, 'ETL context API error');
-      const error =
-        { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found' }[status] ??
-        (status >= 500 ? 'internal_error' : 'bad_request');
-      return reply.code(status).send({ error, message: status >= 500 ? 'internal error' : err.message });
-    });
-    await scope.register(etlContextRoutes, { store: etl?.events });
-  });
+  // The runs' ETL contexts (read-only, admin) and the console page (public; its data calls carry a token).
+  await app.register(etlContextRoutes, { store: etl?.events });
   await app.register(consoleRoutes, { daemon: 'start-job' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { role: 'authenticated' } }, async () =>
+    app.swagger(),
+  );
 
   let phase: 'new' | 'started' | 'stopped' = 'new';
-  const self: StartJob = { app, jobs, store, token, publisher, authenticated: Boolean(auth), start, stop };
+  const self: StartJob = { app, jobs, store, token, publisher, authenticated: auth.enabled, start, stop };
   async function start() {
     if (phase !== 'new') return;
     phase = 'started';
-    await store.open();
-    await etl?.open();
+    await talkingTo('Mongo', mongoAddr, () => store.open());
+    if (etl) await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => etl.open());
     await jobs.start();
     self.address = await app.listen({ host: config.serverHost, port: config.serverPort });
     logger.info({ address: self.address }, 'start-job listening');
@@ -225,19 +222,6 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
 /** The `start-job` command: runs until SIGINT/SIGTERM. */
 export async function runStartJob(config: Config): Promise<number> {
   const sj = await buildStartJob(config);
-  if (
-    !['127.0.0.1', '::1', 'localhost'].includes(config.serverHost) &&
-    !sj.authenticated &&
-    !config.insecureListen
-  ) {
-    await sj.stop().catch(() => undefined);
-    throw Object.assign(
-      new Error(
-        `refusing to serve the job API on ${config.serverHost} without auth: set --auth-tokens-file or --oidc, or pass --insecure-listen`,
-      ),
-      { exitCode: 2 },
-    );
-  }
   try {
     await sj.start();
   } catch (err) {

@@ -76,7 +76,9 @@ export class OidcTokenSource implements TokenSource {
         this.opts.scope ? { scope: this.opts.scope } : undefined,
       );
     } catch (err) {
-      throw new Error(`token request to ${this.opts.oidc} failed: ${describe(err)}`, { cause: err });
+      throw new Error(`the OIDC provider: token request to ${this.opts.oidc} failed: ${describe(err)}`, {
+        cause: err,
+      });
     }
     const lifetimeMs = (res.expires_in ?? 300) * 1000;
     const skew = Math.min(this.opts.skewMs ?? 30_000, lifetimeMs / 10);
@@ -111,7 +113,7 @@ export class OidcTokenSource implements TokenSource {
         insecure ? { execute: [client.allowInsecureRequests] } : undefined,
       );
     } catch (err) {
-      throw new Error(`OIDC discovery at ${url.href} failed: ${describe(err)}`, { cause: err });
+      throw new Error(`the OIDC provider: discovery at ${url.href} failed: ${describe(err)}`, { cause: err });
     }
   }
 }

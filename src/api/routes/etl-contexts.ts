@@ -4,7 +4,8 @@ import type { EventStore } from '../../jobrunner/store.ts';
 /**
  * Read-only views of the job runner's event store (docs/design.md §5): ETL contexts filtered by
  * status and queue, one context with its folded state, and its event timeline. Public, documented
- * routes: the console reads them like any other client. Registered by both daemons; when a daemon
+ * routes: the console reads them like any other client. Role `admin`: task payloads span every
+ * workspace, as /info does. Registered by both daemons; when a daemon
  * has no event store (start-job without Postgres) or its tables were never migrated, they answer 404.
  */
 export interface EtlContextRoutesOptions {
@@ -137,10 +138,10 @@ export const etlContextRoutes: FastifyPluginAsync<EtlContextRoutesOptions> = asy
   app.get(
     '/v1/api/etl-contexts',
     {
+      config: { role: 'admin' },
       schema: {
         summary: 'ETL contexts (tasks), newest first, filtered by status, queue and parent',
         tags,
-        security: [{ bearer: [] }],
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -206,10 +207,10 @@ export const etlContextRoutes: FastifyPluginAsync<EtlContextRoutesOptions> = asy
   app.get(
     '/v1/api/etl-contexts/:id',
     {
+      config: { role: 'admin' },
       schema: {
         summary: 'One ETL context with its folded state and its subtasks',
         tags,
-        security: [{ bearer: [] }],
         params: idParams,
         response: {
           200: {
@@ -244,10 +245,10 @@ export const etlContextRoutes: FastifyPluginAsync<EtlContextRoutesOptions> = asy
   app.get(
     '/v1/api/etl-contexts/:id/events',
     {
+      config: { role: 'admin' },
       schema: {
         summary: 'The event timeline of one ETL context, oldest first',
         tags,
-        security: [{ bearer: [] }],
         params: idParams,
         querystring: {
           type: 'object',

@@ -7,7 +7,7 @@ import type { AppDeps } from '../app.ts';
 export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { extractor, config } = deps;
   const startedAt = Date.now();
-  app.get('/info', async () => {
+  app.get('/info', { config: { role: 'admin' } }, async () => {
     const p = extractor.pipeline;
     let slot: Record<string, unknown> | null = null;
     try {

@@ -11,10 +11,11 @@ export async function slotLagRoutes(app: FastifyInstance, deps: AppDeps): Promis
   app.get(
     '/v1/api/slot/lag-history',
     {
+      // Like /info: the daemon's own state, for operators.
+      config: { role: 'admin' },
       schema: {
         summary: "The replication slot's lag of the last hour (in-memory samples, oldest first)",
         tags: ['slot'],
-        security: [{ bearer: [] }],
         response: {
           200: {
             type: 'object',

@@ -5,7 +5,7 @@ import { CopyOut } from '../snapshot/copy-out.ts';
 import { SnapshotRowEncoder } from '../snapshot/row-encoder.ts';
 import type { SnapshotTable } from '../snapshot/rows.ts';
 import { ident } from '../../state/db.ts';
-import { scopeFilter } from '../auth.ts';
+import { scopeTables, scopeWorkspaces } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
 import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter } from '../stream/filters.ts';
@@ -44,6 +44,7 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
   app.get(
     '/v1/api/ws/Snapshot',
     {
+      config: { role: 'snapshot' },
       schema: {
         summary:
           'Consistent snapshot of the tracked tables (NDJSON), led by the LSN to resume the Stream from',
@@ -53,8 +54,8 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
     async (req: FastifyRequest, reply: FastifyReply) => {
       const q = req.query as { table?: string; type?: string; workspace?: string };
       const filter = parseFilter(q);
-      filter.workspaces = scopeFilter(req.scope, filter.workspaces, 'workspace');
-      filter.tables = scopeFilter(req.scope, filter.tables, 'table');
+      filter.workspaces = scopeWorkspaces(req.scope, filter.workspaces);
+      filter.tables = scopeTables(req.scope, filter.tables);
 
       const repl = new pg.Client({ ...base, replication: 'database' } as pg.ClientConfig);
       const db = new pg.Client(base);

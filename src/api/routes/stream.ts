@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { scopeFilter } from '../auth.ts';
+import { scopeTables, scopeWorkspaces } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
 import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter, parseResume } from '../stream/filters.ts';
@@ -28,8 +28,8 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
   function prepare(req: FastifyRequest) {
     const q = req.query as Query;
     const filter = parseFilter(q);
-    filter.workspaces = scopeFilter(req.scope, filter.workspaces, 'workspace');
-    filter.tables = scopeFilter(req.scope, filter.tables, 'table');
+    filter.workspaces = scopeWorkspaces(req.scope, filter.workspaces);
+    filter.tables = scopeTables(req.scope, filter.tables);
     const lastEventId = req.headers['last-event-id'];
     const after = parseResume(q.fromLsn, Array.isArray(lastEventId) ? lastEventId[0] : lastEventId);
     const log = extractor.streamLog;
@@ -52,6 +52,7 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
   app.route({
     method: 'GET',
     url: '/v1/api/ws/Stream',
+    config: { role: 'stream' },
     schema: {
       summary: 'Live CloudEvents as Server-Sent Events (or WebSocket on upgrade)',
       querystring: querySchema,

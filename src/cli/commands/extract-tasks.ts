@@ -1,11 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { configFromArgv, runMain } from '../load.ts';
-import { allDaemonOptions, withOptions } from '../options.ts';
+import { extractTasksOptionGroups } from '../help-scope.ts';
+import { withOptions } from '../options.ts';
 
 export const extractTasksCommand: CommandModule = {
   command: 'extract-tasks',
   describe: 'Stream committed changes of the task tables from a logical replication slot to the sinks',
-  builder: (y) => withOptions(y, ...allDaemonOptions),
+  builder: (y) => withOptions(y, ...extractTasksOptionGroups),
   handler: async (argv) => {
     const config = configFromArgv(argv);
     await runMain(async () => {

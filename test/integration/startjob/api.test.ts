@@ -102,7 +102,10 @@ describe('start-job job API (fastify, real servers behind it)', () => {
     expect(unknown.statusCode).toBe(400);
     const kind = await call(sj, { method: 'GET', url: '/jobs?kind=nope' });
     expect(kind.statusCode).toBe(400);
-    const missing = await call(sj, { method: 'PUT', url: '/healing-jobs' });
+    const wrongMethod = await call(sj, { method: 'PUT', url: '/healing-jobs' });
+    expect(wrongMethod.statusCode).toBe(405);
+    expect(wrongMethod.json().error).toBe('method_not_allowed');
+    const missing = await call(sj, { method: 'GET', url: '/no-such-jobs' });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error).toBe('not_found');
   });
