@@ -1,13 +1,29 @@
+import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { formatPosition, type Position } from '../util/lsn.ts';
 import { PackedBatch } from './batch.ts';
 import { packEvent, type EventBlock } from './event-block.ts';
+import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from './origin.ts';
 import type { OutboundEvent, Sink, SinkStatus } from './sink.ts';
 
 /** Where a sink that doesn't keep its own checkpoint keeps it (the state store). */
 export interface CheckpointStore {
   load(sink: string): Promise<Position | null>;
   save(sink: string, position: Position): Promise<void>;
+  /** The checkpoint with the origin recorded beside it (stores that record one). */
+  loadStored?(sink: string): Promise<StoredCheckpoint | null>;
+  /** Forgets a sink's checkpoint and records the reset (--reset-sink-checkpoints). */
+  reset?(sink: string, reset: SinkReset): Promise<void>;
+}
+
+/**
+ * The check of a checkpoint against the server the daemon streams from (checkpoint-identity.ts):
+ * `judge` throws when the checkpoint cannot be trusted, or returns the reset to record when told to
+ * reset it (--reset-sink-checkpoints); undefined keeps it.
+ */
+export interface CheckpointIdentity {
+  origin: CheckpointOrigin;
+  judge(sink: string, stored: StoredCheckpoint | null): SinkReset | undefined;
 }
 
 export interface SinkRunnerOptions {
@@ -27,6 +43,8 @@ export interface SinkRunnerOptions {
   maxBackoffMs?: number;
   /** Observes each durable batch (metrics). */
   onBatch?: (sink: string, batch: PackedBatch, ms: number) => void;
+  /** Checks the checkpoint's origin on open and tells the sink what to record from then on. */
+  identity?: CheckpointIdentity;
 }
 
 export class SinkFailedError extends Error {
@@ -74,9 +92,25 @@ export class SinkRunner {
 
   async open(): Promise<Position | null> {
     const own = await this.sink.open();
-    this.checkpoint = this.sink.ownsCheckpoint
-      ? own
-      : ((await this.opts.store?.load(this.sink.name)) ?? null);
+    const { store, identity } = this.opts;
+    let stored: StoredCheckpoint | null;
+    if (this.sink.ownsCheckpoint)
+      stored =
+        own || this.sink.storedOrigin ? { position: own, origin: this.sink.storedOrigin?.() ?? null } : null;
+    else if (store?.loadStored) stored = await store.loadStored(this.sink.name);
+    else {
+      const position = (await store?.load(this.sink.name)) ?? null;
+      stored = position ? { position, origin: null } : null;
+    }
+    if (identity) {
+      const reset = identity.judge(this.name, stored);
+      if (reset) {
+        if (!this.sink.ownsCheckpoint) await store?.reset?.(this.sink.name, reset);
+        stored = null;
+      }
+      await this.sink.bindOrigin?.(identity.origin, reset);
+    }
+    this.checkpoint = stored?.position ?? null;
     this.status = { ...this.status, state: 'ok', checkpoint: this.checkpoint };
     this.opts.onState?.(this.name, 'ok');
     this.opts.logger.info(
@@ -226,10 +260,12 @@ export class SinkRunner {
       } catch (err) {
         const e = err as Error;
         this.status = { ...this.status, state: 'retrying', lastError: e.message };
-        if (attempt >= this.opts.retryLimit || this.stopped) {
+        // A ConnectorError says retrying cannot help (a file that could not be cut back after a
+        // failed write): it stops the daemon as it is, with its code.
+        if (attempt >= this.opts.retryLimit || this.stopped || e instanceof ConnectorError) {
           this.status.state = 'failed';
           this.opts.onState?.(this.name, 'failed');
-          const failure = new SinkFailedError(this.name, attempt, e);
+          const failure = e instanceof ConnectorError ? e : new SinkFailedError(this.name, attempt, e);
           this.opts.logger.error({ sink: this.name, err: e.message, attempt }, 'sink failed, giving up');
           this.opts.onFatal(this.name, failure);
           this.stopped = true;
