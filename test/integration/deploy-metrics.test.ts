@@ -37,6 +37,7 @@ describe('deploy/: alert rules and the Grafana dashboard name only metrics that 
   let db: { url: string; drop: () => Promise<void> };
   let d: Daemon;
   let exposed: Set<string>;
+  let leaderMetrics = '';
   const dir = mkdtempSync(join(tmpdir(), 'tagc-deploy-'));
 
   beforeAll(async () => {
@@ -59,11 +60,46 @@ describe('deploy/: alert rules and the Grafana dashboard name only metrics that 
     ]);
     await waitStreaming(d);
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    leaderMetrics = text;
     exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
   });
   afterAll(async () => {
     await d?.kill('SIGTERM');
     await db?.drop();
+  });
+
+  it('a standby reports tag_connector_leader 0 and is ready only when asked with standby=ok', async () => {
+    const port = await freePort();
+    const standby = runCli([
+      'extract-tasks',
+      '--pg-url',
+      db.url,
+      '--slot',
+      'deploy_slot',
+      '--sink',
+      'file',
+      '--file-path',
+      join(dir, 'standby.ndjson'),
+      '--serverPort',
+      String(port),
+      '--stream-retention-dir',
+      join(dir, 'stream-standby'),
+    ]);
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      for (let i = 0; !/"msg":"standby/.test(standby.stderr()); i++) {
+        if (i > 600) throw new Error(`no standby: ${standby.stderr().slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect((await fetch(`${base}/readyz`)).status).toBe(503);
+      const ready = await fetch(`${base}/readyz?standby=ok`);
+      expect(ready.status).toBe(200);
+      await expect(ready.json()).resolves.toMatchObject({ status: 'standby' });
+      expect(await fetch(`${base}/metrics`).then((r) => r.text())).toMatch(/^tag_connector_leader 0$/m);
+      expect(leaderMetrics).toMatch(/^tag_connector_leader 1$/m);
+    } finally {
+      await standby.kill('SIGTERM');
+    }
   });
 
   it('the alert rules are well formed and cover the five conditions', () => {

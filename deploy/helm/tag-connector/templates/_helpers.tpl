@@ -82,6 +82,17 @@ app.kubernetes.io/component: {{ index . 1 }}
 - name: TAG_CONNECTOR_AUTH_JWT_ISSUER
   value: {{ .Values.auth.oidcIssuer | quote }}
 {{- end }}
+{{- if and .Values.auth.oidcIssuer (not .Values.auth.jwtAudience) }}
+{{- fail "auth.jwtAudience is required with auth.oidcIssuer (the API accepts only JWTs meant for it)" }}
+{{- end }}
+{{- if .Values.auth.jwtAudience }}
+- name: TAG_CONNECTOR_AUTH_JWT_AUDIENCE
+  value: {{ .Values.auth.jwtAudience | quote }}
+{{- end }}
+{{- if .Values.serviceMonitor.metricsPublic }}
+- name: TAG_CONNECTOR_METRICS_PUBLIC
+  value: "true"
+{{- end }}
 {{- range $k, $v := .Values.env }}
 - name: {{ printf "TAG_CONNECTOR_%s" (upper $k) }}
   value: {{ $v | quote }}
