@@ -59,10 +59,9 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
   const publicRoute = { config: { role: 'public' as const }, schema: { hide: true } };
   app.get('/console', publicRoute, sendPage);
   app.get('/console/', publicRoute, sendPage);
-  if (!dir) return;
-  // @fastify/static sends the files (ranges, ETags, content types); the routes are ours, so that they
-  // can declare their role: the assets are public like the page.
-  await app.register(fastifyStatic, { root: join(dir, 'assets'), serve: false, maxAge: '1h' });
+  // @fastify/static sends the files (ranges, ETags, content types); the route is ours, so that it can
+  // declare its role: the assets are public like the page.
+  if (dir) await app.register(fastifyStatic, { root: join(dir, 'assets'), serve: false, maxAge: '1h' });
   app.get(
     '/console/assets/:file',
     {
@@ -76,6 +75,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
         },
       },
     },
-    async (req, reply) => reply.sendFile((req.params as { file: string }).file),
+    async (req, reply) =>
+      dir ? reply.sendFile((req.params as { file: string }).file) : sendPage(req, reply),
   );
 };

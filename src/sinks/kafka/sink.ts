@@ -4,7 +4,7 @@ import type { Config } from '../../config/index.ts';
 import type { Position } from '../../util/lsn.ts';
 import type { SinkContext } from '../context.ts';
 import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
-import { DEFAULT_TOPIC, topicRoute } from '../route.ts';
+import { configRoutes, DEFAULT_TOPIC, topicRoute } from '../route.ts';
 import type { Sink } from '../sink.ts';
 import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
@@ -66,6 +66,23 @@ export class KafkaSink implements Sink {
       throw new KafkaThreadError(`cannot start the kafka sink's thread: ${(err as Error).message}`);
     }
     return this.thread.call<Position | null>({ op: 'open', uncertain });
+  }
+
+  /**
+   * A record the broker refuses whatever the retries: bigger than the topic's max.message.bytes (the
+   * broker's message.max.bytes), or a record batch the broker takes for corrupt. The error arrives as
+   * text from the sink's thread, so it is told by the Kafka error names and the broker's message.
+   */
+  rejection(err: Error): string | undefined {
+    const m =
+      /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|INVALID_RECORD\b|larger than the max message size/i.exec(
+        err.message,
+      );
+    return m ? `rejected by the broker: ${m[0]}` : undefined;
+  }
+
+  topicOf(event: { type: string; table: string }): string {
+    return this.route(event.type, event.table);
   }
 
   /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
@@ -142,7 +159,7 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
     brokers: c.kafkaBrokers,
     slot: c.slot,
     topic: c.topic ?? DEFAULT_TOPIC,
-    routes: c.topicRoutes,
+    routes: configRoutes(c),
     checkpointTopic: c.kafkaCheckpointTopic,
     exactlyOnce: c.kafkaExactlyOnce,
     envelope: c.envelope,
