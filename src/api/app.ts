@@ -15,6 +15,7 @@ import { etlContextRoutes } from './routes/etl-contexts.ts';
 import { consoleRoutes } from './console.ts';
 import { EventStore } from '../jobrunner/store.ts';
 import { streamRoutes } from './routes/stream.ts';
+import { schemaRoutes } from './routes/schemas.ts';
 import { VERSION } from '../version.ts';
 
 export interface AppDeps {
@@ -54,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(infoRoutes, deps);
   await app.register(streamRoutes, deps);
   await app.register(snapshotRoutes, deps);
+  await app.register(schemaRoutes, deps);
   await app.register(slotLagRoutes, deps);
   await app.register(etlContextRoutes, {
     store: new EventStore(deps.extractor.pool, deps.config.stateSchema),
