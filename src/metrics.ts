@@ -113,6 +113,17 @@ export function createMetrics() {
       help: 'Stream clients refused because their resume point is older than the stream retention',
       registers: [registry],
     }),
+    backfillRows: new Counter({
+      name: 'tag_connector_backfill_rows_total',
+      help: 'Rows a backfill emitted as read events, by table',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    backfillRemaining: new Gauge({
+      name: 'tag_connector_backfill_remaining_estimate',
+      help: 'Rows running backfills still have to read, by pg_class.reltuples',
+      registers: [registry],
+    }),
     deadLetters: new Counter({
       name: 'tag_connector_dead_letters_total',
       help: 'Events sent to the dead-letter route, by the sink that rejected them (governance: a rule failed)',

@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import { Authenticator, authOptions, useAuth } from './auth.ts';
 import { errorHandler, methodNotAllowed } from './http-errors.ts';
 import { apiServerOptions } from './server-options.ts';
+import { backfillRoutes } from './routes/backfills.ts';
 import { healthRoutes } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
 import { snapshotRoutes } from './routes/snapshot.ts';
@@ -55,6 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(infoRoutes, deps);
   await app.register(streamRoutes, deps);
   await app.register(snapshotRoutes, deps);
+  await app.register(backfillRoutes, deps);
   await app.register(schemaRoutes, deps);
   await app.register(slotLagRoutes, deps);
   await app.register(etlContextRoutes, {

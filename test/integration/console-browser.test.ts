@@ -183,11 +183,14 @@ describe('console in a real browser (extract-tasks)', () => {
     await page.close();
   });
 
-  it('Backfills says whether the daemon offers them', async () => {
+  it('Backfills starts one from the page and shows its progress until done', async () => {
     const { page, errors } = await open('backfills');
-    const res = await fetch(`${base}/v1/api/backfills`);
-    if (res.status === 404) await page.locator('[data-backfills="not-available"]').waitFor();
-    else await page.getByRole('button', { name: 'Start backfill' }).waitFor();
+    await page.getByLabel('Tables to backfill').fill('public.items');
+    await page.getByRole('button', { name: 'Start backfill' }).click();
+    const card = page.locator('article.card', { hasText: 'public.items' });
+    await card.locator('.badge', { hasText: /^done$/ }).waitFor();
+    await card.locator('progress').waitFor();
+    await expect(card.locator('progress').getAttribute('value')).resolves.toBe('3');
     await page.screenshot({ path: join(shots, 'backfills.png'), fullPage: true });
     await checkA11y(page);
     expect(errors).toEqual([]);

@@ -22,6 +22,9 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     } catch (err) {
       slot = { error: (err as Error).message };
     }
+    const backfills = extractor.backfills
+      ? await extractor.backfills.list(20).catch((err: Error) => ({ error: err.message }))
+      : null;
     return {
       ...versionInfo(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -58,6 +61,7 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           lastError: s.lastError ?? null,
         };
       }),
+      backfills,
       config: redactConfig(config),
     };
   });
