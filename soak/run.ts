@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { sql } from '../test/support/db.ts';
 import { createReferenceSlot, currentWalLsn, recvLogical } from '../test/support/recvlogical.ts';
 import { fileIds, kafkaIds, PubSubIds } from './collect.ts';
 import { SupervisedDaemon } from './daemons.ts';
@@ -161,15 +162,28 @@ async function main(): Promise<number> {
     const want = new Set(expected.map((e) => e.id));
     say(`reference: ${expected.length} changes; waiting for the sinks to catch up`);
 
-    const drainDeadline = Date.now() + Number(flags['drain-timeout-seconds']) * 1000;
+    // Caught up = the slot confirmed past the end (every sink holds it durably, as the daemon sees
+    // it) and the file and Pub/Sub hold every reference id. A change missing once the slot confirmed
+    // past it is lost; one missing while the daemon has not got there yet is a drain that timed out.
+    const drainStarted = Date.now();
+    const drainDeadline = drainStarted + Number(flags['drain-timeout-seconds']) * 1000;
+    let confirmedPastEnd = false;
     const caughtUp = async () => {
+      const [slot] = await sql<{ past: boolean }>(
+        servers.dbUrl,
+        `SELECT confirmed_flush_lsn >= $2::pg_lsn AS past FROM pg_replication_slots WHERE slot_name = $1`,
+        [SLOT, end],
+      ).catch(() => [{ past: false }]);
+      confirmedPastEnd = slot?.past === true;
+      if (!confirmedPastEnd) return false;
       const ids = new Set(await fileIds(file));
       const ps = new Set(pubsub.ids);
       for (const id of want) if (!ids.has(id) || !ps.has(id)) return false;
       return true;
     };
     while (!(await caughtUp()) && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 2000));
-    say(`file and Pub/Sub caught up; reading Kafka`);
+    const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
+    say(`drained in ${drainSeconds} s (slot confirmed past the end: ${confirmedPastEnd}); reading Kafka`);
     const kafkaStreams = await kafkaIds(servers.kafkaProxy.address, TOPIC, want, {
       timeoutMs: Math.max(30_000, drainDeadline - Date.now()),
     });
@@ -197,6 +211,10 @@ async function main(): Promise<number> {
     if (haTakeovers < ha.length)
       problems.push(`standby took over in ${haTakeovers} of ${ha.length} leader blackholes`);
     if (expected.length === 0) problems.push('the reference saw no changes');
+    if (!confirmedPastEnd)
+      problems.push(
+        `drain incomplete: the slot had not confirmed ${end} after ${drainSeconds} s (missing = not yet delivered, not proven lost)`,
+      );
 
     const summary = {
       seed,
@@ -206,6 +224,8 @@ async function main(): Promise<number> {
       transactions: loadStats.transactions,
       largeTransactions: loadStats.large,
       loadFailures: loadStats.failed,
+      drainSeconds,
+      confirmedPastEnd,
       faults: injector.log.counts,
       faultsSkipped: injector.log.skipped,
       daemonStarts: daemons.map((d) => d.starts),
