@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, waitStreaming, type Daemon } from '../support/daemon.ts';
@@ -22,13 +22,35 @@ import { setupWorkloadTables, startWorkload } from '../support/workload.ts';
  */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function lockHolder(url: string): Promise<number | undefined> {
-  const rows = await sql<{ pid: number }>(
+/** Local TCP ports of a process's sockets (from /proc), to tell its backends from another's. */
+function localPorts(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && inodes.has(f[9]!)) ports.add(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  return ports;
+}
+
+/** The backend holding the leader lock, if it is a session of process `pid`. */
+async function lockSessionOf(url: string, pid: number): Promise<number | undefined> {
+  const rows = await sql<{ pid: number; client_port: number }>(
     url,
-    `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    `SELECT l.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()`,
   );
-  return rows[0]?.pid;
+  const ports = localPorts(pid);
+  return rows.find((r) => ports.has(r.client_port))?.pid;
 }
 
 describe('high availability: a leader that lost its lock gets it back', () => {
@@ -39,7 +61,11 @@ describe('high availability: a leader that lost its lock gets it back', () => {
     await setupWorkloadTables(db.url);
   });
   afterAll(async () => {
-    for (const d of daemons) await d.kill('SIGKILL');
+    for (const d of daemons) {
+      await d.kill('SIGKILL');
+      d.proc.stdout?.destroy();
+      d.proc.stderr?.destroy();
+    }
     await db.drop();
   });
 
@@ -62,7 +88,7 @@ describe('high availability: a leader that lost its lock gets it back', () => {
     ];
     const a = runCli(args);
     daemons.push(a);
-    await waitStreaming(a);
+    await waitStreaming(a, 90_000);
     const b = runCli(args);
     daemons.push(b);
     while (!/standby/.test(b.stderr())) await sleep(50);
@@ -71,14 +97,13 @@ describe('high availability: a leader that lost its lock gets it back', () => {
     await sleep(1500);
 
     // End a's lock session (as a restart or the server's timeout would) until b holds the lock.
-    const aHolder = await lockHolder(db.url);
-    expect(aHolder).toBeDefined();
-    for (let i = 0; i < 50 && !/took over/.test(b.stderr()); i++) {
-      const holder = await lockHolder(db.url);
-      if (holder !== undefined) await sql(db.url, 'SELECT pg_terminate_backend($1)', [holder]);
+    expect(await lockSessionOf(db.url, a.proc.pid!)).toBeDefined();
+    for (let i = 0; i < 100 && !/took over/.test(b.stderr()); i++) {
+      const session = await lockSessionOf(db.url, a.proc.pid!);
+      if (session !== undefined) await sql(db.url, 'SELECT pg_terminate_backend($1)', [session]);
       await sleep(300);
     }
-    await waitStreaming(b, 30_000);
+    await waitStreaming(b, 90_000);
     await sleep(2000); // b writes
     await b.kill('SIGKILL');
     // a takes the lock back and sees that b led meanwhile: it stops (before the fix it streamed on with
@@ -93,7 +118,7 @@ describe('high availability: a leader that lost its lock gets it back', () => {
     expect(a.stderr()).toMatch(/E_LEADER_CHANGED/);
     const leader = runCli(args);
     daemons.push(leader);
-    await waitStreaming(leader);
+    await waitStreaming(leader, 90_000);
     await sleep(1000);
     await load.stop();
     const expected = await recvLogical(
@@ -108,5 +133,5 @@ describe('high availability: a leader that lost its lock gets it back', () => {
     const got = readEvents(file);
     expect(got.duplicates.slice(0, 5)).toEqual([]);
     expect(diffAgainstReference(expected, got.ids).missing).toEqual([]);
-  }, 180_000);
+  }, 400_000);
 });
