@@ -76,7 +76,7 @@ describe('doctor evaluation', () => {
     const f = healthy();
     const advice = find(evaluate(f, opts), 'plugin choice');
     expect(advice).toMatchObject({ level: 'ok', fix: expect.stringMatching(/^--plugin pgoutput/) });
-    expect(advice.message).toMatch(/pgoutput is faster: .*× the wal2json rate/);
+    expect(advice.message).toMatch(/pgoutput is faster: .*half the CPU.*× the wal2json rate/);
     expect(exitCode(evaluate(f, opts))).toBe(0);
     expect(evaluate(f, { ...opts, plugin: 'pgoutput' }).some((x) => x.check === 'plugin choice')).toBe(false);
   });
