@@ -32,6 +32,7 @@ import { PgReplicationSource } from './replication-source.ts';
 import { resolveRoles, TableFilter } from './roles.ts';
 import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
 import { extractorMigrations } from './state/migrations.ts';
+import { LagHistory } from './lag-history.ts';
 import { LeaderLock } from './leader-lock.ts';
 import { startSlotMonitor } from './slot-monitor.ts';
 import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
@@ -52,6 +53,8 @@ export class Extractor {
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
+  /** The slot lag of the last hour, for the console's chart (GET /v1/api/slot/lag-history). */
+  readonly lagHistory = new LagHistory();
   private started = false;
   private lock?: LeaderLock;
   private stopMonitor?: () => void;
@@ -95,7 +98,9 @@ export class Extractor {
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
     if (!leader) return;
+    this.metrics.leader.set(1);
     this.lock.onLost = (err) => {
+      this.metrics.leader.set(0);
       logger.warn({ err: err.message }, 'leader lock lost: pausing the stream until it is ours again');
       this.pipeline?.interrupt(err);
     };
@@ -131,6 +136,9 @@ export class Extractor {
         store,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
+        onRetry: (name) => this.metrics.sinkRetries.inc({ sink: name }),
+        onState: (name, state) =>
+          this.metrics.sinkFailing.set({ sink: name }, state === 'retrying' || state === 'failed' ? 1 : 0),
         ...(deadLetters ? { deadLetters } : {}),
         ...(onBatch ? { onBatch } : {}),
       });
@@ -209,6 +217,7 @@ export class Extractor {
       beforeConnect: async () => {
         // Only the holder of the leader lock may stream (it is lost with its session on a restart).
         if (!(await this.lock!.acquire())) throw new Error('stopping');
+        this.metrics.leader.set(1);
         const { rows } = await this.pool.query<{ wal_status: string | null }>(
           `SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`,
           [config.slot],
@@ -232,6 +241,9 @@ export class Extractor {
       logger,
       metrics: this.metrics,
       onFatal: (err) => pipeline.fail(err),
+      onReading: (h) => {
+        if (h.lagBytes !== null) this.lagHistory.add({ t: Date.now(), lagBytes: h.lagBytes });
+      },
     });
     if (config.heartbeatIntervalMs > 0) {
       // A write in the watched database makes the server send us a (filtered, empty) transaction even
@@ -338,6 +350,7 @@ export class Extractor {
     clearInterval(this.heartbeat);
     await this.pipeline?.stop(this.config.shutdownTimeoutMs);
     await this.lock?.release();
+    this.metrics.leader.set(0);
     if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);
     await this.deadLetterTarget?.close().catch(() => undefined);
     await this.pool.end().catch(() => undefined);

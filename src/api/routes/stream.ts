@@ -45,6 +45,7 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         statusCode: 503,
       });
     if (after && !log.covers(after)) {
+      extractor.metrics.streamResumeExpired.inc();
       throw Object.assign(
         new Error(
           'the resume point is older than the stream retention: take a new Snapshot (GET /v1/api/ws/Snapshot) and resume from its LSN',
