@@ -38,6 +38,8 @@ export class Extractor {
   readonly database: string;
   readonly filter: TableFilter;
   readonly pool: pg.Pool;
+  /** Table metadata; the Stream reads it too (which tables have the workspace column). */
+  readonly catalog: Catalog;
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
@@ -56,6 +58,7 @@ export class Extractor {
     this.filter = new TableFilter(config, resolveRoles(config));
     this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
     this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
+    this.catalog = new Catalog(this.pool);
   }
 
   async start(): Promise<void> {
@@ -156,7 +159,7 @@ export class Extractor {
       logger,
       metrics: this.metrics,
       decoder,
-      catalog: new Catalog(this.pool),
+      catalog: this.catalog,
       filter: this.filter,
       mapper: new Mapper({ database: this.database, slot: config.slot, roles: resolveRoles(config) }),
       runners: this.runners,

@@ -69,7 +69,9 @@ describe('OIDC client-credentials token (real oidc-provider)', () => {
       clientId: CLIENT_ID(),
       clientSecret: 'wrong',
     });
-    await expect(source.get()).rejects.toThrow(/the OIDC provider: token request to .* failed: invalid_client/);
+    await expect(source.get()).rejects.toThrow(
+      /the OIDC provider: token request to .* failed: invalid_client/,
+    );
   });
 
   it('on a 401 from the workspace API drops the token, fetches a new one and retries', async () => {
