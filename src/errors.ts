@@ -13,7 +13,30 @@ export class ConnectorError extends Error {
   }
 }
 
-export const EXIT = { config: 2, slotLost: 3, preflight: 4, fatal: 1 } as const;
+export const EXIT = {
+  config: 2,
+  slotLost: 3,
+  preflight: 4,
+  fatal: 1,
+  /** A sink's checkpoint belongs to another cluster, slot incarnation or WAL history. */
+  checkpointMismatch: 5,
+  /** A sink's file cannot be trusted or repaired (torn line, failed truncate). */
+  sinkData: 6,
+} as const;
+
+/** Where a sink checkpoint came from: see docs/delivery-guarantees.md. */
+export interface OriginText {
+  systemId: string;
+  timeline: number;
+  database: string;
+  slot: string;
+  slotIncarnation: string;
+}
+
+const originText = (o: OriginText | null) =>
+  o
+    ? `system ${o.systemId}, timeline ${o.timeline}, database ${o.database}, slot ${o.slot} (incarnation ${o.slotIncarnation})`
+    : 'an unknown origin (written before checkpoints recorded one)';
 
 export const errors = {
   walLevel: (level: string) =>
@@ -82,6 +105,33 @@ export const errors = {
         `changes since the last confirmed LSN would be lost silently. Recovery: take a snapshot, then start again ` +
         `to create a new slot.`,
       EXIT.slotLost,
+    ),
+  checkpointMismatch: (sink: string, why: string, stored: OriginText | null, server: OriginText) =>
+    new ConnectorError(
+      'E_CHECKPOINT_MISMATCH',
+      `sink ${sink}: its checkpoint cannot be trusted on this server: ${why}. The checkpoint was written for ` +
+        `${originText(stored)}; this server is ${originText(server)}. Resuming would skip changes of this ` +
+        `server as "already delivered". If the database was replaced (restore, rebuilt primary, migration) ` +
+        `or the slot recreated on purpose, start once with --reset-sink-checkpoints: the sink forgets its ` +
+        `checkpoint (recording the reset in the sink) and receives every change of this slot from its start. ` +
+        `Otherwise point the daemon back at the right database or sink. See docs/delivery-guarantees.md.`,
+      EXIT.checkpointMismatch,
+    ),
+  sinkFileDamaged: (path: string, offset: number, what: string) =>
+    new ConnectorError(
+      'E_SINK_FILE_DAMAGED',
+      `${path}: ${what} at byte ${offset}; refusing to append to a file that does not end on complete events. ` +
+        `Look at the file from that byte; if what follows is garbage, cut it (truncate -s ${offset} '${path}') ` +
+        `or move the file away, then start again: the sink resumes after its last complete event.`,
+      EXIT.sinkData,
+    ),
+  sinkTruncateFailed: (path: string, size: number, cause: Error, truncateError: Error) =>
+    new ConnectorError(
+      'E_SINK_TORN',
+      `${path}: a write failed (${cause.message}) and cutting the file back to its ${size} bytes before that ` +
+        `write failed too (${truncateError.message}); stopping rather than retrying on a torn file. Free the ` +
+        `disk or fix the device, then start again: the file's torn tail is checked and cut on open.`,
+      EXIT.sinkData,
     ),
 } as const;
 

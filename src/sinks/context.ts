@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
+import type { DurableFs } from './durable-fs.ts';
 
 /** What a sink may need besides the config. */
 export interface SinkContext {
@@ -8,4 +9,6 @@ export interface SinkContext {
   /** Database being watched (event source, Debezium `source.db`). */
   database: string;
   version: string;
+  /** The file system the file sink writes through (tests pass a faulty one); the real one if unset. */
+  fs?: DurableFs;
 }

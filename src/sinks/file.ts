@@ -1,52 +1,108 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { parseEventId, type Position } from '../util/lsn.ts';
-import { appendDurably } from './ndjson.ts';
+import type { Logger } from '../log.ts';
+import type { Position } from '../util/lsn.ts';
 import type { SinkBatch } from './batch.ts';
+import { nodeFs, readSmallFile, replaceFileDurably, type DurableFile, type DurableFs } from './durable-fs.ts';
+import { appendBytesDurably, appendDurably } from './ndjson.ts';
+import { checkTail, positionOf } from './ndjson-tail.ts';
+import {
+  parseOrigin,
+  RESET_MARKER_TYPE,
+  resetMarkerLine,
+  sameOrigin,
+  type CheckpointOrigin,
+  type SinkReset,
+} from './origin.ts';
 import type { Sink } from './sink.ts';
 
-const CHUNK = 64 * 1024;
+export interface FileSinkOptions {
+  path: string;
+  fs?: DurableFs;
+  logger?: Pick<Logger, 'warn'>;
+}
 
 /**
  * NDJSON file, one CloudEvent per line. Durable = fdatasync'd. The file is its own checkpoint: on open
- * it cuts a torn last line (a crash mid-write) and reads the id of the last whole line, so after a
- * crash it never writes an event id twice.
+ * it checks that it ends on complete events (ndjson-tail.ts), cuts a torn last write and reads the id
+ * of the last whole line, so after a crash it never writes an event id twice. A failed write is cut
+ * back before the retry (appendDurably).
+ *
+ * Where the checkpoint came from (origin.ts) is kept beside the file, in `<path>.origin.json`, replaced
+ * atomically; a reset (--reset-sink-checkpoints) appends a marker line first, so the file itself says
+ * where its history restarts, and a marker as the last line is the authority on the origin (a crash
+ * between the marker and the side file loses nothing).
  */
 export class FileSink implements Sink {
   readonly name = 'file';
   readonly ownsCheckpoint = true;
   private readonly path: string;
-  private fh?: FileHandle;
+  private readonly fs: DurableFs;
+  private readonly logger?: Pick<Logger, 'warn'>;
+  private fh?: DurableFile;
+  private size = 0;
+  private origin: CheckpointOrigin | null = null;
+  private originSaved = false;
 
-  constructor(path: string) {
-    this.path = path;
+  constructor(options: FileSinkOptions | string) {
+    const o = typeof options === 'string' ? { path: options } : options;
+    this.path = o.path;
+    this.fs = o.fs ?? nodeFs;
+    this.logger = o.logger;
+  }
+
+  get originPath(): string {
+    return `${this.path}.origin.json`;
   }
 
   async open(): Promise<Position | null> {
-    this.fh = await open(this.path, 'a+');
-    const size = (await stat(this.path)).size;
-    if (size === 0) return null;
-    const { lastLine, validEnd } = await readTail(this.fh, size);
-    if (validEnd < size) {
-      await this.fh.truncate(validEnd);
-      await this.fh.datasync();
-    }
-    if (!lastLine) return null;
-    let id: unknown;
-    try {
-      id = (JSON.parse(lastLine) as { id?: unknown }).id;
-    } catch {
-      throw new Error(
-        `${this.path}: the last line is not a JSON event; refusing to append (move the file away)`,
+    const fh = await this.fs.open(this.path, 'a+');
+    this.fh = fh;
+    this.size = (await fh.stat()).size;
+    const { last, validEnd } = await checkTail(fh, this.size, this.path);
+    if (validEnd < this.size) {
+      this.logger?.warn(
+        { path: this.path, offset: validEnd, bytes: this.size - validEnd },
+        'file sink: cutting a torn write at the end of the file (a crash before its fsync)',
       );
+      await fh.truncate(validEnd);
+      await fh.datasync();
+      this.size = validEnd;
     }
-    if (typeof id !== 'string') throw new Error(`${this.path}: the last line has no event id`);
-    return parseEventId(id);
+    const side = await readSmallFile(this.fs, this.originPath);
+    this.origin = side ? parseOrigin((JSON.parse(side) as { origin?: unknown }).origin) : null;
+    this.originSaved = this.origin !== null;
+    if (!last) return null;
+    if (last.type === RESET_MARKER_TYPE) {
+      // The history restarted here: the marker says for which origin.
+      this.origin = parseOrigin((last.value.data as { origin?: unknown } | undefined)?.origin);
+      this.originSaved = false;
+      return null;
+    }
+    return positionOf(last, this.path);
+  }
+
+  storedOrigin(): CheckpointOrigin | null {
+    return this.origin;
+  }
+
+  async bindOrigin(origin: CheckpointOrigin, reset?: SinkReset): Promise<void> {
+    const fh = this.fh;
+    if (!fh) throw new Error('file sink is not open');
+    if (reset) {
+      const line = Buffer.from(resetMarkerLine(origin, reset));
+      this.size += await appendBytesDurably(fh, [line], line.length, this.size, this.path);
+      this.originSaved = false;
+    }
+    if (!this.originSaved || !sameOrigin(this.origin, origin)) {
+      await replaceFileDurably(this.fs, this.originPath, JSON.stringify({ origin }) + '\n');
+    }
+    this.origin = origin;
+    this.originSaved = true;
   }
 
   async write(batch: SinkBatch): Promise<void> {
     const fh = this.fh;
     if (!fh) throw new Error('file sink is not open');
-    await appendDurably(fh, batch);
+    this.size += await appendDurably(fh, batch, this.size, this.path);
   }
 
   async close(): Promise<void> {
@@ -54,34 +110,4 @@ export class FileSink implements Sink {
     this.fh = undefined;
     await fh?.close();
   }
-}
-
-/** The last complete line and where the complete part of the file ends (after its last newline). */
-async function readTail(
-  fh: FileHandle,
-  size: number,
-): Promise<{ lastLine: string | null; validEnd: number }> {
-  let end = size;
-  let tail = Buffer.alloc(0);
-  let validEnd = -1;
-  // Find the last newline: everything after it is a torn write.
-  while (end > 0) {
-    const start = Math.max(0, end - CHUNK);
-    const chunk = Buffer.alloc(end - start);
-    await fh.read(chunk, 0, chunk.length, start);
-    tail = Buffer.concat([chunk, tail]);
-    end = start;
-    const nl = tail.lastIndexOf(0x0a);
-    if (nl >= 0 && validEnd < 0) {
-      validEnd = end + nl + 1;
-      tail = tail.subarray(0, nl);
-    }
-    if (validEnd >= 0) {
-      const prev = tail.lastIndexOf(0x0a);
-      if (prev >= 0) return { lastLine: tail.subarray(prev + 1).toString('utf8'), validEnd };
-      if (end === 0) return { lastLine: tail.length ? tail.toString('utf8') : null, validEnd };
-    }
-  }
-  if (validEnd < 0) return { lastLine: null, validEnd: 0 };
-  return { lastLine: tail.length ? tail.toString('utf8') : null, validEnd };
 }

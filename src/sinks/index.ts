@@ -16,7 +16,11 @@ export async function createSink(kind: SinkKind, ctx: SinkContext): Promise<Sink
     }
     case 'file': {
       const { FileSink } = await import('./file.ts');
-      return new FileSink(ctx.config.filePath);
+      return new FileSink({
+        path: ctx.config.filePath,
+        logger: ctx.logger,
+        ...(ctx.fs ? { fs: ctx.fs } : {}),
+      });
     }
     case 'kafka': {
       const { createKafkaSink } = await import('./kafka/index.ts');

@@ -1,6 +1,7 @@
 import type { CloudEvent } from '../events/envelope.ts';
 import type { Position } from '../util/lsn.ts';
 import type { PackedBatch, SinkBatch } from './batch.ts';
+import type { CheckpointOrigin, SinkReset } from './origin.ts';
 
 /**
  * One event on its way to the sinks: its stream position, its JSON (encoded once, shared by every
@@ -107,11 +108,34 @@ export interface Sink {
   /** True when `write` itself makes the checkpoint durable with the events (file, Kafka transactions). */
   readonly ownsCheckpoint: boolean;
   /**
+   * Sinks that own their checkpoint: the origin recorded with the checkpoint `open` returned (null:
+   * none recorded, a file or record of an older version). See origin.ts.
+   */
+  storedOrigin?(): CheckpointOrigin | null;
+  /**
+   * Called once after `open` (and the daemon's check of the checkpoint against the server), before any
+   * write: the origin the sink records with its checkpoints from now on. With `reset`
+   * (--reset-sink-checkpoints), the sink first forgets its checkpoint and records the reset in itself
+   * (a marker line or record), so a reader sees where the history restarts.
+   */
+  bindOrigin?(origin: CheckpointOrigin, reset?: SinkReset): Promise<void>;
+  /**
    * Optional: encodes a batch ahead of its write, while the previous write is still in progress (the
    * runner calls it once a full batch is queued behind a write). `write` then gets the result; a retry
    * of that batch calls `write` without it.
    */
   prepare?(batch: PackedBatch): unknown;
+  /**
+   * Optional: why an error of `write` is a permanent rejection of (an event of) the batch, not an
+   * outage, e.g. a record over the broker's message.max.bytes; undefined for errors worth retrying.
+   * With a dead-letter route the runner then splits the batch until the rejected event is alone and
+   * sends it to the dead letters (docs/governance.md).
+   */
+  rejection?(err: Error): string | undefined;
+  /** Optional: the largest event the destination takes at all (Pub/Sub: 10 MB); bigger ones are rejected. */
+  readonly maxEventBytes?: number;
+  /** Optional: the topic an event goes to (a dead letter names it). */
+  topicOf?(event: OutboundEvent): string;
   /** The runner passes packed batches (batch.ts); other producers may pass event objects. */
   write(batch: SinkBatch, prepared?: unknown): Promise<void>;
   close(): Promise<void>;
