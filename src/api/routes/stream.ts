@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { scopeTables, scopeWorkspaces } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
+import { httpError } from '../http-errors.ts';
+import { ConcurrencyLimit } from '../limits.ts';
 import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter, parseResume } from '../stream/filters.ts';
 import { StreamSession } from '../stream/session.ts';
@@ -31,6 +33,11 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
     if (!info || info.columns.length === 0) return undefined;
     return info.columns.some((c) => c.name === config.workspaceColumn);
   };
+  const clients = new ConcurrencyLimit(config.streamMaxClients);
+  const full = () =>
+    httpError(429, `${clients.max} Stream clients are connected (--stream-max-clients); retry later`, {
+      retryAfter: 5,
+    });
 
   function prepare(req: FastifyRequest) {
     const q = req.query as Query;
@@ -45,6 +52,7 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         statusCode: 503,
       });
     if (after && !log.covers(after)) {
+      extractor.metrics.streamResumeExpired.inc();
       throw Object.assign(
         new Error(
           'the resume point is older than the stream retention: take a new Snapshot (GET /v1/api/ws/Snapshot) and resume from its LSN',
@@ -52,7 +60,9 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         { statusCode: 410, code: 'resume_point_expired' },
       );
     }
-    return { filter, after, log };
+    const release = clients.tryAcquire();
+    if (!release) throw full();
+    return { filter, after, log, release };
   }
 
   app.route({
@@ -61,15 +71,20 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
     config: { role: 'stream' },
     // An endless response has no HEAD: it would hold the connection without sending the headers.
     exposeHeadRoute: false,
+    // Refused before a WebSocket upgrade too, as an HTTP 429 (prepare() takes the slot).
+    preHandler: async () => {
+      if (clients.active >= clients.max) throw full();
+    },
     schema: {
       summary: 'Live CloudEvents as Server-Sent Events (or WebSocket on upgrade)',
       querystring: querySchema,
       headers: { type: 'object', properties: { 'last-event-id': { type: 'string', maxLength: 60 } } },
     },
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
-      const { filter, after, log } = prepare(req);
+      const { filter, after, log, release } = prepare(req);
       reply.hijack();
       const res = reply.raw;
+      res.on('close', release);
       extractor.metrics.streamClients.inc();
       const transport = sseTransport(res, () => extractor.metrics.streamClients.dec());
       void new StreamSession(transport, {
@@ -87,13 +102,16 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         prepared = prepare(req);
       } catch (err) {
         const e = err as Error & { statusCode?: number };
-        socket.close(e.statusCode === 410 ? 4410 : 4400, e.message.slice(0, 120));
+        const code = e.statusCode === 410 ? 4410 : e.statusCode === 429 ? 4429 : 4400;
+        socket.close(code, e.message.slice(0, 120));
         return;
       }
+      const { release, ...session } = prepared;
+      socket.on('close', release);
       extractor.metrics.streamClients.inc();
       const transport = wsTransport(socket, () => extractor.metrics.streamClients.dec());
       void new StreamSession(transport, {
-        ...prepared,
+        ...session,
         workspaceColumn: config.workspaceColumn,
         hasWorkspaceColumn,
         maxBufferedBytes,
