@@ -84,6 +84,15 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
     );
     await sql(db.url, `ALTER TABLE customers REPLICA IDENTITY FULL`);
     await sql(db.url, `CREATE TABLE other (id int PRIMARY KEY, ssn text)`);
+    // The table's topic is compacted: a tombstone after each delete lets compaction drop the key.
+    const admin = new Admin({ clientId: 'tagc-test-admin', bootstrapBrokers: [BROKERS] });
+    await admin.createTopics({
+      topics: [topic],
+      partitions: 3,
+      replicas: 1,
+      configs: [{ name: 'cleanup.policy', value: 'compact' }],
+    });
+    await admin.close();
     const ps = new PubSub({ projectId: PROJECT });
     await ps.createTopic(topic);
     collector = await new Collector(PROJECT).subscribe(topic);
@@ -186,7 +195,25 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
     customers.forEach(checkEvent);
     expect(fromFile.find((e) => e.data.table === 'other')!.data.after).toEqual({ id: 1, ssn: 'visible' });
 
-    const kafka = await readTopic(BROKERS!, topic, { count: expected.length + 2, quietMs: 4000 });
+    const deletes = expected.filter(([type]) => type === 'row.delete').length;
+    const kafka = await readTopic(BROKERS!, topic, { count: expected.length + deletes, quietMs: 4000 });
+    // tombstones: right after each delete, in its partition, a null-value record with its key
+    const byPartition = new Map<number, typeof kafka>();
+    for (const m of kafka) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
+    let tombstones = 0;
+    for (const list of byPartition.values()) {
+      list.sort((a, b) => Number(a.offset - b.offset));
+      list.forEach((m, i) => {
+        if (m.value === '') {
+          tombstones++;
+          const prev = JSON.parse(list[i - 1]!.value) as Ev;
+          expect(prev.type).toBe('row.delete');
+          expect(m.key).toBe(prev.partitionkey);
+          expect(m.headers).toEqual({});
+        } else if ((JSON.parse(m.value) as Ev).type === 'row.delete') expect(list[i + 1]?.value).toBe('');
+      });
+    }
+    expect(tombstones).toBe(deletes);
     const kafkaEvents = kafka.filter((m) => m.value !== '').map((m) => ({ m, e: JSON.parse(m.value) as Ev }));
     // (one key's events in order within its partition; partitions interleave)
     expect(kafkaEvents.map(({ e }) => e.id).sort()).toEqual(customers.map((e) => e.id).sort());
@@ -199,6 +226,26 @@ describe.each(['wal2json', 'pgoutput'] as const)('governance rules, %s, file + K
     const psEvents = got.map((m) => JSON.parse(m.data) as Ev);
     expect(psEvents.map((e) => e.id).sort()).toEqual(customers.map((e) => e.id).sort());
     psEvents.forEach(checkEvent);
+
+    // The governed events' JSON Schema: excluded columns absent, masked ones strings.
+    const schemas = (await (await fetch(`${base}/v1/api/schemas`)).json()) as {
+      tables: { table: string; governed: boolean; schema: any }[];
+    };
+    const cs = schemas.tables.find((t) => t.table === 'public.customers')!;
+    expect(cs.governed).toBe(true);
+    const props = cs.schema.properties.data.properties.after.anyOf[1].properties;
+    expect(Object.keys(props).sort()).toEqual([
+      'email',
+      'id',
+      'notes',
+      'phone',
+      'region',
+      'status',
+      'tenant_id',
+    ]);
+    expect(props.email).toEqual({ type: ['string', 'null'], pattern: '^[0-9a-f]{64}$' });
+    expect(props.id).toEqual({ type: 'integer' });
+    expect(schemas.tables.find((t) => t.table === 'public.other')!.governed).toBe(false);
 
     // The Snapshot route gives the same governed view: only row 3 is in the filter now.
     const lines = (await (await fetch(`${base}/v1/api/ws/Snapshot?table=customers`)).text())

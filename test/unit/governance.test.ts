@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowChange } from '../../src/extractor/changes.ts';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
-import { Governance, GovernanceError, checkFilter } from '../../src/extractor/governance/index.ts';
+import {
+  Governance,
+  GovernanceError,
+  checkFilter,
+  eventSchema,
+  rowSchema,
+} from '../../src/extractor/governance/index.ts';
 import { keyOfColumns, Mapper, type TxContext } from '../../src/extractor/mapper.ts';
 import { textRow } from '../../src/extractor/row-json.ts';
 import { configRoutes } from '../../src/sinks/route.ts';
@@ -229,5 +235,39 @@ describe('composite keys', () => {
         expect(JSON.parse(kx!)).toEqual(x);
       }),
     );
+  });
+});
+
+describe('JSON Schema of governed events', () => {
+  it('types columns as the events carry them; excluded absent, masked strings', () => {
+    const { governance } = mapperFor(CUSTOMERS);
+    const cols = [
+      { name: 'id', type: 'integer', notNull: true },
+      { name: 'big', type: 'bigint', notNull: false },
+      { name: 'email', type: 'text', notNull: false },
+      { name: 'phone', type: 'text', notNull: true },
+      { name: 'notes', type: 'character varying(200)', notNull: true },
+      { name: 'ssn', type: 'text', notNull: false },
+      { name: 'tags', type: 'text[]', notNull: false },
+      { name: 'at', type: 'timestamp with time zone', notNull: true },
+      { name: 'doc', type: 'jsonb', notNull: false },
+    ];
+    const row = rowSchema(cols, governance.for('public.customers')) as {
+      properties: Record<string, unknown>;
+    };
+    expect(row.properties).toEqual({
+      id: { type: 'integer' },
+      big: { type: ['string', 'null'], pattern: '^-?[0-9]' },
+      email: { type: ['string', 'null'], pattern: '^[0-9a-f]{64}$' },
+      phone: { const: '[redacted]' },
+      notes: { type: 'string', maxLength: 4 },
+      tags: { type: ['array', 'null'], items: { type: 'string' } },
+      at: { type: 'string', format: 'date-time' },
+      doc: {},
+    });
+    const e = eventSchema('public.customers', cols) as {
+      properties: { data: { properties: { table: unknown } } };
+    };
+    expect(e.properties.data.properties.table).toEqual({ const: 'customers' });
   });
 });

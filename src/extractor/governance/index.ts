@@ -13,6 +13,7 @@ export {
 } from './rules.ts';
 export { checkFilter, compileFilter, celRow, FilterError } from './filter.ts';
 export { maskerFor, valueText, REDACTED_VALUE } from './mask.ts';
+export { eventSchema, rowSchema, valueSchema, type SchemaColumn } from './json-schema.ts';
 
 /**
  * Every table's rules (docs/governance.md), compiled once: CEL filters parsed, maskers built. The mapper,

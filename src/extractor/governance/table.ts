@@ -67,6 +67,11 @@ export class TableGovernor {
     return s;
   }
 
+  /** The mask spec of a column (`hmac-sha256`, `redact`, `truncate(n)`), if it is masked. */
+  maskOf(name: string): string | undefined {
+    return this.rule.mask[name];
+  }
+
   /** Whether a column (by name) is in the governed view. */
   showsColumn(name: string): boolean {
     return isShown(this.rule, name);

@@ -27,6 +27,8 @@ export interface KafkaSinkOptions {
   slot: string;
   topic: string;
   routes: Readonly<Record<string, string>>;
+  /** Tables whose deletes are followed by a tombstone (config `tables.<t>.tombstones`). */
+  tombstoneTables?: readonly string[];
   checkpointTopic: string;
   exactlyOnce: boolean;
   envelope: Envelope;

@@ -10,7 +10,13 @@ import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
 import { kafkaBaseOptions, type KafkaSinkOptions } from './options.ts';
 import { KafkaThread, KafkaThreadError } from './thread.ts';
-import { toWireBatch, WireBufferPool, type WireBatch } from './wire-batch.ts';
+import {
+  tombstonesFor,
+  toWireBatch,
+  WireBufferPool,
+  type TombstonePolicy,
+  type WireBatch,
+} from './wire-batch.ts';
 import { KafkaWriter } from './writer.ts';
 
 /**
@@ -22,6 +28,7 @@ export class KafkaSink implements Sink {
   readonly ownsCheckpoint: boolean;
   private readonly o: KafkaSinkOptions;
   private readonly route: (type: string, table: string) => string;
+  private readonly tombstones?: TombstonePolicy;
   private thread?: KafkaThread;
   private writer?: KafkaWriter;
   /** Producing from a thread of the sink's own (see KafkaThread), else on the caller's. */
@@ -34,6 +41,8 @@ export class KafkaSink implements Sink {
     this.o = options;
     this.ownsCheckpoint = options.exactlyOnce;
     this.route = topicRoute(options.routes, options.topic);
+    const tombstones = tombstonesFor(options.tombstoneTables ?? []);
+    if (tombstones) this.tombstones = tombstones;
     this.threaded = options.thread !== false;
   }
 
@@ -87,7 +96,7 @@ export class KafkaSink implements Sink {
 
   /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
   prepare(batch: PackedBatch): WireBatch {
-    return toWireBatch(batch, this.route, this.o.envelope, this.pool);
+    return toWireBatch(batch, this.route, this.o.envelope, this.pool, this.tombstones);
   }
 
   write(batch: SinkBatch, prepared?: unknown): Promise<void> {
@@ -160,6 +169,7 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
     slot: c.slot,
     topic: c.topic ?? DEFAULT_TOPIC,
     routes: configRoutes(c),
+    tombstoneTables: Object.keys(c.tableRules).filter((t) => c.tableRules[t]!.tombstones),
     checkpointTopic: c.kafkaCheckpointTopic,
     exactlyOnce: c.kafkaExactlyOnce,
     envelope: c.envelope,
