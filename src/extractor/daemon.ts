@@ -31,6 +31,7 @@ export async function runExtractor(
       await api?.close().catch(() => undefined);
     })();
   };
+  extractor.onFinished = (reason) => stop(reason);
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   const stopReloads = reloadConfig
