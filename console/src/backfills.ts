@@ -80,13 +80,12 @@ export function Backfills() {
           ${b.error && html`<p class="error">${b.error}</p>`}
           ${b.tables.map((t) => {
             const p = progress(t.rows, t.estimatedRows);
+            // One string: htm drops the whitespace between an interpolation and a line break.
+            const counts = `${t.rows}${t.estimatedRows !== null ? ` / ~${t.estimatedRows}` : ''} rows, ${t.chunks} chunks`;
             return html`<div class="progress-row">
               <span>${t.table}</span>
               <progress value=${p.value} max=${p.max} aria-label=${`${t.table}: ${p.pct}%`}></progress>
-              <span class="num"
-                >${t.rows}${t.estimatedRows !== null ? ` / ~${t.estimatedRows}` : ''} rows, ${t.chunks}
-                chunks</span
-              >
+              <span class="num">${counts}</span>
             </div>`;
           })}
           ${

@@ -268,7 +268,7 @@ export type SinkKind = (typeof SINK_KINDS)[number];
 export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword', 'maskKey'] as const;
 
 /** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
-export const URL_KEYS = ['pgUrl', 'mongoAddr'] as const;
+export const URL_KEYS = ['pgUrl', 'mongoAddr', 'ws', 'oidc', 'authJwtIssuer'] as const;
 
 /**
  * Environment names of the job initiator this replaces (lblod delta-producer-background-jobs-initiator),

@@ -152,8 +152,6 @@ export const ROUTE_TABLE: RouteRow[] = [
   },
   { daemon: 'extract-tasks', method: 'GET', route: '/v1/api/schemas', expect: STREAM() },
   { daemon: 'extract-tasks', method: 'HEAD', route: '/v1/api/schemas', expect: STREAM() },
-  { daemon: 'extract-tasks', method: 'GET', route: '/v1/api/schemas', expect: STREAM() },
-  { daemon: 'extract-tasks', method: 'HEAD', route: '/v1/api/schemas', expect: STREAM() },
   // extract-tasks: the console (src/api/console.ts; 503 when dist/console is not built) and its data routes
   { daemon: 'extract-tasks', method: 'GET', route: '/console', expect: PUBLIC([200, 503]) },
   { daemon: 'extract-tasks', method: 'HEAD', route: '/console', expect: PUBLIC([200, 503]) },
