@@ -63,6 +63,7 @@ export class Extractor {
   private heartbeat?: NodeJS.Timeout;
   standby = false;
   private stopped = false;
+  private leaderEpoch?: number;
   /** Backfill requests and state (API, /info); set once the state schema is migrated. */
   backfills?: BackfillService;
   backfillRunner?: BackfillRunner;
@@ -100,6 +101,7 @@ export class Extractor {
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
     if (!leader) return;
+    await this.claimLeadership();
     this.metrics.leader.set(1);
     this.lock.onLost = (err) => {
       this.metrics.leader.set(0);
@@ -219,6 +221,7 @@ export class Extractor {
       beforeConnect: async () => {
         // Only the holder of the leader lock may stream (it is lost with its session on a restart).
         if (!(await this.lock!.acquire())) throw new Error('stopping');
+        await this.claimLeadership();
         this.metrics.leader.set(1);
         const { rows } = await this.pool.query<{ wal_status: string | null }>(
           `SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`,
@@ -277,6 +280,23 @@ export class Extractor {
     const untracked = governance.tables().filter((t) => !this.filter.isTracked(t));
     if (untracked.length)
       this.logger.warn({ tables: untracked }, 'rules for tables not tracked: they apply after a restart');
+  }
+
+  /**
+   * Bumps the slot's leader epoch right after taking the lock. Back from a lost lock, a jump of more
+   * than one means another daemon led meanwhile and wrote to the sinks: ours remember stale
+   * checkpoints, so this process stops (E_LEADER_CHANGED) rather than writing those events again.
+   */
+  private async claimLeadership(): Promise<void> {
+    const { rows } = await this.pool.query<{ epoch: string }>(
+      `INSERT INTO ${ident(this.config.stateSchema)}.leader_epochs AS e (slot, epoch) VALUES ($1, 1)
+       ON CONFLICT (slot) DO UPDATE SET epoch = e.epoch + 1, acquired_at = now() RETURNING epoch`,
+      [this.config.slot],
+    );
+    const epoch = Number(rows[0]!.epoch);
+    const mine = this.leaderEpoch;
+    this.leaderEpoch = epoch;
+    if (mine !== undefined && epoch !== mine + 1) throw errors.leaderChanged(this.config.slot);
   }
 
   /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */
