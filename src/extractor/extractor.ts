@@ -48,6 +48,8 @@ export class Extractor {
   readonly database: string;
   readonly filter: TableFilter;
   readonly pool: pg.Pool;
+  /** Table metadata; the Stream reads it too (which tables have the workspace column). */
+  readonly catalog: Catalog;
   /** The tables' rules (docs/governance.md): the mapper applies them, the Snapshot route too. */
   governance: Governance;
   pipeline?: Pipeline;
@@ -61,6 +63,7 @@ export class Extractor {
   private heartbeat?: NodeJS.Timeout;
   standby = false;
   private stopped = false;
+  private leaderEpoch?: number;
   /** Backfill requests and state (API, /info); set once the state schema is migrated. */
   backfills?: BackfillService;
   backfillRunner?: BackfillRunner;
@@ -78,6 +81,7 @@ export class Extractor {
     this.governance = new Governance(config.tableRules, config.maskKey);
     this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
     this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
+    this.catalog = new Catalog(this.pool);
   }
 
   async start(): Promise<void> {
@@ -98,6 +102,7 @@ export class Extractor {
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
     if (!leader) return;
+    await this.claimLeadership();
     this.metrics.leader.set(1);
     this.lock.onLost = (err) => {
       this.metrics.leader.set(0);
@@ -195,7 +200,7 @@ export class Extractor {
       logger,
       metrics: this.metrics,
       decoder,
-      catalog: new Catalog(this.pool),
+      catalog: this.catalog,
       filter: this.filter,
       mapper: new Mapper({
         database: this.database,
@@ -217,6 +222,7 @@ export class Extractor {
       beforeConnect: async () => {
         // Only the holder of the leader lock may stream (it is lost with its session on a restart).
         if (!(await this.lock!.acquire())) throw new Error('stopping');
+        await this.claimLeadership();
         this.metrics.leader.set(1);
         const { rows } = await this.pool.query<{ wal_status: string | null }>(
           `SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`,
@@ -257,6 +263,23 @@ export class Extractor {
       }, config.heartbeatIntervalMs);
       this.heartbeat.unref();
     }
+  }
+
+  /**
+   * Bumps the slot's leader epoch right after taking the lock. Back from a lost lock, a jump of more
+   * than one means another daemon led meanwhile and wrote to the sinks: ours remember stale
+   * checkpoints, so this process stops (E_LEADER_CHANGED) rather than writing those events again.
+   */
+  private async claimLeadership(): Promise<void> {
+    const { rows } = await this.pool.query<{ epoch: string }>(
+      `INSERT INTO ${ident(this.config.stateSchema)}.leader_epochs AS e (slot, epoch) VALUES ($1, 1)
+       ON CONFLICT (slot) DO UPDATE SET epoch = e.epoch + 1, acquired_at = now() RETURNING epoch`,
+      [this.config.slot],
+    );
+    const epoch = Number(rows[0]!.epoch);
+    const mine = this.leaderEpoch;
+    this.leaderEpoch = epoch;
+    if (mine !== undefined && epoch !== mine + 1) throw errors.leaderChanged(this.config.slot);
   }
 
   /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */

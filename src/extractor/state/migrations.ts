@@ -82,6 +82,19 @@ export const extractorMigrations: Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION {{schema}}.signal_to_wal();
     `,
   },
+  {
+    version: 3,
+    name: 'leader epochs',
+    sql: `
+      -- Bumped by each daemon that takes a slot's leader lock: a daemon that lost the lock and gets it
+      -- back sees whether another one led meanwhile (its sinks' checkpoints are then stale).
+      CREATE TABLE {{schema}}.leader_epochs (
+        slot text PRIMARY KEY,
+        epoch bigint NOT NULL,
+        acquired_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Internal tables never streamed (our own writes would otherwise loop back). */
@@ -93,4 +106,5 @@ export const INTERNAL_TABLES = [
   'backfills',
   'backfill_tables',
   'signals',
+  'leader_epochs',
 ] as const;
