@@ -17,6 +17,8 @@ import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
+import { checkpointIdentity } from './checkpoint-identity.ts';
+import { readServerState } from './server-identity.ts';
 import { Mapper } from './mapper.ts';
 import { Pipeline, type Decoder } from './pipeline.ts';
 import { PgReplicationSource } from './replication-source.ts';
@@ -92,8 +94,15 @@ export class Extractor {
       logger,
     });
 
-    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot);
-    const ctx = { config, logger, database: this.database, version: VERSION };
+    // Where the sinks' checkpoints must come from (docs/delivery-guarantees.md): judged as each opens.
+    const server = await readServerState(this.pool, pgClientConfig(config), {
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      slotCreated: slot.created,
+    });
+    const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
+    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
+    const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
       new SinkRunner(sink, {
@@ -101,6 +110,7 @@ export class Extractor {
         retryLimit: config.sinkRetryLimit,
         logger,
         store,
+        identity,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
         ...(onBatch ? { onBatch } : {}),
