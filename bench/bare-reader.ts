@@ -4,11 +4,15 @@
  * CPU time is its own:
  *
  *   node bench/bare-reader.ts <pg-url> <slot> <changes> '<wal2json options as JSON>'
+ *   node bench/bare-reader.ts <pg-url> <slot> <changes> pgoutput <publication>
+ *
+ * The second form reads a pgoutput slot with the library's own PgoutputPlugin: its parser decodes every
+ * message into objects with values through pg's type parsers (the pgoutput counterpart of JSON.parse).
  *
  * Prints one JSON line when `changes` row changes (I/U/D) have been parsed, then exits.
  */
 import type pg from 'pg';
-import { LogicalReplicationService } from 'pg-logical-replication';
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 
 const [url, slot, changesArg, optionsArg] = process.argv.slice(2);
 if (!url || !slot || !changesArg) {
@@ -16,7 +20,9 @@ if (!url || !slot || !changesArg) {
   process.exit(2);
 }
 const expected = Number(changesArg);
-const options = JSON.parse(optionsArg ?? '{}') as Record<string, string>;
+const pgoutput = optionsArg === 'pgoutput';
+const publication = process.argv[6] ?? 'bench';
+const options = pgoutput ? {} : (JSON.parse(optionsArg ?? '{}') as Record<string, string>);
 
 const service = new LogicalReplicationService(
   { connectionString: url, application_name: 'bench-bare-reader' },
@@ -28,7 +34,7 @@ let lastEnd = '';
 let startedAt = 0;
 let cpuAtStart: NodeJS.CpuUsage = process.cpuUsage();
 
-const plugin = {
+const rawPlugin = {
   name: 'raw',
   options,
   parse: (buffer: Buffer) => buffer,
@@ -45,7 +51,23 @@ service.on('start', () => {
   cpuAtStart = process.cpuUsage();
   process.stdout.write(JSON.stringify({ ev: 'start', t: startedAt }) + '\n');
 });
-service.on('data', (_lsn: string, buf: Buffer) => {
+const plugin = pgoutput
+  ? new PgoutputPlugin({ protoVersion: 1, publicationNames: [publication] })
+  : rawPlugin;
+
+service.on('data', (_lsn: string, data: Buffer | { tag: string; commitEndLsn?: string | null }) => {
+  if (pgoutput) {
+    const msg = data as { tag: string; commitEndLsn?: string | null };
+    messages++;
+    const tag = msg.tag;
+    if (tag === 'insert' || tag === 'update' || tag === 'delete') changes++;
+    else if (tag === 'commit') {
+      if (msg.commitEndLsn) lastEnd = msg.commitEndLsn;
+      if (changes >= expected) finish();
+    }
+    return;
+  }
+  const buf = data as Buffer;
   const msg = JSON.parse(buf.toString('utf8')) as { action: string; nextlsn?: string };
   messages++;
   const a = msg.action;

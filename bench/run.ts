@@ -11,8 +11,11 @@
  *   --full          also the 5M-row transaction
  *   --only a,b      scenarios: catchup,profile,latency,memory,snapshot (default: all)
  *   --sinks a,b     catch-up daemon runs: noop,stdout,file,kafka,pubsub (default: all; kafka and pubsub
- *                   also need their server; the Kafka ceiling reads the file sink's events, so kafka
- *                   brings file along)
+ *                   also need their server; their "client alone" ceilings read the file sink's events,
+ *                   so they bring file along)
+ *   --workloads a,b catch-up workloads: narrow,wide (default: both; bench/lib/workloads.ts)
+ *   --plugins a,b   catch-up output plugins: wal2json,pgoutput (default: both; Kafka and Pub/Sub run
+ *                   with the first, or BENCH_SINK_PLUGIN)
  *   --kafka         start the harness Kafka broker (test/support) when KAFKA_BROKERS is not set
  *   --pubsub        start the harness Pub/Sub emulator when PUBSUB_EMULATOR_HOST is not set
  *   --keep          keep the cluster's directory (printed) for inspection
@@ -38,6 +41,8 @@ const { values } = parseArgs({
     full: { type: 'boolean', default: false },
     only: { type: 'string' },
     sinks: { type: 'string' },
+    workloads: { type: 'string' },
+    plugins: { type: 'string' },
     kafka: { type: 'boolean', default: false },
     pubsub: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -52,7 +57,14 @@ const SINKS = ['noop', 'stdout', 'file', 'kafka', 'pubsub'];
 const sinks = new Set(values.sinks ? values.sinks.split(',').map((s) => s.trim()) : SINKS);
 for (const s of sinks)
   if (!SINKS.includes(s)) throw new Error(`unknown sink ${s} (known: ${SINKS.join(', ')})`);
-if (sinks.has('kafka')) sinks.add('file');
+if (sinks.has('kafka') || sinks.has('pubsub')) sinks.add('file');
+const workloads = (values.workloads ?? 'narrow,wide').split(',').map((s) => s.trim());
+for (const w of workloads)
+  if (w !== 'narrow' && w !== 'wide') throw new Error(`unknown workload ${w} (known: narrow, wide)`);
+const plugins = (values.plugins ?? 'wal2json,pgoutput').split(',').map((s) => s.trim());
+for (const p of plugins)
+  if (p !== 'wal2json' && p !== 'pgoutput')
+    throw new Error(`unknown plugin ${p} (known: wal2json, pgoutput)`);
 const quick = values.quick;
 const changes = Number(values.changes ?? (quick ? 60_000 : 600_000));
 
@@ -115,6 +127,8 @@ async function main(): Promise<void> {
       tmp,
       changes,
       sinks,
+      workloads,
+      plugins: plugins as ('wal2json' | 'pgoutput')[],
       quick,
       full: values.full,
       env,
@@ -130,7 +144,7 @@ async function main(): Promise<void> {
         node: process.version,
         postgres: pgv?.v,
       },
-      options: { changes, quick, full: values.full, only: [...only], sinks: [...sinks] },
+      options: { changes, quick, full: values.full, only: [...only], sinks: [...sinks], workloads, plugins },
       rows: [],
       notes,
     };

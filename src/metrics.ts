@@ -91,6 +91,12 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    deadLetters: new Counter({
+      name: 'tag_connector_dead_letters_total',
+      help: 'Events sent to the dead-letter route, by the sink that rejected them (governance: a rule failed)',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+    }),
     streamClients: new Gauge({
       name: 'tag_connector_stream_clients',
       help: 'Connected Stream clients',

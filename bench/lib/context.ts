@@ -9,6 +9,9 @@ export interface BenchContext {
   changes: number;
   /** The catch-up's daemon runs (sink names). */
   sinks: ReadonlySet<string>;
+  /** The catch-up's workloads (bench/lib/workloads.ts) and output plugins, in order. */
+  workloads: readonly string[];
+  plugins: readonly ('wal2json' | 'pgoutput')[];
   quick: boolean;
   full: boolean;
   /** kafkaPid: the harness broker's JVM when the bench started it (its CPU is reported). */
@@ -35,6 +38,11 @@ export interface Row {
   p95Ms?: number;
   p99Ms?: number;
   peakRssMb?: number;
+  /**
+   * Catch-up rows of the daemon: CPU time over wall time per thread (main = event loop, kafka = the
+   * producer thread, other = V8/libuv helpers) and the walsender's.
+   */
+  busy?: { main: number; kafka?: number; other: number; walsender?: number; mainRunQueue?: number };
   note?: string;
   extra?: Record<string, unknown>;
 }

@@ -12,6 +12,9 @@ export interface DaemonOptions {
   table: string;
   sinks: string[];
   filePath?: string;
+  /** The output plugin (default wal2json); pgoutput streams `publication`. */
+  plugin?: 'wal2json' | 'pgoutput';
+  publication?: string;
   /** Extra CLI flags (e.g. Kafka brokers). */
   args?: string[];
   /** Extra node flags (e.g. --cpu-prof). */
@@ -61,7 +64,8 @@ export class Daemon {
       '--slot',
       o.slot,
       '--plugin',
-      'wal2json',
+      o.plugin ?? 'wal2json',
+      ...(o.publication ? ['--publication', o.publication] : []),
       '--preset',
       'none',
       '--tables',

@@ -14,6 +14,7 @@ export function formatTable(rows: Row[]): string {
     'walsender µs/change',
     'p50 / p95 / p99 ms',
     'peak RSS MB',
+    'busy main / kafka / other / walsender (main run-queue wait)',
     'note',
   ];
   const body = rows.map((r) => [
@@ -25,6 +26,11 @@ export function formatTable(rows: Row[]): string {
     fmt(r.walsenderUsPerChange, 1),
     r.p50Ms === undefined ? '' : `${fmt(r.p50Ms, 1)} / ${fmt(r.p95Ms, 1)} / ${fmt(r.p99Ms, 1)}`,
     fmt(r.peakRssMb),
+    r.busy
+      ? [r.busy.main, r.busy.kafka ?? '–', r.busy.other, r.busy.walsender ?? '–']
+          .map((v) => (typeof v === 'number' ? v.toFixed(2) : v))
+          .join(' / ') + (r.busy.mainRunQueue !== undefined ? ` (${r.busy.mainRunQueue.toFixed(2)})` : '')
+      : '',
     r.note ?? '',
   ]);
   const lines = [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`);

@@ -11,6 +11,7 @@ import { healthRoutes } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
 import { snapshotRoutes } from './routes/snapshot.ts';
 import { streamRoutes } from './routes/stream.ts';
+import { schemaRoutes } from './routes/schemas.ts';
 import { VERSION } from '../version.ts';
 
 export interface AppDeps {
@@ -49,6 +50,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(infoRoutes, deps);
   await app.register(streamRoutes, deps);
   await app.register(snapshotRoutes, deps);
+  await app.register(schemaRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true }, config: { role: 'authenticated' } }, async () =>
     app.swagger(),
   );

@@ -1,6 +1,7 @@
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log.ts';
+import type { RouteRole } from './auth.ts';
 
 /**
  * Error answers both daemons' APIs share: every error is `{error, message}` (4xx) or
@@ -59,14 +60,32 @@ export function errorHandler(logger: Logger) {
 
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
+/** A registered route as the auth sees it. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  /** The declared role; undefined = none declared (the hook then requires admin). */
+  role: RouteRole | undefined;
+}
+
+const ROUTES = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route registered on an app set up by methodNotAllowed, with its declared role. */
+export function listRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return ROUTES.get(app) ?? [];
+}
+
 /**
  * Keeps a route map beside fastify's (fed by onRoute) to tell 404 (no such path) from 405 (no such
  * method on it): fastify answers both with 404. Call before registering routes.
  */
 export function methodNotAllowed(app: FastifyInstance): void {
   const router = FindMyWay();
+  const routes: RouteEntry[] = [];
+  ROUTES.set(app, routes);
   app.addHook('onRoute', (route) => {
     for (const m of [route.method].flat() as HTTPMethod[]) {
+      routes.push({ method: m, url: route.url, role: route.config?.role });
       if (router.hasRoute(m, route.url)) continue;
       router.on(m, route.url, () => undefined);
     }

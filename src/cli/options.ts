@@ -244,7 +244,12 @@ export const sinkOptions: Record<string, Options> = {
     type: 'string',
     group: 'Sinks:',
     describe:
-      'Pub/Sub: ordering key = one of N buckets by partition key (faster with many keys); 0 = the partition key [0]',
+      'Pub/Sub: ordering key = one of N buckets by partition key (one entity keeps one key); 0 = the partition key itself [16]',
+  },
+  'dead-letter': {
+    type: 'string',
+    group: 'Sinks:',
+    describe: 'Where permanently rejected events go: none (stop)|kafka:TOPIC|file:PATH [none]',
   },
   envelope: {
     type: 'string',
@@ -285,6 +290,11 @@ export const replicationOptions: Record<string, Options> = {
     describe: 'Tables never tracked (schema.table, comma-separated)',
   },
   preset: { type: 'string', group: 'Replication:', describe: 'Role mapping preset: etl|pgboss|none [etl]' },
+  'mask-key-file': {
+    type: 'string',
+    group: 'Replication:',
+    describe: 'File holding the key of hmac-sha256 masks (config tables.<t>.mask; docs/governance.md)',
+  },
   'state-schema': {
     type: 'string',
     group: 'Replication:',

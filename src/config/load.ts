@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './errors.ts';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, SECRET_KEYS, type Config } from './schema.ts';
 
 type Layer = Record<string, unknown>;
 type Sources = Record<string, string>;
@@ -62,6 +62,12 @@ export function fileLayer(path: string, sources: Sources): Layer {
   }
   const layer: Layer = {};
   for (const [key, value] of Object.entries(doc as Layer)) {
+    // `tables:` is a list of tracked tables, or a mapping of per-table rules (governance).
+    if (key === 'tables' && value && typeof value === 'object' && !Array.isArray(value)) {
+      layer.tableRules = value;
+      sources.tableRules = `config file ${path}`;
+      continue;
+    }
     if (!(KEYS as string[]).includes(key)) {
       throw new ConfigError(key, `--config ${path}`, `unknown option (known: ${KEYS.join(', ')})`);
     }
@@ -104,13 +110,30 @@ export function loadConfig(options: LoadOptions = {}): Config {
     ...envLayer(env, sources),
     ...flagLayer(flags, sources),
   };
+  if (typeof merged.maskKeyFile === 'string') {
+    try {
+      merged.maskKey = readFileSync(merged.maskKeyFile, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(
+        'maskKeyFile',
+        sources.maskKeyFile ?? 'default',
+        `cannot read ${merged.maskKeyFile}: ${(err as Error).message}`,
+      );
+    }
+    sources.maskKey = sources.maskKeyFile!;
+  }
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0] ?? 'config');
     const got = merged[key];
-    const shown = key === 'password' || key === 'clientSecret' ? '' : `, got ${JSON.stringify(got)}`;
-    const where = issue.path.length > 1 ? `${key}.${issue.path.slice(1).join('.')}` : key;
+    // Secrets are never shown; rules are shown by their path only (a filter may hold a value).
+    const shown =
+      (SECRET_KEYS as readonly string[]).includes(key) || key === 'tableRules'
+        ? ''
+        : `, got ${JSON.stringify(got)}`;
+    const name = key === 'tableRules' ? 'tables' : key;
+    const where = issue.path.length > 1 ? `${name}.${issue.path.slice(1).join('.')}` : name;
     throw new ConfigError(
       where,
       sources[key] ?? 'default',

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { DEFAULT_ORDERING_BUCKETS } from '../sinks/ordering-key.ts';
 import { DEFAULT_TOPIC } from '../sinks/route.ts';
+import { needsMaskKey, tableRulesSchema, tableTopicRoutes } from '../extractor/governance/rules.ts';
 
 /**
  * The one configuration schema. Keys are the CLI flag names in camelCase so that an error can name
@@ -118,12 +120,13 @@ export const configSchema = z
     // Google Pub/Sub
     projectId: z.string().optional(),
     serviceAccount: z.string().optional(),
-    // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts)
+    // Pub/Sub ordering keys: 0 = the event's partition key; N = one of N buckets (src/sinks/ordering-key.ts;
+    // buckets by default: one key per entity made nearly every message a publish call of its own)
     pubsubOrderingBuckets: intIn(
       'a number of ordering-key buckets (0-10000, 0 = the partition key itself)',
       0,
       10_000,
-    ).default(0),
+    ).default(DEFAULT_ORDERING_BUCKETS),
     topic: z.string().optional(),
 
     // sinks
@@ -173,6 +176,19 @@ export const configSchema = z
     schemas: stringList.default(['public']),
     tables: stringList.default([]),
     excludeTables: stringList.default([]),
+    /**
+     * Per-table governance rules (docs/governance.md): the YAML `tables:` mapping (a `tables:` list is
+     * `tables` above). Tables named here are tracked too.
+     */
+    tableRules: tableRulesSchema,
+    /** File holding the HMAC key of `hmac-sha256` masks (read into maskKey; surrounding whitespace trimmed). */
+    maskKeyFile: z.string().min(1).optional(),
+    maskKey: z.string().min(1, { error: 'expected a non-empty key' }).optional(),
+    /** Where permanently rejected events go: none (stop, as before), kafka:<topic> or file:<path>. */
+    deadLetter: z
+      .string()
+      .regex(/^(none|kafka:.+|file:.+)$/, { error: 'expected none, kafka:<topic> or file:<path>' })
+      .default('none'),
     stateSchema: identifier.default('tag_connector'),
     // job runner
     pgbossSchema: identifier.default('pgboss'),
@@ -219,12 +235,22 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: [key], message: 'needs --auth-jwt-issuer' });
     // The checkpoint topic is compacted and read back as the sink's own: events in it would be taken
     // for checkpoints (and a checkpoint among events for an event).
-    const eventTopics = [c.topic ?? DEFAULT_TOPIC, ...Object.values(c.topicRoutes)];
+    const eventTopics = [
+      c.topic ?? DEFAULT_TOPIC,
+      ...Object.values(c.topicRoutes),
+      ...Object.values(tableTopicRoutes(c.tableRules)),
+    ];
     if (eventTopics.includes(c.kafkaCheckpointTopic))
       ctx.addIssue({
         code: 'custom',
         path: ['kafkaCheckpointTopic'],
         message: 'must differ from --topic and every topicRoutes topic',
+      });
+    if (needsMaskKey(c.tableRules) && c.maskKey === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maskKeyFile'],
+        message: 'an hmac-sha256 mask needs a key: --mask-key-file (or TAG_CONNECTOR_MASK_KEY_FILE)',
       });
   });
 
@@ -233,7 +259,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type SinkKind = (typeof SINK_KINDS)[number];
 
 /** Keys whose values are secrets: never defaulted, never logged, redacted in /info. */
-export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword'] as const;
+export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword', 'maskKey'] as const;
 
 /** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
 export const URL_KEYS = ['pgUrl', 'mongoAddr'] as const;

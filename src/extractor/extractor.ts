@@ -20,6 +20,14 @@ import { PgCheckpointStore } from './checkpoint-store.ts';
 import { checkpointIdentity } from './checkpoint-identity.ts';
 import { readServerState } from './server-identity.ts';
 import { Mapper } from './mapper.ts';
+import { Governance } from './governance/index.ts';
+import {
+  deadLetterRoute,
+  FileDeadLetters,
+  parseDeadLetterSpec,
+  type DeadLetterRoute,
+  type DeadLetterTarget,
+} from '../sinks/dead-letter/index.ts';
 import { Pipeline, type Decoder } from './pipeline.ts';
 import { PgReplicationSource } from './replication-source.ts';
 import { resolveRoles, TableFilter } from './roles.ts';
@@ -40,6 +48,8 @@ export class Extractor {
   readonly database: string;
   readonly filter: TableFilter;
   readonly pool: pg.Pool;
+  /** The tables' rules (docs/governance.md): the mapper applies them, the Snapshot route too. */
+  governance: Governance;
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
@@ -49,6 +59,7 @@ export class Extractor {
   private heartbeat?: NodeJS.Timeout;
   standby = false;
   private stopped = false;
+  private deadLetterTarget?: DeadLetterTarget;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -56,6 +67,7 @@ export class Extractor {
     this.metrics = createMetrics();
     this.database = databaseName(config);
     this.filter = new TableFilter(config, resolveRoles(config));
+    this.governance = new Governance(config.tableRules, config.maskKey);
     this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
     this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
   }
@@ -102,6 +114,7 @@ export class Extractor {
     });
     const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
+    const deadLetters = await this.openDeadLetters();
     const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
@@ -113,6 +126,7 @@ export class Extractor {
         identity,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
+        ...(deadLetters ? { deadLetters } : {}),
         ...(onBatch ? { onBatch } : {}),
       });
     const observeBatch: SinkRunnerOptions['onBatch'] = (name, events, ms) => {
@@ -168,8 +182,14 @@ export class Extractor {
       decoder,
       catalog: new Catalog(this.pool),
       filter: this.filter,
-      mapper: new Mapper({ database: this.database, slot: config.slot, roles: resolveRoles(config) }),
+      mapper: new Mapper({
+        database: this.database,
+        slot: config.slot,
+        roles: resolveRoles(config),
+        governance: this.governance,
+      }),
       runners: this.runners,
+      ...(deadLetters ? { deadLetters } : {}),
       connect: () =>
         new PgReplicationSource(
           {
@@ -219,6 +239,32 @@ export class Extractor {
     }
   }
 
+  /** The dead-letter route of `--dead-letter` (docs/governance.md), or undefined for `none`. */
+  private async openDeadLetters(): Promise<DeadLetterRoute | undefined> {
+    const spec = parseDeadLetterSpec(this.config.deadLetter);
+    if (spec.kind === 'none') return undefined;
+    if (spec.kind === 'file') this.deadLetterTarget = new FileDeadLetters(spec.path);
+    else {
+      const { KafkaDeadLetters } = await import('../sinks/dead-letter/kafka.ts');
+      const { kafkaConnectionOptions } = await import('../sinks/kafka/index.ts');
+      if (!this.config.kafkaBrokers?.length)
+        throw new Error('--dead-letter kafka:TOPIC needs --kafka-brokers');
+      this.deadLetterTarget = new KafkaDeadLetters(spec.topic, {
+        clientId: this.config.kafkaClientId,
+        bootstrapBrokers: this.config.kafkaBrokers,
+        timeout: 15000,
+        connectTimeout: 5000,
+        retries: 5,
+        ...kafkaConnectionOptions(this.config),
+      });
+    }
+    await this.deadLetterTarget.open();
+    return deadLetterRoute(this.deadLetterTarget, {
+      logger: this.logger,
+      count: (sink) => this.metrics.deadLetters.inc({ sink }),
+    });
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -227,6 +273,7 @@ export class Extractor {
     await this.pipeline?.stop(this.config.shutdownTimeoutMs);
     await this.lock?.release();
     if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);
+    await this.deadLetterTarget?.close().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }
 }

@@ -1,5 +1,6 @@
 import { formatLsn, type Lsn } from '../util/lsn.ts';
 import type { Row, RowChange, TruncateChange } from './changes.ts';
+import { GovernanceError, type Governance } from './governance/index.ts';
 import type { RoleDef, ResolvedRoles } from './roles.ts';
 import { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row-json.ts';
 
@@ -18,6 +19,10 @@ export interface MappedChange {
   row: Row | null;
   unchangedToast: string[];
   pk: string[];
+  /** The old row is the whole row (REPLICA IDENTITY FULL), not only the identity: filters can judge it. */
+  oldFull?: boolean;
+  /** Apply every rule but the filter (the event of a dead letter). */
+  unfiltered?: boolean;
 }
 
 /** A mapped event: its JSON and the envelope attributes sinks route by. */
@@ -75,8 +80,17 @@ export class Mapper {
   private readonly statusCache = new Map<string, string>();
   private readonly statusCacheSize: number;
   private txText?: TxText;
+  private governance?: Governance;
 
-  constructor(options: { database: string; slot: string; roles: ResolvedRoles; statusCacheSize?: number }) {
+  constructor(options: {
+    database: string;
+    slot: string;
+    roles: ResolvedRoles;
+    statusCacheSize?: number;
+    /** Per-table rules (docs/governance.md), applied here once so every consumer sees the same view. */
+    governance?: Governance;
+  }) {
+    this.governance = options.governance;
     this.sourceJson = JSON.stringify(`/tag-connector/${options.database}/${options.slot}`);
     const { task, etlContext, eventStore } = options.roles;
     if (task) this.roleByTable.set(task.table, { role: 'task', def: task });
@@ -114,8 +128,46 @@ export class Mapper {
     return this.lastNames;
   }
 
-  map(m: MappedChange, tx: TxContext, seq: number): MappedEvent {
-    const { change, root } = m;
+  /** New rules (a reload): they apply from the next change on. */
+  setGovernance(governance: Governance | undefined): void {
+    this.governance = governance;
+  }
+
+  /**
+   * The event of a change, or null when a table's filter drops it. Throws GovernanceError (without
+   * row values) when a rule cannot be applied: the caller sends the change to the dead letters.
+   */
+  map(m: MappedChange, tx: TxContext, seq: number): MappedEvent | null {
+    let { change } = m;
+    const { root } = m;
+    const rules = change.kind === 'truncate' ? undefined : this.governance?.for(root);
+    let before = change.kind === 'truncate' ? null : change.old;
+    let afterRow = m.row;
+    let unchangedToast = m.unchangedToast;
+    if (rules && change.kind !== 'truncate') {
+      let g;
+      try {
+        g = rules.apply(
+          change.kind,
+          change.old,
+          m.row,
+          m.oldFull ?? false,
+          m.pk,
+          m.unchangedToast,
+          !m.unfiltered,
+        );
+      } catch (err) {
+        // The dead letter carries the event as the rules but the filter shape it (no hidden value).
+        if (err instanceof GovernanceError && !m.unfiltered)
+          err.event = this.map({ ...m, unfiltered: true }, tx, seq) ?? undefined;
+        throw err;
+      }
+      if (!g) return null;
+      if (g.kind !== change.kind) change = { ...change, kind: g.kind as RowChange['kind'] };
+      before = g.before;
+      afterRow = g.after;
+      unchangedToast = g.unchangedToast;
+    }
     const t = this.forTx(tx);
     const id = `${t.commitlsn}/${seq}`;
     const head = `{"specversion":"1.0","id":"${id}"${t.middle}${change.lsn}${t.xid}`;
@@ -130,22 +182,23 @@ export class Mapper {
     if (change.kind === 'truncate')
       return event('row.truncate', root, root, `"op":"t",${names},"before":null,"after":null`);
 
-    const before = change.old;
-    const after = change.kind === 'delete' ? null : m.row;
+    const after = change.kind === 'delete' ? null : afterRow;
     let data = `"op":"${OP[change.kind]}",${names},"before":${before ? rowJson(before) : 'null'},"after":${after ? rowJson(after) : 'null'}`;
     if (change.kind === 'update' && before && after) {
-      const changed = changedColumns(before, after, m.unchangedToast);
+      const changed = changedColumns(before, after, unchangedToast);
       if (changed) data += `,"changed":${changed}`;
     }
-    if (m.unchangedToast.length > 0) data += `,"unchanged_toast":${JSON.stringify(m.unchangedToast)}`;
+    if (unchangedToast.length > 0) data += `,"unchanged_toast":${JSON.stringify(unchangedToast)}`;
 
     const role = this.roleByTable.get(root);
     const keyRow = after ?? before ?? EMPTY_ROW;
+    // A rule's key columns make the partition key; the subject stays the row's identity.
+    const ruleKey = rules?.key ? (keyOfColumns(keyRow, rules.key) ?? root) : undefined;
     if (!role) {
       const key = keyOfColumns(keyRow, m.pk) ?? root;
       const type =
         change.kind === 'insert' ? 'row.insert' : change.kind === 'update' ? 'row.update' : 'row.delete';
-      return event(type, `${root}/${key}`, key, data);
+      return event(type, `${root}/${key}`, ruleKey ?? key, data);
     }
     const { def } = role;
     const id2 = keyOf(keyRow, def.idColumn) ?? keyOfColumns(keyRow, m.pk) ?? root;
@@ -165,9 +218,9 @@ export class Mapper {
             meta: valueText(after, 'meta'),
             error: valueText(after, 'error'),
           }).slice(1)}}`;
-        return event('etl_context.event', subject, ctx, data);
+        return event('etl_context.event', subject, ruleKey ?? ctx, data);
       }
-      return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ctx, data);
+      return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ruleKey ?? ctx, data);
     }
     const types = role.role === 'task' ? TYPES.task : TYPES.etl_context;
     const subject = `${role.role === 'task' ? 'tasks' : 'etl_contexts'}/${id2}`;
@@ -194,7 +247,7 @@ export class Mapper {
         this.remember(cacheKey, to);
       }
     }
-    return event(type, subject, id2, data);
+    return event(type, subject, ruleKey ?? id2, data);
   }
 
   private remember(key: string, status: string): void {
@@ -217,16 +270,20 @@ function members(values: Record<string, string | undefined>): string {
   return out;
 }
 
-function keyOfColumns(row: Row, pk: string[]): string | undefined {
-  if (pk.length === 0) return undefined;
-  if (pk.length === 1) return keyOf(row, pk[0]!);
-  const parts: string[] = [];
-  for (const c of pk) {
-    const p = keyOf(row, c);
-    if (p === undefined) return undefined;
-    parts.push(p);
+/**
+ * The key of a row by its key columns: one column's value as keyOf gives it; several as a JSON array
+ * text of their values (`["a,b","c"]`), so that ('a,b','c') and ('a','b,c') stay apart.
+ */
+export function keyOfColumns(row: Row, columns: readonly string[]): string | undefined {
+  if (columns.length === 0) return undefined;
+  if (columns.length === 1) return keyOf(row, columns[0]!);
+  let out = '[';
+  for (let i = 0; i < columns.length; i++) {
+    const v = valueText(row, columns[i]!);
+    if (v === undefined || v === 'null') return undefined;
+    out += (i ? ',' : '') + v;
   }
-  return parts.join(',');
+  return out + ']';
 }
 
 /**

@@ -10,7 +10,7 @@ import {
   type TruncateChange,
 } from './changes.ts';
 import type { Decoder } from './pipeline.ts';
-import { converterFor, type Converter } from './values.ts';
+import { textToJsonFor, type TextToJson } from './value-json.ts';
 
 /**
  * Decoder for pgoutput, logical replication protocol version 1 (START_REPLICATION options
@@ -162,7 +162,8 @@ interface RelationColumn {
   typeOid: number;
   typeName: string;
   typmod: number;
-  convert: Converter;
+  /** The value's text → its JSON text, spliced into the row (value-json.ts). */
+  toJson: TextToJson;
 }
 
 interface Relation {
@@ -175,10 +176,17 @@ interface Relation {
   keyColumns: string[];
 }
 
+/** TupleData column kinds. */
+const KIND_TEXT = 116; // t
+const KIND_NULL = 110; // n
+const KIND_UNCHANGED = 117; // u (unchanged TOAST)
+const KIND_BINARY = 98; // b
+const NONE: readonly string[] = Object.freeze([]);
+
 /** A decoded tuple: the values it sent, and the columns it marked as unchanged TOAST. */
 interface Tuple {
   row: Row;
-  unchanged: string[];
+  unchanged: readonly string[];
 }
 
 /** Microseconds between 1970-01-01 and 2000-01-01 (the PostgreSQL epoch). */
@@ -253,6 +261,18 @@ class Reader {
     this.pos = end + 1;
     return s;
   }
+  /** A length-prefixed (Int32) UTF-8 value. */
+  text(what: string): string {
+    const buf = this.buf;
+    const at = this.pos;
+    if (at + 4 > buf.length) this.fail(`message ends inside the length of ${what}`);
+    const n = buf.readInt32BE(at);
+    if (n < 0) this.fail(`negative length ${n} for ${what}`);
+    const end = at + 4 + n;
+    if (end > buf.length) this.fail(`message ends inside ${what} (offset ${at + 4}, length ${buf.length})`);
+    this.pos = end;
+    return buf.toString('utf8', at + 4, end);
+  }
   utf8(n: number, what: string): string {
     if (n < 0) this.fail(`negative length ${n} for ${what}`);
     const at = this.need(n, what);
@@ -280,38 +300,36 @@ export function createPgoutputDecoder(): Decoder {
 
   function readTuple(r: Reader, rel: Relation, what: string): Tuple {
     const n = r.int16(`${what} column count`);
-    if (n !== rel.columns.length)
+    const columns = rel.columns;
+    if (n !== columns.length)
       r.fail(
-        `${what} of ${rel.schema}.${rel.table} has ${n} columns, its Relation message ${rel.columns.length}`,
+        `${what} of ${rel.schema}.${rel.table} has ${n} columns, its Relation message ${columns.length}`,
       );
-    const row: Row = { keys: [], values: [] };
-    const unchanged: string[] = [];
-    for (const col of rel.columns) {
-      const kind = r.char(`${what} column kind`);
-      switch (kind) {
-        case 'n':
-          row.keys.push(col.key);
-          row.values.push('null');
-          break;
-        case 'u':
-          unchanged.push(col.name);
-          break;
-        case 't': {
-          const len = r.int32(`length of column ${col.name}`);
-          row.keys.push(col.key);
-          row.values.push(JSON.stringify(col.convert(r.utf8(len, `value of column ${col.name}`))) ?? 'null');
-          break;
-        }
-        case 'b':
-          r.fail(
-            `binary value for column ${col.name} of ${rel.schema}.${rel.table} (binary mode is never requested)`,
-          );
-          break;
-        default:
-          r.fail(`unknown tuple column kind ${JSON.stringify(kind)} for column ${col.name}`);
-      }
+    const keys: string[] = [];
+    const values: string[] = [];
+    let unchanged: string[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const col = columns[i]!;
+      const kind = r.byte(`${what} column kind`);
+      if (kind === KIND_TEXT) {
+        // the value's text spliced in as JSON (value-json.ts): no typed value, no JSON.stringify
+        keys.push(col.key);
+        values.push(col.toJson(r.text(`value of column ${col.name}`)));
+      } else if (kind === KIND_NULL) {
+        keys.push(col.key);
+        values.push('null');
+      } else if (kind === KIND_UNCHANGED) {
+        (unchanged ??= []).push(col.name);
+      } else if (kind === KIND_BINARY) {
+        r.fail(
+          `binary value for column ${col.name} of ${rel.schema}.${rel.table} (binary mode is never requested)`,
+        );
+      } else
+        r.fail(
+          `unknown tuple column kind ${JSON.stringify(String.fromCharCode(kind))} for column ${col.name}`,
+        );
     }
-    return { row, unchanged };
+    return { row: { keys, values }, unchanged: unchanged ?? NONE };
   }
 
   /** The replica identity columns of a tuple (K tuples send the other columns as nulls). */
@@ -344,14 +362,15 @@ export function createPgoutputDecoder(): Decoder {
   ): RowChange {
     const change: RowChange = {
       kind,
-      lsn: formatLsn(lsnOf(walLsn)),
+      // the source writes the XLogData start as Postgres does (X/Y, upper-case hex): no round trip
+      lsn: walLsn,
       schema: rel.schema,
       table: rel.table,
       new: newTuple ? newTuple.row : null,
       old,
     };
     if (rel.replicaIdentity === 'd' && rel.keyColumns.length > 0) change.pk = rel.keyColumns;
-    if (newTuple && newTuple.unchanged.length > 0) change.unchangedToast = newTuple.unchanged;
+    if (newTuple && newTuple.unchanged.length > 0) change.unchangedToast = newTuple.unchanged as string[];
     return change;
   }
 
@@ -398,7 +417,7 @@ export function createPgoutputDecoder(): Decoder {
             typeOid,
             typeName,
             typmod,
-            convert: converterFor(typeName),
+            toJson: textToJsonFor(typeName),
           });
         }
         r.end('Relation');

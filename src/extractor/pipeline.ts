@@ -6,7 +6,9 @@ import type { Catalog, TableInfo } from './catalog.ts';
 import type { Change, Row, RowChange, TruncateChange } from './changes.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import { Connection } from './connection.ts';
+import { GovernanceError } from './governance/index.ts';
 import type { Mapper, TxContext } from './mapper.ts';
+import type { DeadLetterRoute } from '../sinks/dead-letter/index.ts';
 import { EventCounts } from './pipeline/event-counts.ts';
 import { EventPacker } from './pipeline/event-packer.ts';
 import { FlowControl } from './pipeline/flow-control.ts';
@@ -29,6 +31,8 @@ export interface PipelineOptions {
   filter: TableFilter;
   mapper: Mapper;
   runners: SinkRunner[];
+  /** Where a change whose rules fail goes (docs/governance.md); without it such a change stops the daemon. */
+  deadLetters?: DeadLetterRoute;
   /** A fresh source per (re)connection. */
   connect: () => ReplicationSource;
   /** Checks before each (re)connect: slot still there and valid (throws a fatal error if not). */
@@ -339,7 +343,7 @@ export class Pipeline {
       row = t.row;
       unchangedToast = t.unchangedToast;
     }
-    this.push(change, seq, info, row, unchangedToast, tx);
+    return this.push(change, seq, info, row, unchangedToast, tx);
   }
 
   private push(
@@ -349,9 +353,21 @@ export class Pipeline {
     row: Row | null,
     unchangedToast: string[],
     tx: TxContext,
-  ): void {
+  ): Promise<void> | void {
     const pk = change.kind === 'truncate' ? [] : (change.pk ?? info.pk);
-    const mapped = this.o.mapper.map({ change, root: info.root, row, unchangedToast, pk }, tx, seq);
+    let mapped;
+    try {
+      mapped = this.o.mapper.map(
+        { change, root: info.root, row, unchangedToast, pk, oldFull: info.replicaIdentity === 'f' },
+        tx,
+        seq,
+      );
+    } catch (err) {
+      if (err instanceof GovernanceError)
+        return this.rejected(err, change.lsn, `${formatLsn(tx.commitLsn)}/${seq}`);
+      throw err;
+    }
+    if (!mapped) return; // left out by a filter; its transaction's end still moves the checkpoint
     // Packed into the current block (event-block.ts: why not an object per event). The JSON, spliced
     // together from pieces of the wal2json message, is written to the block's slab as UTF-8 at once,
     // so neither it nor the message it was sliced from outlives this call.
@@ -363,6 +379,32 @@ export class Pipeline {
     this.counts.events++;
     this.eventCounts.count(info.root, type);
     for (const r of this.o.runners) r.pushPacked(block, i);
+  }
+
+  /**
+   * A change whose rules failed: to the dead letters (awaited, so its transaction is confirmed only
+   * once the letter is durable), or, without a dead-letter route, a fatal error. Never row values.
+   */
+  private rejected(err: GovernanceError, lsn: string, id: string): Promise<void> {
+    this.o.metrics?.errors.inc({ kind: 'governance' });
+    const route = this.o.deadLetters;
+    if (!route) {
+      throw Object.assign(
+        new Error(`${err.table}: the change at LSN ${lsn} (event ${id}) was rejected: ${err.reason}`),
+        { name: 'GovernanceError' },
+      );
+    }
+    return route.send({
+      reason: err.reason,
+      sink: 'governance',
+      topic: '',
+      lsn,
+      id,
+      table: err.table,
+      type: err.event?.type ?? '',
+      partitionkey: err.event?.partitionkey ?? '',
+      json: err.event?.json,
+    });
   }
 
   /** Stops streaming and goes through the reconnect path (e.g. the leader lock was lost). */

@@ -47,9 +47,13 @@ export class TableFilter {
     this.schemas = new Set(config.schemas);
     this.explicit = new Set(config.tables);
     this.excluded = new Set(config.excludeTables);
-    this.roleTables = new Set(
-      [roles.task, roles.etlContext, roles.eventStore].filter((r): r is RoleDef => !!r).map((r) => r.table),
-    );
+    // Role tables and tables with governance rules are tracked whatever the schemas say.
+    this.roleTables = new Set([
+      ...[roles.task, roles.etlContext, roles.eventStore]
+        .filter((r): r is RoleDef => !!r)
+        .map((r) => r.table),
+      ...Object.keys(config.tableRules),
+    ]);
     this.stateSchema = config.stateSchema;
   }
 

@@ -45,7 +45,7 @@ const toIsoTz: Converter = (s) => {
 
 const toIso: Converter = (s) => (s.length >= 19 && s[10] === ' ' ? s.slice(0, 10) + 'T' + s.slice(11) : s);
 
-function baseType(typeName: string): string {
+export function baseType(typeName: string): string {
   // "numeric(20,5)" → "numeric", "character varying(20)" → "character varying", keep "[]"
   return typeName.replace(/\(\d+(,\s*\d+)?\)/, '').trim();
 }

@@ -5,6 +5,13 @@
  * key is one of `buckets` values chosen by a hash of the partition key, so one entity's events still
  * share a key (and stay in commit order), and each key's batch holds many messages.
  */
+/**
+ * Buckets by default (`--pubsub-ordering-buckets`). With the partition key itself as the ordering key
+ * the sink published 6.8k events/s to pstest in a catch-up (nearly one publish RPC per message); with
+ * buckets it publishes batches of many messages per key. One entity's events still share one key.
+ */
+export const DEFAULT_ORDERING_BUCKETS = 16;
+
 export function orderingKeyFor(partitionkey: string, buckets: number): string {
   if (buckets <= 0) return partitionkey;
   return `bucket-${fnv1a(partitionkey) % buckets}`;

@@ -1,10 +1,10 @@
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '../log.ts';
-import { asEvents, type SinkBatch } from './batch.ts';
+import { asEvents, type PackedBatch, type SinkBatch } from './batch.ts';
 import type { SinkContext } from './context.ts';
 import { encodeEvent, type Envelope } from './encode.ts';
 import { orderingKeyFor } from './ordering-key.ts';
-import { DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
+import { configRoutes, DEFAULT_TOPIC, routedTopics, topicRouter } from './route.ts';
 import type { OutboundEvent, Sink } from './sink.ts';
 
 /**
@@ -42,6 +42,18 @@ export interface PubSubSinkOptions {
   logger?: Logger;
 }
 
+/**
+ * The publisher settings of the sink's topics (bench/pubsub-alone.ts publishes with the same ones):
+ * per-key ordering, batches of up to 1,000 messages or 5 ms.
+ */
+export function pubsubTopicOptions(publishTimeoutMs = 20_000) {
+  return {
+    messageOrdering: true,
+    batching: { maxMessages: 1000, maxMilliseconds: 5, maxBytes: 8 << 20 },
+    gaxOpts: { timeout: publishTimeoutMs },
+  };
+}
+
 export class PubSubSinkError extends Error {
   readonly code = 'PUBSUB_SINK';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -50,9 +62,17 @@ export class PubSubSinkError extends Error {
   }
 }
 
+/** A batch's publishes under way: per message, null once acknowledged or what failed. */
+interface Publishing {
+  pending: Promise<{ err: Error; topic: Topic; orderingKey: string } | null>[];
+  size: number;
+}
+
 export class PubSubSink implements Sink {
   readonly name = 'pubsub';
   readonly ownsCheckpoint = false;
+  /** Pub/Sub's limit on a message (10 MB, attributes included), with room left for the attributes. */
+  readonly maxEventBytes = 10_000_000 - 64 * 1024;
   private readonly o: PubSubSinkOptions;
   private readonly client: PubSub;
   private readonly topics = new Map<string, Topic>();
@@ -68,14 +88,22 @@ export class PubSubSink implements Sink {
     this.route = topicRouter(options.routes, options.topic);
   }
 
+  topicOf(e: OutboundEvent): string {
+    return this.route(e);
+  }
+
+  /** The service refuses a message as too large (INVALID_ARGUMENT): no retry changes that. */
+  rejection(err: Error): string | undefined {
+    const e = err as Error & { cause?: { code?: number } };
+    return e.cause?.code === 3 && /too large|exceeds|size/i.test(e.message)
+      ? 'rejected by Pub/Sub: message too large'
+      : undefined;
+  }
+
   private topic(name: string): Topic {
     let t = this.topics.get(name);
     if (!t) {
-      t = this.client.topic(name, {
-        messageOrdering: true,
-        batching: { maxMessages: 1000, maxMilliseconds: 5, maxBytes: 8 << 20 },
-        gaxOpts: { timeout: this.o.publishTimeoutMs ?? 20000 },
-      });
+      t = this.client.topic(name, pubsubTopicOptions(this.o.publishTimeoutMs));
       this.topics.set(name, t);
     }
     return t;
@@ -104,15 +132,29 @@ export class PubSubSink implements Sink {
     }
   }
 
-  write(batch: SinkBatch): Promise<void> {
-    // one message per event, built from an object: the client takes them one by one anyway
-    const run = this.chain.then(() => this.writeNow(asEvents(batch)));
+  /**
+   * Publishes the runner's next batch at once, while the current write is still waiting for its
+   * acknowledgements (the runner prepares the next full batch during a write): two batches in flight
+   * instead of one, so the emulator's or the service's round trip is not paid once per batch. Order is
+   * kept: the client queues each ordering key's messages in call order, sends one batch per key at a
+   * time, and after a failed publish rejects the key's later messages until it is resumed; `write`
+   * then reports the failure and the runner's retry publishes the batch again, in order.
+   */
+  prepare(batch: PackedBatch): Publishing {
+    return this.publish(asEvents(batch));
+  }
+
+  write(batch: SinkBatch, prepared?: unknown): Promise<void> {
+    // Published now, in call order (a prepared batch already is): the client keeps each key's order
+    // by the order of publishMessage calls. One message per event, built from an object: the client
+    // takes them one by one anyway.
+    const publishing = (prepared as Publishing | undefined) ?? this.publish(asEvents(batch));
+    const run = this.chain.then(() => this.settle(publishing));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async writeNow(batch: readonly OutboundEvent[]): Promise<void> {
-    if (batch.length === 0) return;
+  private publish(batch: readonly OutboundEvent[]): Publishing {
     const used = new Set<Topic>();
     const pending = batch.map((e) => {
       const { headers, value } = encodeEvent(e, this.o.envelope, this.o.database, this.o.version);
@@ -125,7 +167,12 @@ export class PubSubSink implements Sink {
       );
     });
     for (const t of used) void t.flush().catch(() => undefined);
-    const failures = (await Promise.all(pending)).filter((f) => f !== null);
+    return { pending, size: batch.length };
+  }
+
+  private async settle(publishing: Publishing): Promise<void> {
+    if (publishing.size === 0) return;
+    const failures = (await Promise.all(publishing.pending)).filter((f) => f !== null);
     if (failures.length === 0) return;
     // The client pauses a key after a failed publish (later messages of the key fail too): resume
     // every failed key so the runner's retry of this batch can publish it again.
@@ -138,7 +185,7 @@ export class PubSubSink implements Sink {
     }
     const first = failures[0]!.err;
     throw new PubSubSinkError(
-      `pubsub: ${failures.length} of ${batch.length} publishes failed: ${first.message}`,
+      `pubsub: ${failures.length} of ${publishing.size} publishes failed: ${first.message}`,
       { cause: first },
     );
   }
@@ -163,7 +210,7 @@ export async function createPubSubSink(ctx: SinkContext): Promise<Sink> {
     projectId,
     keyFilename: c.serviceAccount,
     topic: c.topic ?? DEFAULT_TOPIC,
-    routes: c.topicRoutes,
+    routes: configRoutes(c),
     envelope: c.envelope,
     orderingBuckets: c.pubsubOrderingBuckets,
     database: ctx.database,

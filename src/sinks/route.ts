@@ -1,3 +1,5 @@
+import { tableTopicRoutes, type TableRules } from '../extractor/governance/rules.ts';
+
 /** The Kafka / Pub/Sub topic when neither `--topic` nor a route names one. */
 export const DEFAULT_TOPIC = 'tag-connector.events';
 
@@ -38,4 +40,12 @@ export function topicRoute(
 /** Every topic a router can return (to create them up front). */
 export function routedTopics(routes: Readonly<Record<string, string>>, defaultTopic: string): string[] {
   return [...new Set([defaultTopic, ...Object.values(routes)])];
+}
+
+/** The routes of a config: `topicRoutes` and the tables' own topics (`tables.<t>.topic`), which win. */
+export function configRoutes(c: {
+  topicRoutes: Readonly<Record<string, string>>;
+  tableRules: TableRules;
+}): Record<string, string> {
+  return { ...c.topicRoutes, ...tableTopicRoutes(c.tableRules) };
 }

@@ -5,6 +5,7 @@ import { PackedBatch } from './batch.ts';
 import { packEvent, type EventBlock } from './event-block.ts';
 import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from './origin.ts';
 import type { OutboundEvent, Sink, SinkStatus } from './sink.ts';
+import type { DeadLetterRoute } from './dead-letter/index.ts';
 
 /** Where a sink that doesn't keep its own checkpoint keeps it (the state store). */
 export interface CheckpointStore {
@@ -39,6 +40,11 @@ export interface SinkRunnerOptions {
   maxBackoffMs?: number;
   /** Observes each durable batch (metrics). */
   onBatch?: (sink: string, batch: PackedBatch, ms: number) => void;
+  /**
+   * Where events the sink rejects permanently go (Sink.rejection, Sink.maxEventBytes); without it such
+   * a rejection is retried like any error until the retry limit stops the daemon.
+   */
+  deadLetters?: DeadLetterRoute;
   /** Checks the checkpoint's origin on open and tells the sink what to record from then on. */
   identity?: CheckpointIdentity;
 }
@@ -235,8 +241,59 @@ export class SinkRunner {
     return taken.filter((b, i) => b.after(i, cp));
   }
 
+  /** An event over the sink's maxEventBytes in the batch, if any. */
+  private oversized(batch: PackedBatch): boolean {
+    const max = this.sink.maxEventBytes;
+    if (max === undefined) return false;
+    let found = false;
+    batch.filter((b, i) => {
+      if (b.byteLength(i) > max) found = true;
+      return false;
+    });
+    return found;
+  }
+
+  /**
+   * A batch the sink rejects permanently: split in halves, each written on its own (and split again
+   * while rejected), until the rejected event is alone; that one goes to the dead letters and counts
+   * as delivered. The good events around it are written as usual.
+   */
+  private async rejectBatch(batch: PackedBatch, reason: string): Promise<boolean> {
+    if (batch.length > 1) {
+      const half = batch.length >> 1;
+      let k = 0;
+      const first = batch.filter(() => k++ < half);
+      k = 0;
+      const second = batch.filter(() => k++ >= half);
+      return (await this.writeWithRetry(first)) && this.writeWithRetry(second);
+    }
+    const e = batch.events()[0]!;
+    await this.opts.deadLetters!.send({
+      reason,
+      sink: this.name,
+      topic: this.sink.topicOf?.(e) ?? '',
+      lsn: /"lsn":"([^"]*)"/.exec(e.json.slice(0, 512))?.[1] ?? '',
+      id: e.id,
+      table: e.table,
+      type: e.type,
+      partitionkey: e.partitionkey,
+      json: e.json,
+    });
+    if (!this.sink.ownsCheckpoint && this.opts.store)
+      await this.opts.store.save(this.name, batch.lastPosition());
+    return true;
+  }
+
   private async writeWithRetry(batch: PackedBatch, prepared?: unknown): Promise<boolean> {
     const maxBackoff = this.opts.maxBackoffMs ?? 5000;
+    if (this.opts.deadLetters && this.oversized(batch)) {
+      if (batch.length === 1)
+        return this.rejectBatch(
+          batch,
+          `larger than ${this.name}'s limit of ${this.sink.maxEventBytes} bytes`,
+        );
+      return this.rejectBatch(batch, 'split');
+    }
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
@@ -253,6 +310,8 @@ export class SinkRunner {
         return true;
       } catch (err) {
         const e = err as Error;
+        const rejected = this.opts.deadLetters && !this.stopped ? this.sink.rejection?.(e) : undefined;
+        if (rejected) return this.rejectBatch(batch, rejected);
         this.status = { ...this.status, state: 'retrying', lastError: e.message };
         // A ConnectorError says retrying cannot help (a file that could not be cut back after a
         // failed write): it stops the daemon as it is, with its code.

@@ -125,6 +125,17 @@ export interface Sink {
    * of that batch calls `write` without it.
    */
   prepare?(batch: PackedBatch): unknown;
+  /**
+   * Optional: why an error of `write` is a permanent rejection of (an event of) the batch, not an
+   * outage, e.g. a record over the broker's message.max.bytes; undefined for errors worth retrying.
+   * With a dead-letter route the runner then splits the batch until the rejected event is alone and
+   * sends it to the dead letters (docs/governance.md).
+   */
+  rejection?(err: Error): string | undefined;
+  /** Optional: the largest event the destination takes at all (Pub/Sub: 10 MB); bigger ones are rejected. */
+  readonly maxEventBytes?: number;
+  /** Optional: the topic an event goes to (a dead letter names it). */
+  topicOf?(event: OutboundEvent): string;
   /** The runner passes packed batches (batch.ts); other producers may pass event objects. */
   write(batch: SinkBatch, prepared?: unknown): Promise<void>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StreamVerifier } from '../../src/events/verify.ts';
+import { asPacked } from '../../src/sinks/batch.ts';
 import { decodeMessage } from '../../src/sinks/encode.ts';
 import { orderingKeyFor } from '../../src/sinks/ordering-key.ts';
 import { PubSubSink, type PubSubSinkOptions } from '../../src/sinks/pubsub.ts';
@@ -93,6 +94,29 @@ d('Pub/Sub sink (pstest)', () => {
       v.add(e);
     }
     expect(new Set(keyOf.values()).size).toBeGreaterThan(1);
+    const r = v.report(all.map((e) => e.event.id));
+    expect({ dup: r.duplicates, ooo: r.outOfOrder, gaps: r.gaps }).toEqual({ dup: 0, ooo: 0, gaps: 0 });
+  });
+
+  it('a prepared batch is published while the previous write waits: all arrive, per-key order holds', async () => {
+    const topic = topicName('prepared');
+    const sink = new PubSubSink(options(topic, { orderingBuckets: 4 }));
+    await sink.open();
+    const c = await new Collector(PROJECT).subscribe(topic);
+    const all = makeEvents(0, 300);
+    // as the runner does: the next batch is prepared (published) before the current write resolves
+    const first = sink.write(all.slice(0, 100));
+    const second = sink.prepare(asPacked(all.slice(100, 200)));
+    const third = sink.prepare(asPacked(all.slice(200, 300)));
+    await first;
+    await sink.write(all.slice(100, 200), second);
+    await sink.write(all.slice(200, 300), third);
+    await sink.close();
+    const got = await c.waitFor(300);
+    await c.close();
+    expect(got).toHaveLength(300);
+    const v = new StreamVerifier();
+    for (const m of got) v.add(decodeMessage(m.attributes, m.data));
     const r = v.report(all.map((e) => e.event.id));
     expect({ dup: r.duplicates, ooo: r.outOfOrder, gaps: r.gaps }).toEqual({ dup: 0, ooo: 0, gaps: 0 });
   });

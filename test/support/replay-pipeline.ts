@@ -2,6 +2,7 @@ import type { Catalog, TableInfo } from '../../src/extractor/catalog.ts';
 import { Mapper } from '../../src/extractor/mapper.ts';
 import { Pipeline } from '../../src/extractor/pipeline.ts';
 import type { TableFilter } from '../../src/extractor/roles.ts';
+import { createPgoutputDecoder } from '../../src/extractor/pgoutput.ts';
 import { decodeWal2Json } from '../../src/extractor/wal2json.ts';
 import type { Logger } from '../../src/log.ts';
 import { SinkRunner } from '../../src/sinks/runner.ts';
@@ -16,11 +17,12 @@ const SAMPLE_TABLE: TableInfo = {
   pk: ['id'],
   replicaIdentity: 'd',
 };
-const catalog = {
-  cached: () => SAMPLE_TABLE,
-  load: async () => SAMPLE_TABLE,
-  invalidate: () => undefined,
-} as unknown as Catalog;
+const catalogOf = (table: TableInfo) =>
+  ({
+    cached: () => table,
+    load: async () => table,
+    invalidate: () => undefined,
+  }) as unknown as Catalog;
 const trackEverything = { isTracked: () => true } as unknown as TableFilter;
 
 export interface ReplayPipelineOptions {
@@ -28,10 +30,12 @@ export interface ReplayPipelineOptions {
   batchSize: number;
   maxInFlightEvents: number;
   maxInFlightBytes: number;
+  /** The replayed table as the catalog describes it (default: the narrow sample's, no column list). */
+  table?: TableInfo;
 }
 
 /**
- * The real Pipeline (wal2json decoder, mapper, checkpoint tracker, one runner per sink) over a replay
+ * The real Pipeline (the source's plugin's decoder, mapper, checkpoint tracker, one runner per sink) over a replay
  * source, no database: not started yet (`pipeline.start()`); `drained()` resolves once the source's
  * last transaction is confirmed, i.e. durable in every sink.
  */
@@ -54,8 +58,8 @@ export async function replayPipeline(
   for (const r of runners) await r.open();
   const pipeline = new Pipeline({
     logger: o.logger,
-    decoder: decodeWal2Json,
-    catalog,
+    decoder: source.plugin === 'pgoutput' ? createPgoutputDecoder() : decodeWal2Json,
+    catalog: catalogOf(o.table ?? SAMPLE_TABLE),
     filter: trackEverything,
     mapper: new Mapper({ database: 'db', slot: 'replay', roles: {} }),
     runners,

@@ -224,7 +224,7 @@ describe('Snapshot row JSON', () => {
         type: 'snapshot.row',
         schema: 'public',
         table: 't"x',
-        key: '42,7',
+        key: '["42",7]', // composite keys: a JSON array text (never a comma join)
         after,
         data: { op: 'r', schema: 'public', table: 't"x', before: null, after },
       }) + '\n',

@@ -97,3 +97,85 @@ describe('SinkRunner: the next batch prepared during a write', () => {
     expect(sink.writes.map((w) => w.ordinals)).toEqual([[0], [1, 2, 3], [1, 2, 3]]);
   });
 });
+
+/** A sink that rejects, as a broker does, any write holding an event whose `n` is in `poison`. */
+class PickySink implements Sink {
+  readonly name = 'picky';
+  readonly ownsCheckpoint = true;
+  readonly written: number[] = [];
+  readonly poison: Set<number>;
+  failures = 0;
+  constructor(poison: number[]) {
+    this.poison = new Set(poison);
+  }
+  async open() {
+    return null;
+  }
+  rejection(err: Error): string | undefined {
+    return /MESSAGE_TOO_LARGE/.test(err.message) ? 'too large' : undefined;
+  }
+  topicOf(): string {
+    return 'events';
+  }
+  async write(batch: SinkBatch): Promise<void> {
+    const events = asEvents(batch);
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('broker gone');
+    }
+    if (events.some((e) => this.poison.has(e.ordinal))) throw new Error('[MESSAGE_TOO_LARGE] too big');
+    this.written.push(...events.map((e) => e.ordinal));
+  }
+  async close() {}
+}
+
+describe('SinkRunner: dead letters', () => {
+  it('splits a rejected batch until the rejected event is alone, dead-letters it, writes the rest', async () => {
+    const sink = new PickySink([4, 9]);
+    sink.failures = 2; // transient errors are still retried
+    const durable: number[] = [];
+    const letters: { id: string; reason: string; sink: string; topic: string; lsn: string }[] = [];
+    const r = new SinkRunner(sink, {
+      batchSize: 8,
+      retryLimit: 5,
+      maxBackoffMs: 1,
+      logger: pino({ level: 'silent' }),
+      onDurable: (_s, ordinal) => durable.push(ordinal),
+      onFatal: (_s, err) => {
+        throw err;
+      },
+      deadLetters: { send: async (l) => void letters.push(l) },
+    });
+    await r.open();
+    const events = makeEvents(0, 12);
+    for (const e of events) r.push(e);
+    await r.drain();
+    expect(sink.written).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 10, 11]);
+    expect(letters.map((l) => l.id)).toEqual([events[4]!.id, events[9]!.id]);
+    expect(letters[0]).toMatchObject({
+      reason: 'too large',
+      sink: 'picky',
+      topic: 'events',
+      lsn: events[4]!.event.lsn,
+    });
+    expect(durable.at(-1)).toBe(11);
+  });
+
+  it('without a dead-letter route retries a rejection until the retry limit stops the sink', async () => {
+    const sink = new PickySink([1]);
+    let fatal: Error | undefined;
+    const r = new SinkRunner(sink, {
+      batchSize: 8,
+      retryLimit: 3,
+      maxBackoffMs: 1,
+      logger: pino({ level: 'silent' }),
+      onDurable: () => undefined,
+      onFatal: (_s, err) => (fatal = err),
+    });
+    await r.open();
+    for (const e of makeEvents(0, 3)) r.push(e);
+    await r.drain();
+    expect(fatal?.message).toMatch(/failed 3 times/);
+    expect(sink.written).toEqual([0]); // the first push is written alone, before the rest queue
+  });
+});

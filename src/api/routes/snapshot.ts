@@ -3,6 +3,7 @@ import pg from 'pg';
 import { pgClientConfig } from '../../config/index.ts';
 import { CopyOut } from '../snapshot/copy-out.ts';
 import { SnapshotRowEncoder } from '../snapshot/row-encoder.ts';
+import { GovernedRowEncoder } from '../snapshot/governed-rows.ts';
 import type { SnapshotTable } from '../snapshot/rows.ts';
 import { ident } from '../../state/db.ts';
 import { scopeTables, scopeWorkspaces } from '../auth.ts';
@@ -45,6 +46,8 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
     '/v1/api/ws/Snapshot',
     {
       config: { role: 'snapshot' },
+      // HEAD would take a whole snapshot (a temporary slot and a wal sender) to send no rows.
+      exposeHeadRoute: false,
       schema: {
         summary:
           'Consistent snapshot of the tracked tables (NDJSON), led by the LSN to resume the Stream from',
@@ -140,7 +143,11 @@ export async function snapshotRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
       /** Streams one table's rows through COPY; returns how many were written. */
       const streamTable = async (t: SnapshotTable): Promise<number> => {
-        const encoder = new SnapshotRowEncoder(t, config.workspaceColumn, filter.workspaces ?? undefined);
+        // A table with rules gets the governed view the change stream carries (docs/governance.md).
+        const governor = extractor.governance.for(t.name);
+        const encoder = governor
+          ? new GovernedRowEncoder(t, governor, config.workspaceColumn, filter.workspaces ?? undefined)
+          : new SnapshotRowEncoder(t, config.workspaceColumn, filter.workspaces ?? undefined);
         const [schema, table] = [t.name.slice(0, t.name.indexOf('.')), t.name.slice(t.name.indexOf('.') + 1)];
         const select = t.columns.length ? t.columns.map((c) => ident(c.name)).join(', ') : 'NULL';
         /** Writes the encoder's full buffers; waits while more than QUEUED_BYTES are queued. */

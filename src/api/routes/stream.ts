@@ -52,6 +52,8 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
     method: 'GET',
     url: '/v1/api/ws/Stream',
     config: { role: 'stream' },
+    // An endless response has no HEAD: it would hold the connection without sending the headers.
+    exposeHeadRoute: false,
     schema: {
       summary: 'Live CloudEvents as Server-Sent Events (or WebSocket on upgrade)',
       querystring: querySchema,

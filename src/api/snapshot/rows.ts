@@ -132,14 +132,15 @@ export function rowShape(t: SnapshotTable, workspaceColumn: string): RowShape {
       if (raw !== null && raw !== undefined)
         return onlyPkEmitter === stringJson ? JSON.stringify(raw) : '"' + raw + '"';
     }
-    let key = '';
-    for (let n = 0; n < pk.length; n++) {
-      const i = pk[n]!;
-      const v = value(i < 0 ? undefined : fields[i], i);
-      if (n) key += ',';
-      key += typeof v === 'string' ? v : JSON.stringify(v);
+    if (pk.length === 1) {
+      const v = value(onlyPk < 0 ? undefined : fields[onlyPk], onlyPk);
+      return JSON.stringify(typeof v === 'string' ? v : String(JSON.stringify(v)));
     }
-    return JSON.stringify(key);
+    // Several key columns: a JSON array text of their values, as the change stream's partition key
+    // (extractor/mapper.ts keyOfColumns), so ('a,b','c') and ('a','b,c') stay apart.
+    const values: unknown[] = [];
+    for (const i of pk) values.push(value(i < 0 ? undefined : fields[i], i) ?? null);
+    return JSON.stringify(JSON.stringify(values));
   };
   const ws = t.columns.findIndex((c) => c.name === workspaceColumn);
   const workspaceIn = (raw: CopyField | undefined, workspaces: Set<string>): boolean => {

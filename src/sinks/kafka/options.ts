@@ -33,6 +33,8 @@ export interface KafkaSinkOptions {
   origin?: CheckpointOrigin;
   topic: string;
   routes: Readonly<Record<string, string>>;
+  /** Tables whose deletes are followed by a tombstone (config `tables.<t>.tombstones`). */
+  tombstoneTables?: readonly string[];
   checkpointTopic: string;
   exactlyOnce: boolean;
   envelope: Envelope;

@@ -33,6 +33,7 @@ export function recordsSize(p: RecordParts, list: number[]): number {
     const i = list[d]!;
     let body: number;
     if (i < 0) body = recordBodySize(d, p.checkpoint!.key!.length, (p.checkpoint!.value as Buffer).length, 1);
+    else if (p.batch.tombstone?.[i]) body = recordBodySize(d, keyEnds[i]! - startOf(keyEnds, i), -1, 1);
     else {
       const key = keyEnds[i]! - startOf(keyEnds, i);
       const slow = p.slow[i];
@@ -57,6 +58,24 @@ export function writeRecords(p: RecordParts, list: number[], out: Buffer): Buffe
       const key = p.checkpoint!.key!;
       const value = p.checkpoint!.value as Buffer;
       off = writeRecord(out, off, d, key, 0, key.length, value, 0, value.length, NO_HEADERS, 0, 1);
+      continue;
+    }
+    if (p.batch.tombstone?.[i]) {
+      // a null value, no headers (valueEnd < valueStart: writeRecord writes a null)
+      off = writeRecord(
+        out,
+        off,
+        d,
+        p.keys,
+        startOf(keyEnds, i),
+        keyEnds[i]!,
+        p.bytes,
+        1,
+        0,
+        NO_HEADERS,
+        0,
+        1,
+      );
       continue;
     }
     // an event the thread encoded itself (p.slow) has its value and headers apart from the batch's

@@ -75,14 +75,16 @@ export function partitionOf(key: Uint8Array, start: number, end: number, partiti
 
 /** Bytes of one record of a batch without its length prefix (attributes, deltas, key, value, headers). */
 export function recordBodySize(offsetDelta: number, key: number, value: number, headers: number): number {
-  return 2 + varIntSize(offsetDelta) + varIntSize(key) + key + varIntSize(value) + value + headers;
+  // value -1: a null value (a tombstone), its length alone (zigzag -1: one byte)
+  const valuePart = value < 0 ? 1 : varIntSize(value) + value;
+  return 2 + varIntSize(offsetDelta) + varIntSize(key) + key + valuePart + headers;
 }
 
 /**
  * Writes one record at `off`: its length, attributes 0, timestamp delta 0 (a batch's records share
  * its timestamp), the offset delta, the key keys[keyStart, keyEnd), the value values[valueStart,
  * valueEnd) and the headers headers[headerStart, headerEnd) (already in wire form, count first).
- * Returns the offset after it.
+ * valueEnd < valueStart writes a null value (a tombstone). Returns the offset after it.
  */
 export function writeRecord(
   out: Buffer,
@@ -99,15 +101,19 @@ export function writeRecord(
   headerEnd: number,
 ): number {
   const keyLength = keyEnd - keyStart;
-  const valueLength = valueEnd - valueStart;
+  const valueLength = valueEnd < valueStart ? -1 : valueEnd - valueStart;
   off = writeVarInt(out, recordBodySize(offsetDelta, keyLength, valueLength, headerEnd - headerStart), off);
   out[off++] = 0; // attributes
   out[off++] = 0; // timestamp delta (zigzag 0)
   off = writeVarInt(out, offsetDelta, off);
   off = writeVarInt(out, keyLength, off);
   off += keys.copy(out, off, keyStart, keyEnd);
-  off = writeVarInt(out, valueLength, off);
-  off += values.copy(out, off, valueStart, valueEnd);
+  if (valueLength < 0)
+    out[off++] = 1; // length -1, zigzag: a null value
+  else {
+    off = writeVarInt(out, valueLength, off);
+    off += values.copy(out, off, valueStart, valueEnd);
+  }
   off += headers.copy(out, off, headerStart, headerEnd);
   return off;
 }

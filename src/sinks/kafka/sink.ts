@@ -4,14 +4,20 @@ import type { Config } from '../../config/index.ts';
 import type { Position } from '../../util/lsn.ts';
 import type { SinkContext } from '../context.ts';
 import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
-import { DEFAULT_TOPIC, topicRoute } from '../route.ts';
+import { configRoutes, DEFAULT_TOPIC, topicRoute } from '../route.ts';
 import type { Sink } from '../sink.ts';
 import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../origin.ts';
 import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
 import { kafkaBaseOptions, type KafkaSinkOptions } from './options.ts';
 import { KafkaThread, KafkaThreadError } from './thread.ts';
-import { toWireBatch, WireBufferPool, type WireBatch } from './wire-batch.ts';
+import {
+  tombstonesFor,
+  toWireBatch,
+  WireBufferPool,
+  type TombstonePolicy,
+  type WireBatch,
+} from './wire-batch.ts';
 import { KafkaWriter } from './writer.ts';
 
 /**
@@ -23,6 +29,7 @@ export class KafkaSink implements Sink {
   readonly ownsCheckpoint: boolean;
   private readonly o: KafkaSinkOptions;
   private readonly route: (type: string, table: string) => string;
+  private readonly tombstones?: TombstonePolicy;
   private thread?: KafkaThread;
   private writer?: KafkaWriter;
   /** Producing from a thread of the sink's own (see KafkaThread), else on the caller's. */
@@ -36,6 +43,8 @@ export class KafkaSink implements Sink {
     this.o = options;
     this.ownsCheckpoint = options.exactlyOnce;
     this.route = topicRoute(options.routes, options.topic);
+    const tombstones = tombstonesFor(options.tombstoneTables ?? []);
+    if (tombstones) this.tombstones = tombstones;
     this.threaded = options.thread !== false;
   }
 
@@ -89,9 +98,26 @@ export class KafkaSink implements Sink {
     return this.thread.call<StoredCheckpoint | null>({ op: 'open', uncertain });
   }
 
+  /**
+   * A record the broker refuses whatever the retries: bigger than the topic's max.message.bytes (the
+   * broker's message.max.bytes), or a record batch the broker takes for corrupt. The error arrives as
+   * text from the sink's thread, so it is told by the Kafka error names and the broker's message.
+   */
+  rejection(err: Error): string | undefined {
+    const m =
+      /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|INVALID_RECORD\b|larger than the max message size/i.exec(
+        err.message,
+      );
+    return m ? `rejected by the broker: ${m[0]}` : undefined;
+  }
+
+  topicOf(event: { type: string; table: string }): string {
+    return this.route(event.type, event.table);
+  }
+
   /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
   prepare(batch: PackedBatch): WireBatch {
-    return toWireBatch(batch, this.route, this.o.envelope, this.pool);
+    return toWireBatch(batch, this.route, this.o.envelope, this.pool, this.tombstones);
   }
 
   write(batch: SinkBatch, prepared?: unknown): Promise<void> {
@@ -165,7 +191,8 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
     slot: c.slot,
     ...(ctx.origin ? { origin: ctx.origin } : {}),
     topic: c.topic ?? DEFAULT_TOPIC,
-    routes: c.topicRoutes,
+    routes: configRoutes(c),
+    tombstoneTables: Object.keys(c.tableRules).filter((t) => c.tableRules[t]!.tombstones),
     checkpointTopic: c.kafkaCheckpointTopic,
     exactlyOnce: c.kafkaExactlyOnce,
     envelope: c.envelope,

@@ -35,7 +35,11 @@ export class KafkaThread {
   dead = false;
 
   constructor(options: Omit<KafkaSinkOptions, 'logger'>, logger: Logger | undefined, pool: WireBufferPool) {
-    this.worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_MARK]: options } });
+    this.worker = new Worker(new URL(import.meta.url), {
+      // the thread's name in /proc (bench/: its busy share is reported apart from the main thread's)
+      name: 'kafka-producer',
+      workerData: { [WORKER_MARK]: options },
+    });
     this.worker.unref();
     this.worker.on('message', (m: Reply) => {
       if ('log' in m) {

@@ -26,6 +26,11 @@ export interface WireBatch {
   headerEnds?: Uint32Array;
   commitLsn: BigUint64Array;
   seq: Uint32Array;
+  /**
+   * 1 for a tombstone (docs/governance.md `tombstones`): a null-value record with the key of the
+   * delete it follows, no headers; its position is the delete's. Absent when the batch has none.
+   */
+  tombstone?: Uint8Array;
   /** The one buffer every array above is a view of (transferred as one, and given back for reuse). */
   buffer: ArrayBuffer;
 }
@@ -83,26 +88,43 @@ export function asBuffer(a: Uint8Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** Whether a delete event of a table is followed by a tombstone (Kafka compaction drops the key). */
+export type TombstonePolicy = (type: string, table: string) => boolean;
+
+/** A policy from the tables whose deletes get tombstones. */
+export function tombstonesFor(tables: readonly string[]): TombstonePolicy | undefined {
+  if (tables.length === 0) return undefined;
+  const set = new Set(tables);
+  return (type, table) => set.has(table) && (type === 'row.delete' || type.endsWith('.deleted'));
+}
+
 export function toWireBatch(
   batch: PackedBatch,
   route: (type: string, table: string) => string,
   envelope: Envelope,
   pool?: WireBufferPool,
+  tombstones?: TombstonePolicy,
 ): WireBatch {
-  const n = batch.length;
+  const events = batch.length;
   const runs = batch.blocks.length;
   // the JSON without the newlines that follow each event in a block
-  const end = batch.ndjsonLength() - n;
+  const end = batch.ndjsonLength() - events;
   let keyChars = 0;
+  let tombs = 0;
   for (let r = 0; r < runs; r++) {
-    const keys = batch.blocks[r]!.keys;
-    for (let i = batch.froms[r]!; i < batch.tos[r]!; i++) keyChars += keys[i]!.length;
+    const b = batch.blocks[r]!;
+    for (let i = batch.froms[r]!; i < batch.tos[r]!; i++) {
+      const stone = tombstones?.(b.types[i]!, b.tables[i]!) ? 2 : 1;
+      keyChars += stone * b.keys[i]!.length;
+      if (stone === 2) tombs++;
+    }
   }
+  const n = events + tombs;
   const structured = envelope === 'structured';
   const keyBound = 3 * keyChars; // UTF-8 of a UTF-16 unit: at most 3 bytes
   const headerBound = structured ? n * STRUCTURED_BLOCK_OVERHEAD + end + keyBound : 0;
   // one buffer: the 8-byte LSNs first (alignment), then the 4-byte arrays, then the bytes
-  const arrays = 8 * n + 4 * n * (structured ? 5 : 4);
+  const arrays = 8 * n + 4 * n * (structured ? 5 : 4) + (tombs ? n : 0);
   const size = arrays + end + keyBound + headerBound;
   const buffer = pool ? pool.take(size) : (Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer);
   let at = 0;
@@ -125,6 +147,10 @@ export function toWireBatch(
     buffer,
   };
   const headerEnds = structured ? u32() : undefined;
+  if (tombs) {
+    w.tombstone = new Uint8Array(buffer, at, n).fill(0);
+    at += n;
+  }
   const bytes = Buffer.from(buffer, at, end);
   const keys = Buffer.from(buffer, at + end, keyBound);
   let lastTopic = '';
@@ -148,6 +174,15 @@ export function toWireBatch(
       w.keyEnds[k] = keyEnd += keys.write(b.keys[i]!, keyEnd);
       w.commitLsn[k] = b.commitLsns[i]!;
       w.seq[k] = b.seqs[i]!;
+      if (tombs && tombstones!(b.types[i]!, b.tables[i]!)) {
+        k++;
+        w.topic[k] = topicIndex;
+        w.ends[k] = off; // no value bytes
+        w.keyEnds[k] = keyEnd += keys.write(b.keys[i]!, keyEnd);
+        w.commitLsn[k] = b.commitLsns[i]!;
+        w.seq[k] = b.seqs[i]!;
+        w.tombstone![k] = 1;
+      }
     }
   }
   if (off !== end) throw new KafkaSinkError(`a batch came to ${off} bytes, its events say ${end}`);
@@ -158,7 +193,8 @@ export function toWireBatch(
     const attrs = new Int32Array(2 * ATTRS.length);
     let hoff = 0;
     for (let i = 0; i < n; i++) {
-      if (scanAttributes(bytes, attrs, startOf(w.ends, i), w.ends[i]))
+      if (w.tombstone?.[i]) hoff = writeNoHeaders(headers, hoff);
+      else if (scanAttributes(bytes, attrs, startOf(w.ends, i), w.ends[i]))
         hoff = writeStructuredBlock(bytes, keys, attrs, headers, hoff, startOf(w.keyEnds, i), w.keyEnds[i]);
       headerEnds[i] = hoff;
     }
@@ -166,6 +202,12 @@ export function toWireBatch(
     w.headerEnds = headerEnds;
   }
   return w;
+}
+
+/** A header block of no headers (its count, 0): a tombstone's. */
+function writeNoHeaders(out: Buffer, off: number): number {
+  out[off] = 0;
+  return off + 1;
 }
 
 export function positionOf(b: WireBatch, i: number): Position {

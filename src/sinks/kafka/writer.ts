@@ -227,11 +227,15 @@ export class KafkaWriter {
       const topic = batch.topics[batch.topic[i]!]!;
       // an empty block: the scan in toWireBatch found no attributes, the encoder parses the event
       const block = headers && headerEnds ? packed(headers, headerEnds, i) : undefined;
-      const m =
-        block?.length && headerBlocks()
+      const tombstone = batch.tombstone?.[i] === 1;
+      // a tombstone: the key and a null value
+      const m: Msg = tombstone
+        ? { topic, key }
+        : block?.length && headerBlocks()
           ? this.encoder.withBlock(topic, value, key, block)
           : this.encoder.encode(topic, value, key);
-      if (request.length > 0 && size + this.encoder.size > MAX_REQUEST_BYTES) {
+      const mSize = tombstone ? key.length + 32 : this.encoder.size;
+      if (request.length > 0 && size + mSize > MAX_REQUEST_BYTES) {
         // several requests: in a transaction, every partition they may write to is added first
         if (tx && sends.length === 0)
           await addAllPartitions(
@@ -244,7 +248,7 @@ export class KafkaWriter {
         size = 0;
       }
       request.push(m);
-      size += this.encoder.size;
+      size += mSize;
     }
     if (checkpoint) request.push(checkpoint);
     sends.push(target.send({ messages: request }));
@@ -333,7 +337,9 @@ export class KafkaWriter {
       parts.partition[i] = partitionOf(parts.keys, keyStart, keyEnds[i]!, counts[batch.topic[i]!]!);
       let headerBytes = headerEnds ? headerEnds[i]! - startOf(headerEnds, i) : 0;
       let valueBytes = ends[i]! - valueStart;
-      if (headerBytes === 0) {
+      if (batch.tombstone?.[i])
+        headerBytes = 1; // a null value, no headers (record-parts.ts)
+      else if (headerBytes === 0) {
         // no block from toWireBatch (binary envelope, or attributes the scan did not find)
         const r = this.encoder.record(
           parts.bytes.subarray(valueStart, ends[i]!),

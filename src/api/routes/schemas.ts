@@ -1,0 +1,42 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { eventSchema, type SchemaColumn } from '../../extractor/governance/index.ts';
+import { mayReadTable } from '../auth.ts';
+import type { AppDeps } from '../app.ts';
+
+/**
+ * GET /v1/api/schemas: per tracked table, the JSON Schema of its events as the rules shape them
+ * (docs/governance.md): excluded columns absent, masked ones strings. Read from the current catalog.
+ * The stream role: whoever reads the events may read their shape; a table-scoped token sees its tables.
+ */
+export async function schemaRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { extractor } = deps;
+  app.get(
+    '/v1/api/schemas',
+    {
+      config: { role: 'stream' },
+      schema: { summary: 'JSON Schema of the governed events of each tracked table' },
+    },
+    async (req: FastifyRequest) => {
+      const { rows } = await extractor.pool.query<{ name: string; columns: SchemaColumn[] }>(
+        `SELECT n.nspname || '.' || c.relname AS name,
+                coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                    'notNull', a.attnotnull) ORDER BY a.attnum)
+                           FILTER (WHERE a.attnum > 0), '[]') AS columns
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+            AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          GROUP BY 1 ORDER BY 1`,
+      );
+      const governance = extractor.governance;
+      const tables = rows
+        .filter((r) => extractor.filter.isTracked(r.name) && mayReadTable(req.scope, r.name))
+        .map((r) => ({
+          table: r.name,
+          governed: !!governance.for(r.name),
+          schema: eventSchema(r.name, r.columns, governance.for(r.name)),
+        }));
+      return { tables };
+    },
+  );
+}
