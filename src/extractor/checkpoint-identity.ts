@@ -127,3 +127,17 @@ export function checkpointIdentity(
     },
   };
 }
+
+/**
+ * Before each reconnect of a running daemon: the server must still be the one its sinks' origin was
+ * judged against. A new system (a replacement) or timeline (a failover) stops the daemon (exit 5): the
+ * next start checks every checkpoint against the new server, and records the new timeline, instead
+ * of streaming on with checkpoints that name the old one.
+ */
+export function assertSameServer(
+  origin: CheckpointOrigin,
+  now: { systemId: string; timeline: number },
+): void {
+  if (origin.systemId === now.systemId && origin.timeline === now.timeline) return;
+  throw errors.serverChanged(origin, now);
+}

@@ -17,8 +17,8 @@ import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
-import { checkpointIdentity } from './checkpoint-identity.ts';
-import { readServerState } from './server-identity.ts';
+import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
+import { identifyServer, readServerState } from './server-identity.ts';
 import { Mapper } from './mapper.ts';
 import { Governance } from './governance/index.ts';
 import {
@@ -208,6 +208,8 @@ export class Extractor {
         );
         if (!rows[0]) throw errors.slotLost(config.slot);
         if (rows[0].wal_status === 'lost') throw errors.slotInvalidated(config.slot, 'lost');
+        // Another server at the same address (a failover, a replacement) is judged by a new start.
+        assertSameServer(server.origin, await identifyServer(pgClientConfig(config)));
       },
       startLsn: slot.confirmedFlushLsn,
       maxInFlightEvents: config.maxInFlightEvents,

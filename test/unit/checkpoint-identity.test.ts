@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import {
+  assertSameServer,
   checkpointIdentity,
   judgeCheckpoint,
   type ServerState,
@@ -131,6 +132,16 @@ describe('the runner-side check', () => {
       previous: { position: '0/1000/0', origin: old },
     });
     expect(warned).toHaveLength(1);
+  });
+});
+
+describe('a reconnect of a running daemon', () => {
+  it('goes on with the same system and timeline, and stops (exit 5) on another one', () => {
+    expect(() => assertSameServer(origin, { systemId: origin.systemId, timeline: 1 })).not.toThrow();
+    expect(() => assertSameServer(origin, { systemId: origin.systemId, timeline: 2 })).toThrow(
+      expect.objectContaining({ code: 'E_SERVER_CHANGED', exitCode: 5 }),
+    );
+    expect(() => assertSameServer(origin, { systemId: '1', timeline: 1 })).toThrow(/changed while streaming/);
   });
 });
 
