@@ -22,6 +22,8 @@ export const EXIT = {
   checkpointMismatch: 5,
   /** A sink's file cannot be trusted or repaired (torn line, failed truncate). */
   sinkData: 6,
+  /** Another daemon led the slot while this one had lost the leader lock: restart to re-read the sinks. */
+  leaderChanged: 7,
 } as const;
 
 /** Where a sink checkpoint came from: see docs/delivery-guarantees.md. */
@@ -97,6 +99,14 @@ export const errors = {
         `3) start again (a new slot is created) and resume the stream from the snapshot's LSN. Raise ` +
         `max_slot_wal_keep_size or watch slot lag to avoid a repeat.`,
       EXIT.slotLost,
+    ),
+  leaderChanged: (slot: string) =>
+    new ConnectorError(
+      'E_LEADER_CHANGED',
+      `another daemon led slot ${slot} while this one had lost the leader lock: what this process knows of ` +
+        `its sinks' checkpoints is stale, and streaming on would write again what the other daemon wrote. ` +
+        `Stopping; started again (by its service manager) it reads every sink's checkpoint afresh.`,
+      EXIT.leaderChanged,
     ),
   slotLost: (slot: string) =>
     new ConnectorError(

@@ -1,5 +1,6 @@
 import type { Options } from 'yargs';
 import {
+  backfillOptions,
   commonOptions,
   connectionOptions,
   jobOptions,
@@ -32,6 +33,7 @@ export const extractTasksOptionGroups: Group[] = [
   hide(jobOptions),
   sinkOptions,
   replicationOptions,
+  backfillOptions,
   jobRunnerOptions,
   tuningOptions,
   commonOptions,
@@ -45,6 +47,7 @@ export const startJobOptionGroups: Group[] = [
   jobOptions,
   sinkOptions,
   hide(replicationOptions, (name) => startJobReads.has(name)),
+  hide(backfillOptions),
   hide(jobRunnerOptions),
   hide(tuningOptions, (name) => startJobReads.has(name)),
   commonOptions,

@@ -302,6 +302,26 @@ export const replicationOptions: Record<string, Options> = {
   },
 };
 
+export const backfillOptions: Record<string, Options> = {
+  'snapshot-mode': {
+    type: 'string',
+    group: 'Backfill:',
+    describe:
+      'never | initial (backfill every tracked table once when the slot is created, then stream) | initial_only (stop after that backfill) [never]',
+  },
+  'backfill-allow-ctid': {
+    type: 'boolean',
+    group: 'Backfill:',
+    describe: 'Backfill tables without a primary key in ctid ranges (weaker guarantee: docs/backfill.md)',
+  },
+  'backfill-parallel': { type: 'string', group: 'Backfill:', describe: 'Tables backfilled at a time [1]' },
+  'backfill-chunk-size': {
+    type: 'string',
+    group: 'Backfill:',
+    describe: 'Rows per backfill chunk (memory and WAL per chunk) [4096]',
+  },
+};
+
 export const jobRunnerOptions: Record<string, Options> = {
   'pgboss-schema': {
     type: 'string',

@@ -57,6 +57,7 @@ export const SINK_KINDS = ['stdout', 'file', 'kafka', 'pubsub', 'noop'] as const
 export const PLUGINS = ['wal2json', 'pgoutput'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const ENVELOPES = ['structured', 'binary', 'debezium'] as const;
+export const SNAPSHOT_MODES = ['never', 'initial', 'initial_only'] as const;
 
 /** Which table plays which role in the task system (DESIGN §4). `table` is `schema.table`. */
 const roleSchema = z.object({
@@ -190,6 +191,13 @@ export const configSchema = z
       .regex(/^(none|kafka:.+|file:.+)$/, { error: 'expected none, kafka:<topic> or file:<path>' })
       .default('none'),
     stateSchema: identifier.default('tag_connector'),
+    // backfills (docs/backfill.md)
+    snapshotMode: z
+      .enum(SNAPSHOT_MODES, { error: `expected one of ${SNAPSHOT_MODES.join('|')}` })
+      .default('never'),
+    backfillAllowCtid: boolish.default(false),
+    backfillParallel: intIn('a number of tables from 1 to 64', 1, 64).default(1),
+    backfillChunkSize: intIn('a number of rows from 1 to 100000', 1, 100_000).default(4096),
     // job runner
     pgbossSchema: identifier.default('pgboss'),
     preset: z.enum(['none', 'pgboss', 'etl'], { error: 'expected none|pgboss|etl' }).default('etl'),
@@ -262,7 +270,7 @@ export type SinkKind = (typeof SINK_KINDS)[number];
 export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword', 'maskKey'] as const;
 
 /** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
-export const URL_KEYS = ['pgUrl', 'mongoAddr'] as const;
+export const URL_KEYS = ['pgUrl', 'mongoAddr', 'ws', 'oidc', 'authJwtIssuer'] as const;
 
 /**
  * Environment names of the job initiator this replaces (lblod delta-producer-background-jobs-initiator),

@@ -49,6 +49,22 @@ export interface RowChange {
   unchangedToast?: string[];
 }
 
+/**
+ * A row a backfill read (docs/backfill.md): not decoded from the WAL but carried by a high watermark
+ * message, and mapped like an insert with op "r" (`row.read`, `<role>.read`).
+ */
+export interface ReadChange {
+  kind: 'read';
+  /** LSN of the high watermark message. */
+  lsn: string;
+  schema: string;
+  table: string;
+  new: Row;
+  old: null;
+  pk?: string[];
+  unchangedToast?: undefined;
+}
+
 export interface TruncateChange {
   kind: 'truncate';
   lsn: string;

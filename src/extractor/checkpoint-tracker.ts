@@ -19,6 +19,10 @@ export class CheckpointTracker {
   private pendingHead = 0;
   private openTx = false;
   private confirmed: Lsn;
+  /** The highest LSN confirmable if nothing held it back. */
+  private reached: Lsn;
+  /** While set, the confirmed LSN stays at or below it (an open backfill window: docs/backfill.md). */
+  private holdAt: Lsn | null = null;
   /** (ordinal, bytes) of events not yet durable everywhere, for the in-flight byte bound. */
   private readonly sizes: number[] = [];
   private sizesHead = 0;
@@ -28,6 +32,27 @@ export class CheckpointTracker {
   constructor(sinks: readonly string[], startLsn: Lsn) {
     for (const s of sinks) this.durable.set(s, 0);
     this.confirmed = startLsn;
+    this.reached = startLsn;
+  }
+
+  /**
+   * Keeps the confirmed LSN at or below `lsn` (null: no limit). Never moves it backwards: a hold
+   * below what is already confirmed only stops it from advancing.
+   */
+  hold(lsn: Lsn | null): void {
+    if (lsn === this.holdAt) return;
+    this.holdAt = lsn;
+    this.settle();
+  }
+
+  private reach(lsn: Lsn): void {
+    if (lsn > this.reached) this.reached = lsn;
+  }
+
+  private settle(): void {
+    const hold = this.holdAt;
+    const c = hold !== null && hold < this.reached ? hold : this.reached;
+    if (c > this.confirmed) this.confirmed = c;
   }
 
   begin(): void {
@@ -55,7 +80,8 @@ export class CheckpointTracker {
   keepalive(walEnd: Lsn): void {
     if (this.openTx || this.pendingHead < this.pending.length) return;
     if (this.minDurable() < this.nextOrdinal - 1) return;
-    if (walEnd > this.confirmed) this.confirmed = walEnd;
+    this.reach(walEnd);
+    this.settle();
   }
 
   markDurable(sink: string, ordinal: number): void {
@@ -76,8 +102,9 @@ export class CheckpointTracker {
     const low = this.minDurable();
     while (this.pendingHead < this.pending.length && this.pending[this.pendingHead]!.lastOrdinal <= low) {
       const tx = this.pending[this.pendingHead++]!;
-      if (tx.endLsn > this.confirmed) this.confirmed = tx.endLsn;
+      this.reach(tx.endLsn);
     }
+    this.settle();
     if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
       this.pending.splice(0, this.pendingHead);
       this.pendingHead = 0;

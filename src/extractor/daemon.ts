@@ -22,6 +22,7 @@ export async function runExtractor(config: Config): Promise<number> {
       await api?.close().catch(() => undefined);
     })();
   };
+  extractor.onFinished = (reason) => stop(reason);
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   try {

@@ -15,6 +15,7 @@ import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
+import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
 import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
@@ -33,6 +34,7 @@ import { PgReplicationSource } from './replication-source.ts';
 import { resolveRoles, TableFilter } from './roles.ts';
 import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
 import { extractorMigrations } from './state/migrations.ts';
+import { LagHistory } from './lag-history.ts';
 import { LeaderLock } from './leader-lock.ts';
 import { startSlotMonitor } from './slot-monitor.ts';
 import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
@@ -53,12 +55,21 @@ export class Extractor {
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
+  /** The slot lag of the last hour, for the console's chart (GET /v1/api/slot/lag-history). */
+  readonly lagHistory = new LagHistory();
   private started = false;
   private lock?: LeaderLock;
   private stopMonitor?: () => void;
   private heartbeat?: NodeJS.Timeout;
   standby = false;
   private stopped = false;
+  private leaderEpoch?: number;
+  /** Backfill requests and state (API, /info); set once the state schema is migrated. */
+  backfills?: BackfillService;
+  backfillRunner?: BackfillRunner;
+  private backfillPool?: pg.Pool;
+  /** Called when the daemon has finished its work by itself (`--snapshot-mode initial_only`). */
+  onFinished?: (reason: string) => void;
   private deadLetterTarget?: DeadLetterTarget;
 
   constructor(config: Config, logger: Logger) {
@@ -78,11 +89,22 @@ export class Extractor {
     const { config, logger } = this;
     await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => preflight(this.pool));
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
+    this.backfills = new BackfillService({
+      db: this.pool,
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      isTracked: (table) => this.filter.isTracked(table),
+      allowCtid: config.backfillAllowCtid,
+      chunkSize: config.backfillChunkSize,
+    });
     this.lock = new LeaderLock(pgClientConfig(config), config.slot, logger);
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
     if (!leader) return;
+    await this.claimLeadership();
+    this.metrics.leader.set(1);
     this.lock.onLost = (err) => {
+      this.metrics.leader.set(0);
       logger.warn({ err: err.message }, 'leader lock lost: pausing the stream until it is ours again');
       this.pipeline?.interrupt(err);
     };
@@ -126,6 +148,9 @@ export class Extractor {
         identity,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
+        onRetry: (name) => this.metrics.sinkRetries.inc({ sink: name }),
+        onState: (name, state) =>
+          this.metrics.sinkFailing.set({ sink: name }, state === 'retrying' || state === 'failed' ? 1 : 0),
         ...(deadLetters ? { deadLetters } : {}),
         ...(onBatch ? { onBatch } : {}),
       });
@@ -176,7 +201,9 @@ export class Extractor {
             messages: 'true',
           };
 
+    const backfillStream = new BackfillStream({ slot: config.slot, stateSchema: config.stateSchema, logger });
     const pipeline = new Pipeline({
+      backfill: backfillStream,
       logger,
       metrics: this.metrics,
       decoder,
@@ -202,6 +229,8 @@ export class Extractor {
       beforeConnect: async () => {
         // Only the holder of the leader lock may stream (it is lost with its session on a restart).
         if (!(await this.lock!.acquire())) throw new Error('stopping');
+        await this.claimLeadership();
+        this.metrics.leader.set(1);
         const { rows } = await this.pool.query<{ wal_status: string | null }>(
           `SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`,
           [config.slot],
@@ -219,6 +248,7 @@ export class Extractor {
     pipelineRef.p = pipeline;
     this.pipeline = pipeline;
     await pipeline.start();
+    await this.startBackfills(backfillStream, slot.created);
     this.stopMonitor = startSlotMonitor({
       db: this.pool,
       slot: config.slot,
@@ -226,6 +256,9 @@ export class Extractor {
       logger,
       metrics: this.metrics,
       onFatal: (err) => pipeline.fail(err),
+      onReading: (h) => {
+        if (h.lagBytes !== null) this.lagHistory.add({ t: Date.now(), lagBytes: h.lagBytes });
+      },
     });
     if (config.heartbeatIntervalMs > 0) {
       // A write in the watched database makes the server send us a (filtered, empty) transaction even
@@ -238,6 +271,79 @@ export class Extractor {
           .catch((err: Error) => logger.warn({ err: err.message }, 'heartbeat write failed'));
       }, config.heartbeatIntervalMs);
       this.heartbeat.unref();
+    }
+  }
+
+  /**
+   * Bumps the slot's leader epoch right after taking the lock. Back from a lost lock, a jump of more
+   * than one means another daemon led meanwhile and wrote to the sinks: ours remember stale
+   * checkpoints, so this process stops (E_LEADER_CHANGED) rather than writing those events again.
+   */
+  private async claimLeadership(): Promise<void> {
+    const { rows } = await this.pool.query<{ epoch: string }>(
+      `INSERT INTO ${ident(this.config.stateSchema)}.leader_epochs AS e (slot, epoch) VALUES ($1, 1)
+       ON CONFLICT (slot) DO UPDATE SET epoch = e.epoch + 1, acquired_at = now() RETURNING epoch`,
+      [this.config.slot],
+    );
+    const epoch = Number(rows[0]!.epoch);
+    const mine = this.leaderEpoch;
+    this.leaderEpoch = epoch;
+    if (mine !== undefined && epoch !== mine + 1) throw errors.leaderChanged(this.config.slot);
+  }
+
+  /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */
+  private async startBackfills(stream: BackfillStream, slotCreated: boolean): Promise<void> {
+    const { config, logger } = this;
+    const service = this.backfills!;
+    // Sessions print values as the replication connection does, so reads equal decoded changes.
+    this.backfillPool = new pg.Pool({
+      ...pgClientConfig(config),
+      max: config.backfillParallel + 1,
+      application_name: 'tag-connector-backfill',
+      options: '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex',
+    });
+    this.backfillPool.on('error', (err) =>
+      logger.warn({ err: err.message }, 'idle backfill connection lost'),
+    );
+    const pipeline = this.pipeline!;
+    this.backfillRunner = new BackfillRunner({
+      db: this.backfillPool,
+      service,
+      stream,
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      parallel: config.backfillParallel,
+      logger,
+      metrics: { rows: this.metrics.backfillRows, remaining: this.metrics.backfillRemaining },
+      confirmedLsn: () => pipeline.confirmedLsn(),
+    });
+    if (config.snapshotMode !== 'never' && slotCreated) {
+      const tables = await service.trackedTables();
+      const b = await service.createInitial(tables, (table, err) =>
+        logger.warn({ table, err: err.message }, 'initial backfill skips a table'),
+      );
+      logger.info(
+        { backfill: b?.id ?? null, tables: b?.tables.map((t) => t.table) ?? [] },
+        'initial backfill queued',
+      );
+    }
+    this.backfillRunner.start();
+    if (config.snapshotMode === 'initial_only') void this.stopAfterInitial(service);
+  }
+
+  private async stopAfterInitial(service: BackfillService): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const initial = (await service.list(1000).catch(() => [])).find((b) => b.origin === 'initial');
+      if (!initial || ['done', 'failed', 'canceled'].includes(initial.state)) {
+        this.logger.info(
+          { backfill: initial?.id ?? null, state: initial?.state ?? null },
+          'initial_only: initial backfill over',
+        );
+        this.onFinished?.(`snapshot-mode initial_only: initial backfill ${initial?.state ?? 'absent'}`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 
@@ -270,10 +376,13 @@ export class Extractor {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.backfillRunner?.stop();
+    await this.backfillPool?.end().catch(() => undefined);
     this.stopMonitor?.();
     clearInterval(this.heartbeat);
     await this.pipeline?.stop(this.config.shutdownTimeoutMs);
     await this.lock?.release();
+    this.metrics.leader.set(0);
     if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);
     await this.deadLetterTarget?.close().catch(() => undefined);
     await this.pool.end().catch(() => undefined);

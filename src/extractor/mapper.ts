@@ -1,5 +1,5 @@
 import { formatLsn, type Lsn } from '../util/lsn.ts';
-import type { Row, RowChange, TruncateChange } from './changes.ts';
+import type { ReadChange, Row, RowChange, TruncateChange } from './changes.ts';
 import { GovernanceError, type Governance } from './governance/index.ts';
 import type { RoleDef, ResolvedRoles } from './roles.ts';
 import { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row-json.ts';
@@ -12,7 +12,7 @@ export interface TxContext {
 }
 
 export interface MappedChange {
-  change: RowChange | TruncateChange;
+  change: RowChange | ReadChange | TruncateChange;
   /** Partition root `schema.table`: role lookup and routing use it. */
   root: string;
   /** Completed new row (TOAST filled in) and the columns still unknown. */
@@ -36,7 +36,20 @@ export interface MappedEvent {
 
 type Role = 'task' | 'etl_context' | 'event_store' | 'row';
 
-const OP: Record<RowChange['kind'], string> = { insert: 'c', update: 'u', delete: 'd' };
+const OP: Record<RowChange['kind'] | ReadChange['kind'], string> = {
+  insert: 'c',
+  update: 'u',
+  delete: 'd',
+  read: 'r',
+};
+
+/** A backfill's read of a role table: `<role>.read` (docs/backfill.md). */
+const READ_TYPES: Record<Role, string> = {
+  task: 'task.read',
+  etl_context: 'etl_context.read',
+  event_store: 'event_store.read',
+  row: 'row.read',
+};
 
 /**
  * Event types as constants: a type made per event (`${prefix}.created`) would be one more string
@@ -197,7 +210,13 @@ export class Mapper {
     if (!role) {
       const key = keyOfColumns(keyRow, m.pk) ?? root;
       const type =
-        change.kind === 'insert' ? 'row.insert' : change.kind === 'update' ? 'row.update' : 'row.delete';
+        change.kind === 'insert'
+          ? 'row.insert'
+          : change.kind === 'update'
+            ? 'row.update'
+            : change.kind === 'read'
+              ? 'row.read'
+              : 'row.delete';
       return event(type, `${root}/${key}`, ruleKey ?? key, data);
     }
     const { def } = role;
@@ -206,7 +225,7 @@ export class Mapper {
       const contextColumn = def.contextColumn ?? 'etl_context_id';
       const ctx = keyOf(keyRow, contextColumn) ?? id2;
       const subject = `etl_contexts/${ctx}/events/${id2}`;
-      if (change.kind === 'insert' && after) {
+      if ((change.kind === 'insert' || change.kind === 'read') && after) {
         data +=
           members({
             event_id: valueText(after, def.idColumn),
@@ -218,7 +237,12 @@ export class Mapper {
             meta: valueText(after, 'meta'),
             error: valueText(after, 'error'),
           }).slice(1)}}`;
-        return event('etl_context.event', subject, ruleKey ?? ctx, data);
+        return event(
+          change.kind === 'read' ? READ_TYPES.event_store : 'etl_context.event',
+          subject,
+          ruleKey ?? ctx,
+          data,
+        );
       }
       return event(change.kind === 'update' ? 'row.update' : 'row.delete', subject, ruleKey ?? ctx, data);
     }
@@ -227,8 +251,8 @@ export class Mapper {
     const cacheKey = `${root}:${id2}`;
     const status = def.statusColumn;
     let type: string;
-    if (change.kind === 'insert') {
-      type = types.created;
+    if (change.kind === 'insert' || change.kind === 'read') {
+      type = change.kind === 'read' ? READ_TYPES[role.role] : types.created;
       const s = status ? valueText(after, status) : undefined;
       if (s !== undefined) this.remember(cacheKey, s);
     } else if (change.kind === 'delete') {

@@ -2,8 +2,9 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SinkRunner } from '../sinks/runner.ts';
 import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
+import { BackfillStream, type ChunkReads } from './backfill/stream.ts';
 import type { Catalog, TableInfo } from './catalog.ts';
-import type { Change, Row, RowChange, TruncateChange } from './changes.ts';
+import type { Change, MessageChange, ReadChange, Row, RowChange, TruncateChange } from './changes.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import { Connection } from './connection.ts';
 import { GovernanceError } from './governance/index.ts';
@@ -41,6 +42,8 @@ export interface PipelineOptions {
   maxInFlightEvents: number;
   maxInFlightBytes: number;
   statusIntervalMs: number;
+  /** Backfills' watermarks and signals in the stream (docs/backfill.md); none: messages are skipped. */
+  backfill?: BackfillStream;
 }
 
 export type PipelineState =
@@ -204,6 +207,8 @@ export class Pipeline {
     await Promise.all(this.o.runners.map((r) => r.drain()));
     this.tracker.resetPending();
     this.txs.reset();
+    // The tracker's hold stays: the replay reopens the windows from their low watermarks.
+    this.o.backfill?.reset();
   }
 
   /**
@@ -308,6 +313,8 @@ export class Pipeline {
         return;
       case 'message':
         this.txs.message(change.transactional);
+        if (this.o.backfill && this.txs.tx && BackfillStream.isOurs(change))
+          return this.backfillMessage(change);
         return;
       case 'noop':
         return;
@@ -328,6 +335,9 @@ export class Pipeline {
     tx: TxContext,
   ): Promise<void> | void {
     if (!this.o.filter.isTracked(info.root)) return;
+    const backfill = this.o.backfill;
+    if (backfill !== undefined && backfill.windows.size > 0)
+      backfill.observe(info.root, change, change.kind === 'truncate' ? NO_COLUMNS : (change.pk ?? info.pk));
     let row = change.kind === 'truncate' ? null : change.new;
     let unchangedToast = NO_COLUMNS;
     if (change.kind !== 'truncate' && toastToComplete(change, info)) {
@@ -346,8 +356,51 @@ export class Pipeline {
     return this.push(change, seq, info, row, unchangedToast, tx);
   }
 
+  /**
+   * A watermark or signal of ours: a high watermark's chunk is emitted here, at its position, each
+   * read with the next seq of the watermark's transaction (so a replayed chunk gets the same ids).
+   */
+  private backfillMessage(change: MessageChange): Promise<void> | void {
+    const backfill = this.o.backfill!;
+    const tx = this.txs.tx!;
+    const reads = backfill.message(change, tx.commitLsn);
+    this.tracker.hold(backfill.hold());
+    if (!reads) return;
+    const first = this.txs.reserve(reads.rows.length);
+    const info = this.tables.cached(reads.schema, reads.name);
+    if (info) return this.emitReads(reads, first, info, tx);
+    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, first, i, tx));
+  }
+
+  /** Emits a chunk's reads from `from` on; a read sent to the dead letters is awaited in order. */
+  private emitReads(
+    reads: ChunkReads,
+    first: number,
+    info: TableInfo,
+    tx: TxContext,
+    from = 0,
+  ): Promise<void> | void {
+    if (this.o.filter.isTracked(info.root)) {
+      for (let i = from; i < reads.rows.length; i++) {
+        const row = reads.rows[i]!;
+        const change: ReadChange = {
+          kind: 'read',
+          lsn: reads.lsn,
+          schema: reads.schema,
+          table: reads.name,
+          new: row,
+          old: null,
+          pk: reads.key.length > 0 ? reads.key : info.pk,
+        };
+        const pending = this.push(change, first + i, info, row, NO_COLUMNS, tx);
+        if (pending) return pending.then(() => this.emitReads(reads, first, info, tx, i + 1));
+      }
+    }
+    this.o.backfill!.emitted(reads);
+  }
+
   private push(
-    change: RowChange | TruncateChange,
+    change: RowChange | ReadChange | TruncateChange,
     seq: number,
     info: TableInfo,
     row: Row | null,

@@ -91,6 +91,8 @@ export interface SinkStatus {
   lastError?: string;
   delivered: number;
   skipped: number;
+  /** Failed writes that were retried since the start. */
+  retries: number;
 }
 
 /**

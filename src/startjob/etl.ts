@@ -14,7 +14,8 @@ export const queueOf = (kind: string) => `startjob.${kind}`;
 
 export class EtlRunHooks implements RunHooks {
   private readonly pool: pg.Pool;
-  private readonly events: EventStore;
+  /** The event store the runs are recorded in (the console reads it through /v1/api/etl-contexts). */
+  readonly events: EventStore;
   private readonly schema: string;
   private ready?: Promise<void>;
 

@@ -2,7 +2,9 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { apiServerOptions } from '../api/server-options.ts';
 import { Authenticator, authOptions, useAuth } from '../api/auth.ts';
+import { consoleRoutes } from '../api/console.ts';
 import { errorHandler, methodNotAllowed } from '../api/http-errors.ts';
+import { etlContextRoutes } from '../api/routes/etl-contexts.ts';
 import { pgClientConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSink } from '../sinks/index.ts';
@@ -184,6 +186,9 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
       await store.db.command({ ping: 1 });
     },
   });
+  // The runs' ETL contexts (read-only, admin) and the console page (public; its data calls carry a token).
+  await app.register(etlContextRoutes, { store: etl?.events });
+  await app.register(consoleRoutes, { daemon: 'start-job' });
   app.get('/openapi.json', { schema: { hide: true }, config: { role: 'authenticated' } }, async () =>
     app.swagger(),
   );

@@ -191,4 +191,14 @@ describe('route × credential table: start-job', () => {
   it('answers every route × credential with the status of the table', async () => {
     await checkStatuses(sj.address!, 'start-job');
   }, 60_000);
+
+  it('refuses a request body over the limit (64 KiB) with 413 before the route runs', async () => {
+    const res = await fetch(`${sj.address}/healing-jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ x: 'y'.repeat(100 * 1024) }),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: 'payload_too_large' });
+  });
 });

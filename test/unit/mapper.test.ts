@@ -118,3 +118,46 @@ describe('mapper (events written as JSON text)', () => {
     });
   });
 });
+
+describe('mapper: backfill reads', () => {
+  const roles: ResolvedRoles = { task: { table: 'public.tasks', idColumn: 'id', statusColumn: 'status' } };
+  const mapper = new Mapper({ database: 'db', slot: 'slot', roles });
+  const read = (table: string, row: Record<string, unknown>) => {
+    const r = textRow(row);
+    return mapper.map(
+      {
+        change: { kind: 'read', lsn: '0/16B3700', schema: 'public', table, new: r, old: null },
+        root: `public.${table}`,
+        row: r,
+        unchangedToast: [],
+        pk: ['id'],
+      },
+      tx,
+      5,
+    )!;
+  };
+
+  it('maps a row of a plain table to row.read with op "r" at the watermark position', () => {
+    const e = read('items', { id: 1, name: 'a' });
+    expect(e).toMatchObject({ id: '0/16B3748/5', type: 'row.read', partitionkey: '1' });
+    const parsed = JSON.parse(e.json) as { lsn: string; subject: string; data: Record<string, unknown> };
+    expect(parsed.lsn).toBe('0/16B3700');
+    expect(parsed.subject).toBe('public.items/1');
+    expect(parsed.data).toEqual({
+      op: 'r',
+      schema: 'public',
+      table: 'items',
+      before: null,
+      after: { id: 1, name: 'a' },
+    });
+  });
+
+  it('maps a role table row to <role>.read, and the Debezium envelope says op "r"', async () => {
+    const e = read('tasks', { id: '42', status: 'running' });
+    expect(e.type).toBe('task.read');
+    const { toDebezium } = await import('../../src/events/debezium.ts');
+    const d = toDebezium(JSON.parse(e.json), 'db', '1.0.0');
+    expect(d.op).toBe('r');
+    expect(d.after).toEqual({ id: '42', status: 'running' });
+  });
+});

@@ -22,6 +22,9 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     } catch (err) {
       slot = { error: (err as Error).message };
     }
+    const backfills = extractor.backfills
+      ? await extractor.backfills.list(20).catch((err: Error) => ({ error: err.message }))
+      : null;
     return {
       ...versionInfo(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -30,6 +33,7 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       plugin: config.plugin,
       publication: config.plugin === 'pgoutput' ? config.publication : null,
       state: p?.state ?? (extractor.standby ? 'standby' : 'starting'),
+      role: p ? 'leader' : extractor.standby ? 'standby' : 'starting',
       tracked: {
         schemas: extractor.filter.schemaList(),
         tables: extractor.filter.explicitList(),
@@ -52,10 +56,12 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           checkpointLsn: s.checkpoint ? formatLsn(s.checkpoint.commitLsn) : null,
           delivered: s.delivered,
           skipped: s.skipped,
+          retries: s.retries,
           queued: r.queued(),
           lastError: s.lastError ?? null,
         };
       }),
+      backfills,
       config: redactConfig(config),
     };
   });

@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { scopeTables, scopeWorkspaces } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
+import { httpError } from '../http-errors.ts';
+import { ConcurrencyLimit } from '../limits.ts';
 import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter, parseResume } from '../stream/filters.ts';
 import { StreamSession, type Transport } from '../stream/session.ts';
@@ -24,6 +26,11 @@ type Query = { table?: string; type?: string; workspace?: string; fromLsn?: stri
 export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { extractor, config } = deps;
   const maxBufferedBytes = config.streamClientBufferBytes;
+  const clients = new ConcurrencyLimit(config.streamMaxClients);
+  const full = () =>
+    httpError(429, `${clients.max} Stream clients are connected (--stream-max-clients); retry later`, {
+      retryAfter: 5,
+    });
 
   function prepare(req: FastifyRequest) {
     const q = req.query as Query;
@@ -38,6 +45,7 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         statusCode: 503,
       });
     if (after && !log.covers(after)) {
+      extractor.metrics.streamResumeExpired.inc();
       throw Object.assign(
         new Error(
           'the resume point is older than the stream retention: take a new Snapshot (GET /v1/api/ws/Snapshot) and resume from its LSN',
@@ -45,7 +53,9 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         { statusCode: 410, code: 'resume_point_expired' },
       );
     }
-    return { filter, after, log };
+    const release = clients.tryAcquire();
+    if (!release) throw full();
+    return { filter, after, log, release };
   }
 
   app.route({
@@ -54,15 +64,20 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
     config: { role: 'stream' },
     // An endless response has no HEAD: it would hold the connection without sending the headers.
     exposeHeadRoute: false,
+    // Refused before a WebSocket upgrade too, as an HTTP 429 (prepare() takes the slot).
+    preHandler: async () => {
+      if (clients.active >= clients.max) throw full();
+    },
     schema: {
       summary: 'Live CloudEvents as Server-Sent Events (or WebSocket on upgrade)',
       querystring: querySchema,
       headers: { type: 'object', properties: { 'last-event-id': { type: 'string', maxLength: 60 } } },
     },
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
-      const { filter, after, log } = prepare(req);
+      const { filter, after, log, release } = prepare(req);
       reply.hijack();
       const res = reply.raw;
+      res.on('close', release);
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
@@ -108,9 +123,12 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         prepared = prepare(req);
       } catch (err) {
         const e = err as Error & { statusCode?: number };
-        socket.close(e.statusCode === 410 ? 4410 : 4400, e.message.slice(0, 120));
+        const code = e.statusCode === 410 ? 4410 : e.statusCode === 429 ? 4429 : 4400;
+        socket.close(code, e.message.slice(0, 120));
         return;
       }
+      const { release, ...session } = prepared;
+      socket.on('close', release);
       extractor.metrics.streamClients.inc();
       const transport: Transport = {
         send: (_id, json) => {
@@ -130,7 +148,7 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
           }),
       };
       void new StreamSession(transport, {
-        ...prepared,
+        ...session,
         workspaceColumn: config.workspaceColumn,
         maxBufferedBytes,
       }).run();

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { backfillCommand } from './backfill.ts';
 import { doctorCommand } from './doctor.ts';
 import { extractTasksCommand } from './extract-tasks.ts';
 import { migrateCommand } from './migrate.ts';
@@ -20,4 +21,5 @@ export const commands: CommandModule<any, any>[] = [
   doctorCommand,
   slotCommand,
   tailCommand,
+  backfillCommand,
 ];

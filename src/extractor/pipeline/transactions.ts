@@ -32,6 +32,13 @@ export class TransactionAssembler {
     return this.seq++;
   }
 
+  /** `n` consecutive seqs in the open transaction (a backfill chunk's reads); returns the first. */
+  reserve(n: number): number {
+    const first = this.seq;
+    this.seq += n;
+    return first;
+  }
+
   /** Forgets a transaction cut by a lost connection (Postgres resends it whole). */
   reset(): void {
     this.tx = null;

@@ -29,6 +29,74 @@ export const extractorMigrations: Migration[] = [
   },
   {
     version: 2,
+    name: 'backfills and signals',
+    // docs/backfill.md. A backfill and its tables' progress; the signal table's rows travel through
+    // the WAL as logical messages (a trigger), so a request made with SQL alone reaches the daemon in
+    // stream order whatever the publication or wal2json's add-tables cover.
+    sql: `
+      CREATE TABLE {{schema}}.backfills (
+        id text PRIMARY KEY,
+        slot text NOT NULL,
+        state text NOT NULL DEFAULT 'queued'
+          CHECK (state IN ('queued', 'running', 'done', 'failed', 'canceled')),
+        where_sql text,
+        chunk_size int NOT NULL CHECK (chunk_size > 0),
+        origin text NOT NULL,
+        signal_id bigint,
+        error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        started_at timestamptz,
+        finished_at timestamptz,
+        UNIQUE (slot, signal_id)
+      );
+      CREATE INDEX ON {{schema}}.backfills (slot, state, created_at);
+      CREATE TABLE {{schema}}.backfill_tables (
+        backfill_id text NOT NULL REFERENCES {{schema}}.backfills (id) ON DELETE CASCADE,
+        position int NOT NULL,
+        table_name text NOT NULL,
+        key_columns text[] NOT NULL,
+        key_types text[] NOT NULL,
+        state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done')),
+        last_key text[],
+        rows bigint NOT NULL DEFAULT 0,
+        chunks int NOT NULL DEFAULT 0,
+        estimated_rows bigint,
+        started_at timestamptz,
+        finished_at timestamptz,
+        PRIMARY KEY (backfill_id, table_name)
+      );
+      CREATE TABLE {{schema}}.signals (
+        id bigserial PRIMARY KEY,
+        type text NOT NULL,
+        data jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE FUNCTION {{schema}}.signal_to_wal() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        PERFORM pg_logical_emit_message(true, 'tag-connector.signal',
+          json_build_object('schema', TG_TABLE_SCHEMA, 'id', NEW.id, 'type', NEW.type, 'data', NEW.data)::text);
+        RETURN NEW;
+      END
+      $fn$;
+      CREATE TRIGGER signal_to_wal AFTER INSERT ON {{schema}}.signals
+        FOR EACH ROW EXECUTE FUNCTION {{schema}}.signal_to_wal();
+    `,
+  },
+  {
+    version: 3,
+    name: 'leader epochs',
+    sql: `
+      -- Bumped by each daemon that takes a slot's leader lock: a daemon that lost the lock and gets it
+      -- back sees whether another one led meanwhile (its sinks' checkpoints are then stale).
+      CREATE TABLE {{schema}}.leader_epochs (
+        slot text PRIMARY KEY,
+        epoch bigint NOT NULL,
+        acquired_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+  {
+    version: 4,
     name: 'checkpoint origins, slot incarnations, sink resets',
     sql: `
       -- Where each checkpoint came from (src/sinks/origin.ts); null: written before this migration.
@@ -62,4 +130,8 @@ export const INTERNAL_TABLES = [
   'heartbeat',
   'slot_incarnations',
   'sink_resets',
+  'backfills',
+  'backfill_tables',
+  'signals',
+  'leader_epochs',
 ] as const;

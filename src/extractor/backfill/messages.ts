@@ -1,0 +1,129 @@
+/**
+ * The logical messages a backfill writes into the WAL (pg_logical_emit_message, transactional) and
+ * the signal table's trigger writes, as the stream reads them back (docs/backfill.md). Pure.
+ */
+
+/** Prefix of the watermark messages (low, high, end). */
+export const WATERMARK_PREFIX = 'tag-connector.watermark';
+/** Prefix of the messages the `<state-schema>.signals` trigger writes. */
+export const SIGNAL_PREFIX = 'tag-connector.signal';
+
+/** Opens a chunk's window: from here on the stream records which keys of the table change. */
+export interface LowWatermark {
+  kind: 'low';
+  slot: string;
+  backfill: string;
+  table: string;
+}
+
+/**
+ * Closes the window and carries the chunk read between the two watermarks: the rows as Postgres'
+ * text forms (null for SQL NULL), in key order. Written by one SQL statement (sql.ts `emitChunk`).
+ */
+export interface HighWatermark {
+  kind: 'high';
+  slot: string;
+  backfill: string;
+  table: string;
+  /** Identifies the chunk to the backfill runner waiting for the stream to reach it. */
+  nonce: string;
+  columns: string[];
+  types: string[];
+  /** The key columns the window compares (empty: ctid mode, no key to compare). */
+  key: string[];
+  rows: (string | null)[][];
+}
+
+/** The backfill ended (done, failed or canceled): any window of it still open is dropped. */
+export interface EndWatermark {
+  kind: 'end';
+  slot: string;
+  backfill: string;
+}
+
+/** A barrier: once the stream reaches it and the slot is confirmed past it, every chunk before it is durable. */
+export interface SyncWatermark {
+  kind: 'sync';
+  slot: string;
+  backfill: string;
+  nonce: string;
+}
+
+export type Watermark = LowWatermark | HighWatermark | EndWatermark | SyncWatermark;
+
+export interface Signal {
+  schema: string;
+  id: number;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export class WatermarkError extends Error {}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/** Parses a watermark message's content; throws WatermarkError on anything malformed. */
+export function parseWatermark(content: string): Watermark {
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(content) as Record<string, unknown>;
+  } catch (err) {
+    throw new WatermarkError(`watermark is not JSON: ${(err as Error).message}`);
+  }
+  if (!v || typeof v !== 'object') throw new WatermarkError('watermark is not an object');
+  const { kind, slot, backfill } = v;
+  if (typeof slot !== 'string' || typeof backfill !== 'string')
+    throw new WatermarkError('watermark without slot or backfill');
+  if (kind === 'end') return { kind, slot, backfill };
+  if (kind === 'sync') {
+    if (typeof v.nonce !== 'string') throw new WatermarkError('sync watermark without nonce');
+    return { kind, slot, backfill, nonce: v.nonce };
+  }
+  if (typeof v.table !== 'string') throw new WatermarkError(`${String(kind)} watermark without table`);
+  if (kind === 'low') return { kind, slot, backfill, table: v.table };
+  if (kind !== 'high') throw new WatermarkError(`unknown watermark kind ${JSON.stringify(kind)}`);
+  const { nonce, columns, types, key, rows } = v;
+  if (typeof nonce !== 'string' || !isStringArray(columns) || !isStringArray(types) || !isStringArray(key))
+    throw new WatermarkError('high watermark without nonce, columns, types or key');
+  if (types.length !== columns.length) throw new WatermarkError('high watermark: types do not match columns');
+  if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r) && r.length === columns.length))
+    throw new WatermarkError('high watermark: rows do not match columns');
+  return {
+    kind,
+    slot,
+    backfill,
+    table: v.table,
+    nonce,
+    columns,
+    types,
+    key,
+    rows: rows as HighWatermark['rows'],
+  };
+}
+
+export function lowWatermark(slot: string, backfill: string, table: string): string {
+  return JSON.stringify({ kind: 'low', slot, backfill, table } satisfies LowWatermark);
+}
+
+export function syncWatermark(slot: string, backfill: string, nonce: string): string {
+  return JSON.stringify({ kind: 'sync', slot, backfill, nonce } satisfies SyncWatermark);
+}
+
+export function endWatermark(slot: string, backfill: string): string {
+  return JSON.stringify({ kind: 'end', slot, backfill } satisfies EndWatermark);
+}
+
+/** Parses a signal message; undefined when it is malformed (a signal row is user input). */
+export function parseSignal(content: string): Signal | undefined {
+  try {
+    const v = JSON.parse(content) as Partial<Signal>;
+    if (typeof v.schema !== 'string' || typeof v.id !== 'number' || typeof v.type !== 'string')
+      return undefined;
+    const data = v.data && typeof v.data === 'object' && !Array.isArray(v.data) ? v.data : {};
+    return { schema: v.schema, id: v.id, type: v.type, data };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,240 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import type { Row } from '../../src/extractor/changes.ts';
+import { CheckpointTracker } from '../../src/extractor/checkpoint-tracker.ts';
+import {
+  lowWatermark,
+  parseWatermark,
+  type HighWatermark,
+  type LowWatermark,
+} from '../../src/extractor/backfill/messages.ts';
+import { chunkRow, rowKey, WatermarkWindows } from '../../src/extractor/backfill/windows.ts';
+import { textRow, typedRow } from '../../src/extractor/row-json.ts';
+
+const TABLE = 'public.t';
+
+/** What the stream carries, in commit order. */
+type WalItem =
+  | { k: 'change'; op: 'c' | 'u' | 'd'; id: number; v: number }
+  | { k: 'low'; lsn: bigint }
+  | { k: 'high'; rows: [number, number][] };
+
+type Step = { live: [number, number, number][]; beforeRead: number; afterRead: number };
+
+/**
+ * The watermark protocol against a model table: live changes commit between the steps of each
+ * chunk (before the low watermark, between it and the read, between the read and the high
+ * watermark); the stream sees them in commit order; folding the events by key must give the table.
+ */
+function simulate(
+  initial: Map<number, number>,
+  steps: Step[],
+  chunkSize: number,
+): { table: Map<number, number>; folded: Map<number, number> } {
+  const table = new Map(initial);
+  const wal: WalItem[] = [];
+  let lsn = 1n;
+  const apply = ([op, id, v]: [number, number, number]) => {
+    if (op === 0) {
+      if (table.has(id)) {
+        table.set(id, v);
+        wal.push({ k: 'change', op: 'u', id, v });
+      } else {
+        table.set(id, v);
+        wal.push({ k: 'change', op: 'c', id, v });
+      }
+    } else if (table.has(id)) {
+      table.delete(id);
+      wal.push({ k: 'change', op: 'd', id, v: 0 });
+    }
+  };
+  let lastKey: number | null = null;
+  let done = false;
+  for (const step of steps) {
+    if (done) {
+      step.live.forEach(apply);
+      continue;
+    }
+    const live = [...step.live];
+    const before = live.splice(0, step.beforeRead);
+    const between = live.splice(0, step.afterRead);
+    wal.push({ k: 'low', lsn: lsn++ });
+    before.forEach(apply);
+    // The read: a snapshot after the low watermark committed.
+    const keys = [...table.keys()].filter((k) => lastKey === null || k > lastKey).sort((a, b) => a - b);
+    const chunk = keys.slice(0, chunkSize).map((k): [number, number] => [k, table.get(k)!]);
+    between.forEach(apply); // committed after the read's snapshot, before the high watermark
+    wal.push({ k: 'high', rows: chunk });
+    if (chunk.length > 0) lastKey = chunk[chunk.length - 1]![0];
+    if (chunk.length < chunkSize) done = true;
+    live.forEach(apply);
+  }
+  // The consumer: the stream through the windows, folded by key.
+  const windows = new WatermarkWindows();
+  const folded = new Map<number, number>();
+  const low: LowWatermark = { kind: 'low', slot: 's', backfill: 'b', table: TABLE };
+  for (const item of wal) {
+    if (item.k === 'low') windows.open(low, item.lsn);
+    else if (item.k === 'change') {
+      const row = textRow({ id: item.id, v: item.v });
+      windows.observe(TABLE, rowKey(row, ['id']));
+      if (item.op === 'd') folded.delete(item.id);
+      else folded.set(item.id, item.v);
+    } else {
+      const h: HighWatermark = {
+        kind: 'high',
+        slot: 's',
+        backfill: 'b',
+        table: TABLE,
+        nonce: 'n',
+        columns: ['id', 'v'],
+        types: ['integer', 'integer'],
+        key: ['id'],
+        rows: item.rows.map(([id, v]) => [String(id), String(v)]),
+      };
+      for (const r of windows.close(h)!) {
+        const t = typedRow(r) as { id: number; v: number };
+        folded.set(t.id, t.v);
+      }
+    }
+  }
+  return { table, folded };
+}
+
+describe('backfill watermark windows (DBLog)', () => {
+  it('folding changes and reads by key gives the table, whatever commits around each chunk', () => {
+    const op = fc.tuple(
+      fc.integer({ min: 0, max: 1 }),
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer({ min: 0, max: 1000 }),
+    );
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 40 }), { maxLength: 30 }),
+        fc.array(
+          fc.record({
+            live: fc.array(op, { maxLength: 6 }),
+            beforeRead: fc.integer({ min: 0, max: 6 }),
+            afterRead: fc.integer({ min: 0, max: 6 }),
+          }),
+          { minLength: 1, maxLength: 40 },
+        ),
+        fc.integer({ min: 1, max: 7 }),
+        (keys, steps, chunkSize) => {
+          // enough steps to finish the keyset walk
+          const all = [
+            ...steps,
+            ...Array.from({ length: 50 }, () => ({ live: [], beforeRead: 0, afterRead: 0 })),
+          ];
+          const { table, folded } = simulate(new Map(keys.map((k) => [k, k * 10])), all, chunkSize);
+          expect([...folded].sort((a, b) => a[0] - b[0])).toEqual([...table].sort((a, b) => a[0] - b[0]));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('drops a chunk row whose key an update changed from or to inside the window', () => {
+    const w = new WatermarkWindows();
+    w.open({ kind: 'low', slot: 's', backfill: 'b', table: TABLE }, 10n);
+    w.observe(TABLE, '2', '1'); // UPDATE ... SET id = 2 WHERE id = 1
+    w.observe('public.other', '3');
+    const rows = w.close({
+      kind: 'high',
+      slot: 's',
+      backfill: 'b',
+      table: TABLE,
+      nonce: 'n',
+      columns: ['id'],
+      types: ['integer'],
+      key: ['id'],
+      rows: [['1'], ['2'], ['3']],
+    })!;
+    expect(rows.map((r) => typedRow(r))).toEqual([{ id: 3 }]);
+  });
+
+  it('keeps every row in ctid mode (no key), and none after a TRUNCATE in the window', () => {
+    const w = new WatermarkWindows();
+    const h: HighWatermark = {
+      kind: 'high',
+      slot: 's',
+      backfill: 'b',
+      table: TABLE,
+      nonce: 'n',
+      columns: ['a'],
+      types: ['text'],
+      key: [],
+      rows: [['x'], [null]],
+    };
+    w.open({ kind: 'low', slot: 's', backfill: 'b', table: TABLE }, 1n);
+    w.observe(TABLE, 'x');
+    expect(w.close(h)!.map((r) => typedRow(r))).toEqual([{ a: 'x' }, { a: null }]);
+    w.open({ kind: 'low', slot: 's', backfill: 'b', table: TABLE }, 2n);
+    w.truncate(TABLE);
+    expect(w.close(h)).toEqual([]);
+    expect(w.close(h)).toBeUndefined(); // no window open
+  });
+
+  it('holds the slot at the oldest open low watermark until its window closes or its backfill ends', () => {
+    const w = new WatermarkWindows();
+    expect(w.holdLsn()).toBeNull();
+    w.open({ kind: 'low', slot: 's', backfill: 'a', table: 'public.x' }, 50n);
+    w.open({ kind: 'low', slot: 's', backfill: 'b', table: 'public.y' }, 70n);
+    expect(w.holdLsn()).toBe(50n);
+    w.open({ kind: 'low', slot: 's', backfill: 'a', table: 'public.x' }, 90n); // re-opened after a restart
+    expect(w.holdLsn()).toBe(70n);
+    w.end('b');
+    expect(w.holdLsn()).toBe(90n);
+    w.end('a');
+    expect(w.holdLsn()).toBeNull();
+    expect(w.watches('public.x')).toBe(false);
+  });
+
+  it('converts chunk text values as the decoders do (int8 and numeric as strings, json as JSON)', () => {
+    const row: Row = chunkRow(
+      ['id', 'big', 'j', 'ts', 'b', 'n'],
+      ['integer', 'bigint', 'jsonb', 'timestamp with time zone', 'boolean', 'numeric(10,2)'],
+      ['7', '9007199254740993', '{"a": [1]}', '2026-01-02 03:04:05.123456+00', 't', null],
+    );
+    expect(row.values).toEqual([
+      '7',
+      '"9007199254740993"',
+      '{"a":[1]}',
+      '"2026-01-02T03:04:05.123456+00:00"',
+      'true',
+      'null',
+    ]);
+    expect(rowKey(row, ['id'])).toBe('7');
+    expect(rowKey(row, ['id', 'big'])).toBe('7\u00009007199254740993');
+    expect(rowKey(row, ['n'])).toBeUndefined();
+  });
+
+  it('parses its own watermark messages and refuses malformed ones', () => {
+    expect(parseWatermark(lowWatermark('s', 'b', TABLE))).toEqual({
+      kind: 'low',
+      slot: 's',
+      backfill: 'b',
+      table: TABLE,
+    });
+    expect(() => parseWatermark('{"kind":"high","slot":"s","backfill":"b","table":"t"}')).toThrow(/nonce/);
+    expect(() => parseWatermark('nope')).toThrow(/not JSON/);
+  });
+});
+
+describe('checkpoint tracker hold (an open backfill window)', () => {
+  it('keeps the confirmed LSN at the hold, never moves it back, and catches up when released', () => {
+    const t = new CheckpointTracker(['a'], 100n);
+    t.begin();
+    const e = t.event(1);
+    t.commit(200n);
+    t.hold(150n);
+    t.markDurable('a', e);
+    expect(t.confirmedLsn()).toBe(150n);
+    t.keepalive(400n);
+    expect(t.confirmedLsn()).toBe(150n);
+    t.hold(120n); // below what is confirmed: stays
+    expect(t.confirmedLsn()).toBe(150n);
+    t.hold(null);
+    expect(t.confirmedLsn()).toBe(400n);
+  });
+});
