@@ -1,3 +1,5 @@
+import { parseSseFrame, takeFrames, type SseMessage } from './sse.ts';
+
 /**
  * The console talks to the daemon's public HTTP API like any other client (docs/http-api.md): bearer
  * token from sessionStorage (never in a URL, never in localStorage), JSON errors `{error, message}`.
@@ -63,12 +65,6 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   return (await res.json()) as T;
 }
 
-export interface SseMessage {
-  id?: string;
-  event: string;
-  data: string;
-}
-
 /**
  * Server-Sent Events over fetch(): EventSource cannot send an Authorization header, and a token in
  * the URL would end up in logs. Resolves when the server ends the stream or `signal` aborts it.
@@ -93,11 +89,9 @@ export async function sse(
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
+      const { frames, rest } = takeFrames(buffer + value);
+      buffer = rest;
+      for (const frame of frames) {
         const m = parseSseFrame(frame);
         if (m) onMessage(m);
       }
@@ -106,22 +100,4 @@ export async function sse(
     if (signal.aborted) return;
     throw err;
   }
-}
-
-/** One SSE frame (lines up to a blank line); null for a comment-only frame (pings). */
-export function parseSseFrame(frame: string): SseMessage | null {
-  let id: string | undefined;
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of frame.split('\n')) {
-    if (!line || line.startsWith(':')) continue;
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'id') id = value;
-    else if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
-  }
-  if (!data.length) return null;
-  return { ...(id !== undefined ? { id } : {}), event, data: data.join('\n') };
 }
