@@ -48,6 +48,8 @@ export class Extractor {
   readonly database: string;
   readonly filter: TableFilter;
   readonly pool: pg.Pool;
+  /** Table metadata; the Stream reads it too (which tables have the workspace column). */
+  readonly catalog: Catalog;
   /** The tables' rules (docs/governance.md): the mapper applies them, the Snapshot route too. */
   governance: Governance;
   pipeline?: Pipeline;
@@ -79,6 +81,7 @@ export class Extractor {
     this.governance = new Governance(config.tableRules, config.maskKey);
     this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
     this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
+    this.catalog = new Catalog(this.pool);
   }
 
   async start(): Promise<void> {
@@ -197,7 +200,7 @@ export class Extractor {
       logger,
       metrics: this.metrics,
       decoder,
-      catalog: new Catalog(this.pool),
+      catalog: this.catalog,
       filter: this.filter,
       mapper: new Mapper({
         database: this.database,

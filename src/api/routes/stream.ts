@@ -6,7 +6,8 @@ import { httpError } from '../http-errors.ts';
 import { ConcurrencyLimit } from '../limits.ts';
 import { filterQueryProperties } from '../stream/query-schema.ts';
 import { parseFilter, parseResume } from '../stream/filters.ts';
-import { StreamSession, type Transport } from '../stream/session.ts';
+import { StreamSession } from '../stream/session.ts';
+import { sseTransport, wsTransport } from '../stream/transports.ts';
 
 const querySchema = {
   type: 'object',
@@ -26,6 +27,12 @@ type Query = { table?: string; type?: string; workspace?: string; fromLsn?: stri
 export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { extractor, config } = deps;
   const maxBufferedBytes = config.streamClientBufferBytes;
+  /** From the extractor's catalog, which has every table an event came from (undefined: unknown). */
+  const hasWorkspaceColumn = (schema: string, table: string): boolean | undefined => {
+    const info = extractor.catalog.cached(schema, table);
+    if (!info || info.columns.length === 0) return undefined;
+    return info.columns.some((c) => c.name === config.workspaceColumn);
+  };
   const clients = new ConcurrencyLimit(config.streamMaxClients);
   const full = () =>
     httpError(429, `${clients.max} Stream clients are connected (--stream-max-clients); retry later`, {
@@ -78,42 +85,14 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
       reply.hijack();
       const res = reply.raw;
       res.on('close', release);
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write(': tag-connector stream\n\n');
       extractor.metrics.streamClients.inc();
-      const ping = setInterval(() => res.write(': ping\n\n'), 15000);
-      const transport: Transport = {
-        send: (id, json) => {
-          res.write(`id: ${id}\ndata: ${json}\n\n`);
-          return res.writableLength;
-        },
-        drained: (bytes) =>
-          new Promise((resolve) => {
-            const check = () =>
-              res.writableLength <= bytes || res.destroyed ? resolve() : res.once('drain', check);
-            check();
-          }),
-        close: (reason) => {
-          res.write(`event: error\ndata: ${JSON.stringify(reason)}\n\n`);
-          res.end();
-        },
-        onClosed: (cb) =>
-          res.on('close', () => {
-            clearInterval(ping);
-            extractor.metrics.streamClients.dec();
-            cb();
-          }),
-      };
+      const transport = sseTransport(res, () => extractor.metrics.streamClients.dec());
       void new StreamSession(transport, {
         log,
         filter,
         after,
         workspaceColumn: config.workspaceColumn,
+        hasWorkspaceColumn,
         maxBufferedBytes,
       }).run();
     },
@@ -130,26 +109,11 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
       const { release, ...session } = prepared;
       socket.on('close', release);
       extractor.metrics.streamClients.inc();
-      const transport: Transport = {
-        send: (_id, json) => {
-          socket.send(json);
-          return socket.bufferedAmount;
-        },
-        drained: async (bytes) => {
-          while (socket.bufferedAmount > bytes && socket.readyState === socket.OPEN) {
-            await new Promise((r) => setTimeout(r, 5));
-          }
-        },
-        close: (reason) => socket.close(4008, `${reason.error}: ${reason.message}`.slice(0, 120)),
-        onClosed: (cb) =>
-          socket.on('close', () => {
-            extractor.metrics.streamClients.dec();
-            cb();
-          }),
-      };
+      const transport = wsTransport(socket, () => extractor.metrics.streamClients.dec());
       void new StreamSession(transport, {
         ...session,
         workspaceColumn: config.workspaceColumn,
+        hasWorkspaceColumn,
         maxBufferedBytes,
       }).run();
     },
