@@ -20,6 +20,7 @@ import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
 import { Mapper } from './mapper.ts';
 import { Governance } from './governance/index.ts';
+import { configRoutes } from '../sinks/route.ts';
 import {
   deadLetterRoute,
   FileDeadLetters,
@@ -52,6 +53,7 @@ export class Extractor {
   readonly catalog: Catalog;
   /** The tables' rules (docs/governance.md): the mapper applies them, the Snapshot route too. */
   governance: Governance;
+  private mapper?: Mapper;
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
@@ -202,12 +204,12 @@ export class Extractor {
       decoder,
       catalog: this.catalog,
       filter: this.filter,
-      mapper: new Mapper({
+      mapper: (this.mapper = new Mapper({
         database: this.database,
         slot: config.slot,
         roles: resolveRoles(config),
         governance: this.governance,
-      }),
+      })),
       runners: this.runners,
       ...(deadLetters ? { deadLetters } : {}),
       connect: () =>
@@ -263,6 +265,24 @@ export class Extractor {
       }, config.heartbeatIntervalMs);
       this.heartbeat.unref();
     }
+  }
+
+  /**
+   * A reload (SIGHUP, a change of the config file; docs/governance.md): the `tables:` rules and the
+   * topic routes of a new, already validated config. The rules compile first (nothing changes when
+   * that fails); the sinks get their new routes (and topics) before the mapper its new rules, which
+   * apply from the next transaction on. Which tables are tracked still needs a restart.
+   */
+  async reload(next: Config): Promise<void> {
+    const governance = new Governance(next.tableRules, next.maskKey);
+    const routes = configRoutes(next);
+    const tombstones = Object.keys(next.tableRules).filter((t) => next.tableRules[t]!.tombstones);
+    for (const r of this.runners) await r.sink.setRoutes?.(routes, tombstones);
+    this.governance = governance;
+    this.mapper?.setGovernance(governance);
+    const untracked = governance.tables().filter((t) => !this.filter.isTracked(t));
+    if (untracked.length)
+      this.logger.warn({ tables: untracked }, 'rules for tables not tracked: they apply after a restart');
   }
 
   /**

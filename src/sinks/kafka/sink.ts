@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { BaseOptions, SASLOptions } from '@platformatic/kafka';
+import { Admin, type BaseOptions, type SASLOptions } from '@platformatic/kafka';
 import type { Config } from '../../config/index.ts';
 import type { Position } from '../../util/lsn.ts';
 import type { SinkContext } from '../context.ts';
 import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
-import { configRoutes, DEFAULT_TOPIC, topicRoute } from '../route.ts';
+import { configRoutes, DEFAULT_TOPIC, routedTopics, topicRoute } from '../route.ts';
 import type { Sink } from '../sink.ts';
 import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
@@ -27,8 +27,8 @@ export class KafkaSink implements Sink {
   readonly name = 'kafka';
   readonly ownsCheckpoint: boolean;
   private readonly o: KafkaSinkOptions;
-  private readonly route: (type: string, table: string) => string;
-  private readonly tombstones?: TombstonePolicy;
+  private route: (type: string, table: string) => string;
+  private tombstones?: TombstonePolicy;
   private thread?: KafkaThread;
   private writer?: KafkaWriter;
   /** Producing from a thread of the sink's own (see KafkaThread), else on the caller's. */
@@ -41,8 +41,7 @@ export class KafkaSink implements Sink {
     this.o = options;
     this.ownsCheckpoint = options.exactlyOnce;
     this.route = topicRoute(options.routes, options.topic);
-    const tombstones = tombstonesFor(options.tombstoneTables ?? []);
-    if (tombstones) this.tombstones = tombstones;
+    this.tombstones = tombstonesFor(options.tombstoneTables ?? []);
     this.threaded = options.thread !== false;
   }
 
@@ -88,6 +87,32 @@ export class KafkaSink implements Sink {
         err.message,
       );
     return m ? `rejected by the broker: ${m[0]}` : undefined;
+  }
+
+  async setRoutes(
+    routes: Readonly<Record<string, string>>,
+    tombstoneTables: readonly string[],
+  ): Promise<void> {
+    // New topics first (as open() makes them), so the next batch finds them.
+    const admin = new Admin(kafkaBaseOptions(this.o, 'admin'));
+    try {
+      const existing = new Set(await admin.listTopics());
+      const wanted = routedTopics(routes, this.o.topic).filter((t) => !existing.has(t));
+      if (wanted.length)
+        await admin
+          .createTopics({
+            topics: wanted,
+            partitions: this.o.partitions,
+            replicas: this.o.replicationFactor,
+          })
+          .catch((err: Error) => {
+            if (!/already exists/i.test(err.message)) throw err;
+          });
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+    this.route = topicRoute(routes, this.o.topic);
+    this.tombstones = tombstonesFor(tombstoneTables);
   }
 
   topicOf(event: { type: string; table: string }): string {
