@@ -18,6 +18,8 @@ import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
+import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
+import { identifyServer, readServerState } from './server-identity.ts';
 import { Mapper } from './mapper.ts';
 import { Governance } from './governance/index.ts';
 import { configRoutes } from '../sinks/route.ts';
@@ -131,9 +133,16 @@ export class Extractor {
       logger,
     });
 
-    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot);
+    // Where the sinks' checkpoints must come from (docs/delivery-guarantees.md): judged as each opens.
+    const server = await readServerState(this.pool, pgClientConfig(config), {
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      slotCreated: slot.created,
+    });
+    const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
+    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
-    const ctx = { config, logger, database: this.database, version: VERSION };
+    const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
       new SinkRunner(sink, {
@@ -141,6 +150,7 @@ export class Extractor {
         retryLimit: config.sinkRetryLimit,
         logger,
         store,
+        identity,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
         onRetry: (name) => this.metrics.sinkRetries.inc({ sink: name }),
@@ -232,6 +242,8 @@ export class Extractor {
         );
         if (!rows[0]) throw errors.slotLost(config.slot);
         if (rows[0].wal_status === 'lost') throw errors.slotInvalidated(config.slot, 'lost');
+        // Another server at the same address (a failover, a replacement) is judged by a new start.
+        assertSameServer(server.origin, await identifyServer(pgClientConfig(config)));
       },
       startLsn: slot.confirmedFlushLsn,
       maxInFlightEvents: config.maxInFlightEvents,

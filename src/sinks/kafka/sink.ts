@@ -6,6 +6,7 @@ import type { SinkContext } from '../context.ts';
 import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
 import { configRoutes, DEFAULT_TOPIC, routedTopics, topicRoute } from '../route.ts';
 import type { Sink } from '../sink.ts';
+import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../origin.ts';
 import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
 import { kafkaBaseOptions, type KafkaSinkOptions } from './options.ts';
@@ -36,6 +37,7 @@ export class KafkaSink implements Sink {
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly pool = new WireBufferPool();
+  private stored: StoredCheckpoint | null = null;
 
   constructor(options: KafkaSinkOptions) {
     this.o = options;
@@ -46,6 +48,25 @@ export class KafkaSink implements Sink {
   }
 
   async open(): Promise<Position | null> {
+    this.stored = await this.openStored();
+    return this.stored?.position ?? null;
+  }
+
+  storedOrigin(): CheckpointOrigin | null {
+    return this.stored?.origin ?? null;
+  }
+
+  /** The origin is in the options already (key, transactional id); a reset commits a reset record. */
+  async bindOrigin(_origin: CheckpointOrigin, reset?: SinkReset): Promise<void> {
+    if (!reset || !this.ownsCheckpoint) return;
+    if (this.threaded) {
+      if (!this.thread || this.thread.dead) await this.openThread(true);
+      await this.thread!.call({ op: 'reset', reset });
+    } else await this.inProcess().writeReset(reset);
+    this.stored = null;
+  }
+
+  private async openStored(): Promise<StoredCheckpoint | null> {
     if (this.threaded) {
       try {
         return await this.openThread(false);
@@ -66,14 +87,14 @@ export class KafkaSink implements Sink {
     return this.writer;
   }
 
-  private async openThread(uncertain: boolean): Promise<Position | null> {
+  private async openThread(uncertain: boolean): Promise<StoredCheckpoint | null> {
     const { logger, ...options } = this.o;
     try {
       this.thread = new KafkaThread(options, logger, this.pool);
     } catch (err) {
       throw new KafkaThreadError(`cannot start the kafka sink's thread: ${(err as Error).message}`);
     }
-    return this.thread.call<Position | null>({ op: 'open', uncertain });
+    return this.thread.call<StoredCheckpoint | null>({ op: 'open', uncertain });
   }
 
   /**
@@ -158,12 +179,13 @@ export class KafkaSink implements Sink {
   }
 
   /** The latest committed checkpoint record of our slot (read_committed), or null. */
-  readCheckpoint(): Promise<Position | null> {
-    return readKafkaCheckpoint(
+  async readCheckpoint(): Promise<Position | null> {
+    const cp = await readKafkaCheckpoint(
       kafkaBaseOptions(this.o, 'checkpoint-reader'),
       this.o.checkpointTopic,
-      this.o.slot,
+      this.o,
     );
+    return cp?.position ?? null;
   }
 }
 
@@ -192,6 +214,7 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
   return new KafkaSink({
     brokers: c.kafkaBrokers,
     slot: c.slot,
+    ...(ctx.origin ? { origin: ctx.origin } : {}),
     topic: c.topic ?? DEFAULT_TOPIC,
     routes: configRoutes(c),
     tombstoneTables: Object.keys(c.tableRules).filter((t) => c.tableRules[t]!.tombstones),
