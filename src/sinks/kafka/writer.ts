@@ -13,6 +13,7 @@ import type { SinkReset, StoredCheckpoint } from '../origin.ts';
 import { KafkaMessageEncoder } from './encoder.ts';
 import { describe, KafkaSinkError, withTimeout } from './errors.ts';
 import { headerBlocks } from './headers.ts';
+import { waitForLeaders } from './leaders.ts';
 import {
   DEFAULT_KAFKA_COMPRESSION,
   kafkaBaseOptions,
@@ -436,12 +437,15 @@ export class KafkaWriter {
         }
       };
       await create(wanted, this.o.partitions, []);
+      const created = [...wanted];
       if (this.o.exactlyOnce && !existing.has(this.o.checkpointTopic)) {
         await create([this.o.checkpointTopic], 1, [
           { name: 'cleanup.policy', value: 'compact' },
           { name: 'min.compaction.lag.ms', value: '60000' },
         ]);
+        created.push(this.o.checkpointTopic);
       }
+      await waitForLeaders(admin, created);
     } catch (err) {
       throw new KafkaSinkError(
         `kafka: cannot reach the brokers ${this.o.brokers.join(',')} or create topics: ${describe(err)}`,
