@@ -14,6 +14,6 @@ export function apiServerOptions(logger: Logger) {
     genReqId: () => randomUUID(),
     bodyLimit: BODY_LIMIT_BYTES,
     // A long path parameter reaches the route's schema (a 400 naming it), not a bare 414.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
   };
 }
