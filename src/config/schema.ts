@@ -59,7 +59,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const ENVELOPES = ['structured', 'binary', 'debezium'] as const;
 export const SNAPSHOT_MODES = ['never', 'initial', 'initial_only'] as const;
 
-/** Which table plays which role in the task system (DESIGN §4). `table` is `schema.table`. */
+/** Which table plays which role in the task system (docs/design.md §4). `table` is `schema.table`. */
 const roleSchema = z.object({
   table: z.string().regex(/^[^.]+\.[^.]+$/, { error: 'expected schema.table' }),
   idColumn: z.string().default('id'),

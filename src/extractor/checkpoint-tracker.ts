@@ -7,7 +7,7 @@ interface PendingTx {
 }
 
 /**
- * Which LSN may be confirmed to Postgres (DESIGN §3). Events get increasing ordinals; each sink reports
+ * Which LSN may be confirmed to Postgres (docs/design.md §3). Events get increasing ordinals; each sink reports
  * the highest ordinal it holds durably; a transaction is done when every sink has its last event, and
  * only then is its end LSN confirmable. The confirmed LSN is the low watermark over all sinks and never
  * moves backwards. Pure: no I/O, no timers.

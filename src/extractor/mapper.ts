@@ -81,7 +81,7 @@ interface TxText {
 }
 
 /**
- * Row change → CloudEvent JSON (DESIGN §4), written as text: the row values are already JSON text
+ * Row change → CloudEvent JSON (docs/design.md §4), written as text: the row values are already JSON text
  * (changes.ts `Row`), so the event is spliced together, never built as an object and stringified.
  * Key order and content are those of the envelope type (events/envelope.ts). Pure apart from a
  * bounded cache of last-known statuses, used to tell `status_changed` from `updated` when the table

@@ -5,7 +5,7 @@ import type { RunHooks } from './jobs.ts';
 import type { JobRunDoc } from './store.ts';
 
 /**
- * Records every start-job run as an ETL context of the job runner's event store (DESIGN §5): queue
+ * Records every start-job run as an ETL context of the job runner's event store (docs/design.md §5): queue
  * `startjob.<kind>`, first event `:INITIAL` with the run's id, trigger and mode, last `:FINAL` with its
  * counts/result, or an `:ERROR` event (error=true) with the reason when it failed or was canceled.
  * The run id is the context's idempotency key, so a retried begin finds the same context.
