@@ -22,6 +22,8 @@ export const EXIT = {
   checkpointMismatch: 5,
   /** A sink's file cannot be trusted or repaired (torn line, failed truncate). */
   sinkData: 6,
+  /** Another daemon led the slot while this one had lost the leader lock: restart to re-read the sinks. */
+  leaderChanged: 7,
 } as const;
 
 /** Where a sink checkpoint came from: see docs/delivery-guarantees.md. */
@@ -98,6 +100,14 @@ export const errors = {
         `max_slot_wal_keep_size or watch slot lag to avoid a repeat.`,
       EXIT.slotLost,
     ),
+  leaderChanged: (slot: string) =>
+    new ConnectorError(
+      'E_LEADER_CHANGED',
+      `another daemon led slot ${slot} while this one had lost the leader lock: what this process knows of ` +
+        `its sinks' checkpoints is stale, and streaming on would write again what the other daemon wrote. ` +
+        `Stopping; started again (by its service manager) it reads every sink's checkpoint afresh.`,
+      EXIT.leaderChanged,
+    ),
   slotLost: (slot: string) =>
     new ConnectorError(
       'E_SLOT_LOST',
@@ -115,6 +125,14 @@ export const errors = {
         `or the slot recreated on purpose, start once with --reset-sink-checkpoints: the sink forgets its ` +
         `checkpoint (recording the reset in the sink) and receives every change of this slot from its start. ` +
         `Otherwise point the daemon back at the right database or sink. See docs/delivery-guarantees.md.`,
+      EXIT.checkpointMismatch,
+    ),
+  serverChanged: (was: OriginText, now: { systemId: string; timeline: number }) =>
+    new ConnectorError(
+      'E_SERVER_CHANGED',
+      `the server at this address changed while streaming (system ${was.systemId} timeline ${was.timeline} -> ` +
+        `system ${now.systemId} timeline ${now.timeline}: a failover or a replaced database). Stopping: start ` +
+        `again, and every sink's checkpoint is checked against this server (see docs/delivery-guarantees.md).`,
       EXIT.checkpointMismatch,
     ),
   sinkFileDamaged: (path: string, offset: number, what: string) =>

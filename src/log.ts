@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { LOG_REDACT_PATHS } from './config/redact.ts';
+import { logCensor, LOG_REDACT_PATHS } from './config/redact.ts';
 
 export type { Logger };
 
@@ -10,7 +10,7 @@ export function createLogger(level: string, options: { pretty?: boolean; name?: 
     {
       name: options.name ?? 'tag-connector',
       level,
-      redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+      redact: { paths: LOG_REDACT_PATHS, censor: logCensor },
       ...(pretty
         ? { transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } } }
         : {}),

@@ -91,6 +91,28 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    leader: new Gauge({
+      name: 'tag_connector_leader',
+      help: "1 while this daemon holds the slot's leader lock and streams; 0 on a standby",
+      registers: [registry],
+    }),
+    sinkRetries: new Counter({
+      name: 'tag_connector_sink_retries_total',
+      help: 'Failed sink writes that were retried, by sink',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+    }),
+    sinkFailing: new Gauge({
+      name: 'tag_connector_sink_failing',
+      help: '1 while a sink retries a failed write or has given up, by sink',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+    }),
+    streamResumeExpired: new Counter({
+      name: 'tag_connector_stream_resume_expired_total',
+      help: 'Stream clients refused because their resume point is older than the stream retention',
+      registers: [registry],
+    }),
     backfillRows: new Counter({
       name: 'tag_connector_backfill_rows_total',
       help: 'Rows a backfill emitted as read events, by table',

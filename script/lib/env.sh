@@ -24,7 +24,11 @@ die() { printf 'tag-connector: %s\n' "$*" >&2; exit 1; }
 
 # Builds dist/ when it is missing or older than anything in src/ (a warm run skips tsc).
 build_if_stale() {
-  if [ ! -f "$ROOT/dist/cli/main.js" ] || [ -n "$(find "$ROOT/src" -newer "$ROOT/dist/cli/main.js" -print -quit)" ]; then
+  local cli="$ROOT/dist/cli/main.js" page="$ROOT/dist/console/extract-tasks.html"
+  if [ ! -f "$cli" ] || [ -n "$(find "$ROOT/src" -newer "$cli" -print -quit)" ]; then
     (cd "$ROOT" && npm run build --silent) >&2
+  # The console (console/ -> dist/console, esbuild, under a second) on its own when only it changed.
+  elif [ ! -f "$page" ] || [ -n "$(find "$ROOT/console" -newer "$page" -print -quit)" ]; then
+    (cd "$ROOT" && npm run build:console --silent) >&2
   fi
 }

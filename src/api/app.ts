@@ -6,11 +6,16 @@ import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { Authenticator, authOptions, useAuth } from './auth.ts';
 import { errorHandler, methodNotAllowed } from './http-errors.ts';
+import { openapiOptions } from './openapi.ts';
 import { apiServerOptions } from './server-options.ts';
 import { backfillRoutes } from './routes/backfills.ts';
 import { healthRoutes } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
 import { snapshotRoutes } from './routes/snapshot.ts';
+import { slotLagRoutes } from './routes/slot-lag.ts';
+import { etlContextRoutes } from './routes/etl-contexts.ts';
+import { consoleRoutes } from './console.ts';
+import { EventStore } from '../jobrunner/store.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { schemaRoutes } from './routes/schemas.ts';
 import { VERSION } from '../version.ts';
@@ -34,17 +39,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setErrorHandler(errorHandler(deps.logger));
   methodNotAllowed(app);
-  await app.register(swagger, {
-    openapi: {
-      info: {
+  await app.register(
+    swagger,
+    openapiOptions(
+      app,
+      {
         title: 'tag-connector',
         version: VERSION,
-        description: 'Change-data-capture daemon: info, health, Stream and Snapshot',
+        description:
+          'Change-data-capture daemon: info, health, Stream and Snapshot, slot lag history, ETL contexts; the console at /console',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      ...(auth.enabled ? { security: [{ bearer: [] }] } : {}),
-    },
-  });
+      auth.enabled,
+    ),
+  );
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   useAuth(app, auth);
   await app.register(healthRoutes, deps);
@@ -53,6 +60,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(snapshotRoutes, deps);
   await app.register(backfillRoutes, deps);
   await app.register(schemaRoutes, deps);
+  await app.register(slotLagRoutes, deps);
+  await app.register(etlContextRoutes, {
+    store: new EventStore(deps.extractor.pool, deps.config.stateSchema),
+  });
+  await app.register(consoleRoutes, { daemon: 'extract-tasks' });
   app.get('/openapi.json', { schema: { hide: true }, config: { role: 'authenticated' } }, async () =>
     app.swagger(),
   );

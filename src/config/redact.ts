@@ -23,16 +23,32 @@ export function redactConfig(config: Config): Record<string, unknown> {
   return out;
 }
 
-/** pino redaction paths for anything that might carry a secret. */
-export const LOG_REDACT_PATHS = [
-  'password',
-  'clientSecret',
-  'client_secret',
-  '*.password',
-  '*.clientSecret',
-  '*.client_secret',
-  'config.password',
-  'config.clientSecret',
+const HEADER_PATHS = [
   'headers.authorization',
   'req.headers.authorization',
+  'headers.cookie',
+  'req.headers.cookie',
+  'client_secret',
+  '*.client_secret',
 ];
+
+/**
+ * pino redaction paths, derived from SECRET_KEYS and URL_KEYS so a secret added to the schema is
+ * redacted in logs too (test/unit/redaction.test.ts walks the schema for secret-looking keys): each at
+ * the top level, one level down (`config.password`, `opts.password`) and as a header or OAuth field.
+ */
+export const LOG_REDACT_PATHS = [
+  ...[...SECRET_KEYS, ...URL_KEYS].flatMap((k) => [k, `*.${k}`]),
+  ...HEADER_PATHS,
+];
+
+const URL_KEY_SET = new Set<string>(URL_KEYS);
+
+/** pino's censor: URLs keep their host (useful in logs) and lose their password; the rest goes. */
+export function logCensor(value: unknown, path: string[]): unknown {
+  const key = path[path.length - 1] ?? '';
+  if (URL_KEY_SET.has(key) && typeof value === 'string') return redactUrl(value);
+  return REDACTED;
+}
+
+export { redactUrl };

@@ -59,7 +59,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const ENVELOPES = ['structured', 'binary', 'debezium'] as const;
 export const SNAPSHOT_MODES = ['never', 'initial', 'initial_only'] as const;
 
-/** Which table plays which role in the task system (DESIGN §4). `table` is `schema.table`. */
+/** Which table plays which role in the task system (docs/design.md §4). `table` is `schema.table`. */
 const roleSchema = z.object({
   table: z.string().regex(/^[^.]+\.[^.]+$/, { error: 'expected schema.table' }),
   idColumn: z.string().default('id'),
@@ -143,6 +143,8 @@ export const configSchema = z
     kafkaBrokers: stringList.optional(),
     // Kafka sink (src/sinks/kafka/); `topic` is its default topic [tag-connector.events]
     kafkaExactlyOnce: boolish.default(true),
+    // forget sink checkpoints written for another cluster/slot life (docs/delivery-guarantees.md)
+    resetSinkCheckpoints: boolish.default(false),
     kafkaCheckpointTopic: z.string().min(1).default('tag-connector.checkpoints'),
     kafkaPartitions: positiveInt('a positive number of partitions').default(6),
     kafkaReplicationFactor: intIn('a replication factor (-1 = the broker default)', -1).default(-1),
@@ -268,7 +270,7 @@ export type SinkKind = (typeof SINK_KINDS)[number];
 export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword', 'maskKey'] as const;
 
 /** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
-export const URL_KEYS = ['pgUrl', 'mongoAddr'] as const;
+export const URL_KEYS = ['pgUrl', 'mongoAddr', 'ws', 'oidc', 'authJwtIssuer'] as const;
 
 /**
  * Environment names of the job initiator this replaces (lblod delta-producer-background-jobs-initiator),

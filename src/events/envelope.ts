@@ -1,5 +1,5 @@
 /**
- * The event envelope: CloudEvents 1.0, structured JSON by default (DESIGN §4). The id is
+ * The event envelope: CloudEvents 1.0, structured JSON by default (docs/design.md §4). The id is
  * `<commitLsn>/<seq>`, so a change Postgres redelivers after a crash gets the same id.
  */
 export type Op = 'c' | 'u' | 'd' | 't' | 'r';

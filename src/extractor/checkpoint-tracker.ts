@@ -7,7 +7,7 @@ interface PendingTx {
 }
 
 /**
- * Which LSN may be confirmed to Postgres (DESIGN §3). Events get increasing ordinals; each sink reports
+ * Which LSN may be confirmed to Postgres (docs/design.md §3). Events get increasing ordinals; each sink reports
  * the highest ordinal it holds durably; a transaction is done when every sink has its last event, and
  * only then is its end LSN confirmable. The confirmed LSN is the low watermark over all sinks and never
  * moves backwards. Pure: no I/O, no timers.
@@ -69,7 +69,17 @@ export class CheckpointTracker {
 
   commit(endLsn: Lsn): void {
     this.openTx = false;
-    this.pending.push({ endLsn, lastOrdinal: this.nextOrdinal - 1 });
+    const lastOrdinal = this.nextOrdinal - 1;
+    // A transaction without events since the newest pending one (untracked rows only, a heartbeat)
+    // becomes confirmable at the same moment as that one: it moves that entry's end instead of adding
+    // its own, so the list holds at most one entry per transaction with events, which the in-flight
+    // bound limits. One entry per transaction grew without limit (and without pausing the socket)
+    // while a sink was slow on a server busy with untracked writes.
+    const newest =
+      this.pendingHead < this.pending.length ? this.pending[this.pending.length - 1]! : undefined;
+    if (newest && newest.lastOrdinal === lastOrdinal) {
+      if (endLsn > newest.endLsn) newest.endLsn = endLsn;
+    } else this.pending.push({ endLsn, lastOrdinal });
     this.advance();
   }
 

@@ -18,8 +18,11 @@ import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
+import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
+import { identifyServer, readServerState } from './server-identity.ts';
 import { Mapper } from './mapper.ts';
 import { Governance } from './governance/index.ts';
+import { configRoutes } from '../sinks/route.ts';
 import {
   deadLetterRoute,
   FileDeadLetters,
@@ -32,6 +35,7 @@ import { PgReplicationSource } from './replication-source.ts';
 import { resolveRoles, TableFilter } from './roles.ts';
 import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
 import { extractorMigrations } from './state/migrations.ts';
+import { LagHistory } from './lag-history.ts';
 import { LeaderLock } from './leader-lock.ts';
 import { startSlotMonitor } from './slot-monitor.ts';
 import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
@@ -47,17 +51,23 @@ export class Extractor {
   readonly database: string;
   readonly filter: TableFilter;
   readonly pool: pg.Pool;
+  /** Table metadata; the Stream reads it too (which tables have the workspace column). */
+  readonly catalog: Catalog;
   /** The tables' rules (docs/governance.md): the mapper applies them, the Snapshot route too. */
   governance: Governance;
+  private mapper?: Mapper;
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
+  /** The slot lag of the last hour, for the console's chart (GET /v1/api/slot/lag-history). */
+  readonly lagHistory = new LagHistory();
   private started = false;
   private lock?: LeaderLock;
   private stopMonitor?: () => void;
   private heartbeat?: NodeJS.Timeout;
   standby = false;
   private stopped = false;
+  private leaderEpoch?: number;
   /** Backfill requests and state (API, /info); set once the state schema is migrated. */
   backfills?: BackfillService;
   backfillRunner?: BackfillRunner;
@@ -75,6 +85,7 @@ export class Extractor {
     this.governance = new Governance(config.tableRules, config.maskKey);
     this.pool = new pg.Pool({ ...pgClientConfig(config), max: 4, application_name: 'tag-connector' });
     this.pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
+    this.catalog = new Catalog(this.pool);
   }
 
   async start(): Promise<void> {
@@ -95,7 +106,10 @@ export class Extractor {
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
     if (!leader) return;
+    await this.claimLeadership();
+    this.metrics.leader.set(1);
     this.lock.onLost = (err) => {
+      this.metrics.leader.set(0);
       logger.warn({ err: err.message }, 'leader lock lost: pausing the stream until it is ours again');
       this.pipeline?.interrupt(err);
     };
@@ -119,9 +133,16 @@ export class Extractor {
       logger,
     });
 
-    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot);
+    // Where the sinks' checkpoints must come from (docs/delivery-guarantees.md): judged as each opens.
+    const server = await readServerState(this.pool, pgClientConfig(config), {
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      slotCreated: slot.created,
+    });
+    const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
+    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
-    const ctx = { config, logger, database: this.database, version: VERSION };
+    const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
       new SinkRunner(sink, {
@@ -129,8 +150,12 @@ export class Extractor {
         retryLimit: config.sinkRetryLimit,
         logger,
         store,
+        identity,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
+        onRetry: (name) => this.metrics.sinkRetries.inc({ sink: name }),
+        onState: (name, state) =>
+          this.metrics.sinkFailing.set({ sink: name }, state === 'retrying' || state === 'failed' ? 1 : 0),
         ...(deadLetters ? { deadLetters } : {}),
         ...(onBatch ? { onBatch } : {}),
       });
@@ -187,14 +212,14 @@ export class Extractor {
       logger,
       metrics: this.metrics,
       decoder,
-      catalog: new Catalog(this.pool),
+      catalog: this.catalog,
       filter: this.filter,
-      mapper: new Mapper({
+      mapper: (this.mapper = new Mapper({
         database: this.database,
         slot: config.slot,
         roles: resolveRoles(config),
         governance: this.governance,
-      }),
+      })),
       runners: this.runners,
       ...(deadLetters ? { deadLetters } : {}),
       connect: () =>
@@ -209,12 +234,16 @@ export class Extractor {
       beforeConnect: async () => {
         // Only the holder of the leader lock may stream (it is lost with its session on a restart).
         if (!(await this.lock!.acquire())) throw new Error('stopping');
+        await this.claimLeadership();
+        this.metrics.leader.set(1);
         const { rows } = await this.pool.query<{ wal_status: string | null }>(
           `SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`,
           [config.slot],
         );
         if (!rows[0]) throw errors.slotLost(config.slot);
         if (rows[0].wal_status === 'lost') throw errors.slotInvalidated(config.slot, 'lost');
+        // Another server at the same address (a failover, a replacement) is judged by a new start.
+        assertSameServer(server.origin, await identifyServer(pgClientConfig(config)));
       },
       startLsn: slot.confirmedFlushLsn,
       maxInFlightEvents: config.maxInFlightEvents,
@@ -232,6 +261,9 @@ export class Extractor {
       logger,
       metrics: this.metrics,
       onFatal: (err) => pipeline.fail(err),
+      onReading: (h) => {
+        if (h.lagBytes !== null) this.lagHistory.add({ t: Date.now(), lagBytes: h.lagBytes });
+      },
     });
     if (config.heartbeatIntervalMs > 0) {
       // A write in the watched database makes the server send us a (filtered, empty) transaction even
@@ -245,6 +277,41 @@ export class Extractor {
       }, config.heartbeatIntervalMs);
       this.heartbeat.unref();
     }
+  }
+
+  /**
+   * A reload (SIGHUP, a change of the config file; docs/governance.md): the `tables:` rules and the
+   * topic routes of a new, already validated config. The rules compile first (nothing changes when
+   * that fails); the sinks get their new routes (and topics) before the mapper its new rules, which
+   * apply from the next transaction on. Which tables are tracked still needs a restart.
+   */
+  async reload(next: Config): Promise<void> {
+    const governance = new Governance(next.tableRules, next.maskKey);
+    const routes = configRoutes(next);
+    const tombstones = Object.keys(next.tableRules).filter((t) => next.tableRules[t]!.tombstones);
+    for (const r of this.runners) await r.sink.setRoutes?.(routes, tombstones);
+    this.governance = governance;
+    this.mapper?.setGovernance(governance);
+    const untracked = governance.tables().filter((t) => !this.filter.isTracked(t));
+    if (untracked.length)
+      this.logger.warn({ tables: untracked }, 'rules for tables not tracked: they apply after a restart');
+  }
+
+  /**
+   * Bumps the slot's leader epoch right after taking the lock. Back from a lost lock, a jump of more
+   * than one means another daemon led meanwhile and wrote to the sinks: ours remember stale
+   * checkpoints, so this process stops (E_LEADER_CHANGED) rather than writing those events again.
+   */
+  private async claimLeadership(): Promise<void> {
+    const { rows } = await this.pool.query<{ epoch: string }>(
+      `INSERT INTO ${ident(this.config.stateSchema)}.leader_epochs AS e (slot, epoch) VALUES ($1, 1)
+       ON CONFLICT (slot) DO UPDATE SET epoch = e.epoch + 1, acquired_at = now() RETURNING epoch`,
+      [this.config.slot],
+    );
+    const epoch = Number(rows[0]!.epoch);
+    const mine = this.leaderEpoch;
+    this.leaderEpoch = epoch;
+    if (mine !== undefined && epoch !== mine + 1) throw errors.leaderChanged(this.config.slot);
   }
 
   /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */
@@ -338,6 +405,7 @@ export class Extractor {
     clearInterval(this.heartbeat);
     await this.pipeline?.stop(this.config.shutdownTimeoutMs);
     await this.lock?.release();
+    this.metrics.leader.set(0);
     if (!this.pipeline) for (const r of this.runners) await r.close().catch(() => undefined);
     await this.deadLetterTarget?.close().catch(() => undefined);
     await this.pool.end().catch(() => undefined);

@@ -81,7 +81,7 @@ interface TxText {
 }
 
 /**
- * Row change → CloudEvent JSON (DESIGN §4), written as text: the row values are already JSON text
+ * Row change → CloudEvent JSON (docs/design.md §4), written as text: the row values are already JSON text
  * (changes.ts `Row`), so the event is spliced together, never built as an object and stringified.
  * Key order and content are those of the envelope type (events/envelope.ts). Pure apart from a
  * bounded cache of last-known statuses, used to tell `status_changed` from `updated` when the table
@@ -141,9 +141,21 @@ export class Mapper {
     return this.lastNames;
   }
 
-  /** New rules (a reload): they apply from the next change on. */
+  private nextGovernance?: { g: Governance | undefined };
+
+  /**
+   * New rules (a reload): they apply from the next transaction on, so that no transaction's events
+   * are mapped under two sets of rules.
+   */
   setGovernance(governance: Governance | undefined): void {
-    this.governance = governance;
+    this.nextGovernance = { g: governance };
+    if (!this.txText) this.applyNextGovernance();
+  }
+
+  private applyNextGovernance(): void {
+    if (!this.nextGovernance) return;
+    this.governance = this.nextGovernance.g;
+    this.nextGovernance = undefined;
   }
 
   /**
@@ -151,6 +163,7 @@ export class Mapper {
    * row values) when a rule cannot be applied: the caller sends the change to the dead letters.
    */
   map(m: MappedChange, tx: TxContext, seq: number): MappedEvent | null {
+    if (this.nextGovernance && this.txText?.tx !== tx) this.applyNextGovernance();
     let { change } = m;
     const { root } = m;
     const rules = change.kind === 'truncate' ? undefined : this.governance?.for(root);

@@ -221,7 +221,9 @@ class Reader {
   }
 
   fail(message: string): never {
-    throw new DecodeError(this.walLsn, `pgoutput ${message}`);
+    // Names the place (LSN, table, column, byte offset), never a value (docs/security.md).
+    const at = /offset \d/.test(message) ? '' : ` (byte offset ${this.pos})`;
+    throw new DecodeError(this.walLsn, `pgoutput ${message}${at}`);
   }
 
   private need(n: number, what: string): number {
@@ -314,7 +316,7 @@ export function createPgoutputDecoder(): Decoder {
       if (kind === KIND_TEXT) {
         // the value's text spliced in as JSON (value-json.ts): no typed value, no JSON.stringify
         keys.push(col.key);
-        values.push(col.toJson(r.text(`value of column ${col.name}`)));
+        values.push(col.toJson(r.text(`value of column ${col.name} of ${rel.schema}.${rel.table}`)));
       } else if (kind === KIND_NULL) {
         keys.push(col.key);
         values.push('null');

@@ -175,8 +175,13 @@ export class Pipeline {
   receivedLsn(): string {
     return this.lastReceivedLsn;
   }
-  inFlight(): { events: number; bytes: number } {
-    return { events: this.tracker.inFlightEvents(), bytes: this.tracker.inFlightBytes() };
+  /** Events and bytes not yet durable everywhere, and the committed transactions awaiting them. */
+  inFlight(): { events: number; bytes: number; transactions: number } {
+    return {
+      events: this.tracker.inFlightEvents(),
+      bytes: this.tracker.inFlightBytes(),
+      transactions: this.tracker.pendingTransactions(),
+    };
   }
 
   /** Called by a sink runner when its events up to `ordinal` are durable. */

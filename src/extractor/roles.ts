@@ -1,7 +1,7 @@
 import type { Config } from '../config/index.ts';
 import { INTERNAL_TABLES } from './state/migrations.ts';
 
-/** Which table plays which role (DESIGN §4), resolved from the preset and explicit config. */
+/** Which table plays which role (docs/design.md §4), resolved from the preset and explicit config. */
 export interface RoleDef {
   table: string; // schema.table (partitioned tables: the root)
   idColumn: string;

@@ -31,6 +31,8 @@ export function startSlotMonitor(opts: {
   logger: Logger;
   metrics: Metrics;
   onFatal: (err: Error) => void;
+  /** Each successful reading (the console's lag chart keeps them). */
+  onReading?: (h: SlotHealth) => void;
   intervalMs?: number;
 }): () => void {
   let warned = false;
@@ -54,6 +56,7 @@ export function startSlotMonitor(opts: {
           }
         : null;
       if (h?.lagBytes != null) opts.metrics.lagBytes.set(h.lagBytes);
+      if (h) opts.onReading?.(h);
       opts.metrics.safeWalBytes.set(h?.safeWalSize ?? -1);
       const verdict = assessSlot(h, opts.lagWarnBytes);
       opts.metrics.lagWarning.set(verdict === 'lagging' ? 1 : 0);

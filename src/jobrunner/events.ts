@@ -60,7 +60,7 @@ export function serializeError(err: unknown): SerializedError {
 }
 
 /**
- * What a worker's return value becomes (DESIGN §5: a worker may dispatch its `:FINAL` itself, or
+ * What a worker's return value becomes (docs/design.md §5: a worker may dispatch its `:FINAL` itself, or
  * return it, or return its payload). `undefined` when the worker already dispatched `:FINAL`.
  */
 export function finalEventFrom(

@@ -1,7 +1,7 @@
 import type { Migration } from '../state/migrate.ts';
 
 /**
- * The job runner's tables in the state schema (DESIGN §5): one ETL context per task, an append-only
+ * The job runner's tables in the state schema (docs/design.md §5): one ETL context per task, an append-only
  * event store of Flux Standard Actions. The rules of a context's life are enforced here, in the
  * database, so that every writer (the daemon, a detached `run-task` process, psql) obeys them:
  *

@@ -56,10 +56,11 @@ export function selectContext(schema: string, etlContextId: number): Query {
   };
 }
 
-export function selectEvents(schema: string, etlContextId: number): Query {
+/** `limit`: the first N events only (null: all of them). */
+export function selectEvents(schema: string, etlContextId: number, limit: number | null = null): Query {
   return {
-    text: `SELECT * FROM ${t(schema, 'event_store')} WHERE etl_context_id = $1 ORDER BY event_id`,
-    values: [etlContextId],
+    text: `SELECT * FROM ${t(schema, 'event_store')} WHERE etl_context_id = $1 ORDER BY event_id LIMIT $2`,
+    values: [etlContextId, limit],
   };
 }
 

@@ -122,8 +122,8 @@ export class EventStore {
     return (await this.q<EtlContextRow>(sql.selectContext(this.schema, etlContextId)))[0];
   }
 
-  async events(etlContextId: number): Promise<StoredEvent[]> {
-    return this.q<StoredEvent>(sql.selectEvents(this.schema, etlContextId));
+  async events(etlContextId: number, limit: number | null = null): Promise<StoredEvent[]> {
+    return this.q<StoredEvent>(sql.selectEvents(this.schema, etlContextId, limit));
   }
 
   async initialEvent(etlContextId: number): Promise<StoredEvent | undefined> {

@@ -33,6 +33,10 @@ export interface SinkRunnerOptions {
   logger: Logger;
   /** Called in order with the highest ordinal durable in this sink. */
   onDurable: (sink: string, ordinal: number) => void;
+  /** Called for each failed write that will be retried (metrics). */
+  onRetry?: (sink: string) => void;
+  /** Called when the sink's state changes (metrics). */
+  onState?: (sink: string, state: SinkStatus['state']) => void;
   /** Called once when the sink gave up (retry limit): the daemon stops. */
   onFatal: (sink: string, err: Error) => void;
   store?: CheckpointStore;
@@ -75,7 +79,7 @@ export class SinkRunner {
   private own?: EventBlock;
   private running = false;
   private checkpoint: Position | null = null;
-  private status: SinkStatus = { state: 'starting', checkpoint: null, delivered: 0, skipped: 0 };
+  private status: SinkStatus = { state: 'starting', checkpoint: null, delivered: 0, skipped: 0, retries: 0 };
   private drainWaiters: (() => void)[] = [];
   private stopped = false;
   private wake?: () => void;
@@ -114,6 +118,7 @@ export class SinkRunner {
     }
     this.checkpoint = stored?.position ?? null;
     this.status = { ...this.status, state: 'ok', checkpoint: this.checkpoint };
+    this.opts.onState?.(this.name, 'ok');
     this.opts.logger.info(
       { sink: this.name, checkpoint: this.checkpoint ? formatPosition(this.checkpoint) : null },
       'sink open',
@@ -306,6 +311,7 @@ export class SinkRunner {
         if (this.status.state !== 'ok') {
           this.opts.logger.info({ sink: this.name, attempt }, 'sink recovered');
           this.status = { ...this.status, state: 'ok', lastError: undefined };
+          this.opts.onState?.(this.name, 'ok');
         }
         return true;
       } catch (err) {
@@ -317,12 +323,16 @@ export class SinkRunner {
         // failed write): it stops the daemon as it is, with its code.
         if (attempt >= this.opts.retryLimit || this.stopped || e instanceof ConnectorError) {
           this.status.state = 'failed';
+          this.opts.onState?.(this.name, 'failed');
           const failure = e instanceof ConnectorError ? e : new SinkFailedError(this.name, attempt, e);
           this.opts.logger.error({ sink: this.name, err: e.message, attempt }, 'sink failed, giving up');
           this.opts.onFatal(this.name, failure);
           this.stopped = true;
           return false;
         }
+        this.status.retries++;
+        this.opts.onRetry?.(this.name);
+        if (attempt === 1) this.opts.onState?.(this.name, 'retrying');
         const delay = Math.min(maxBackoff, 100 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
         this.opts.logger.warn(
           { sink: this.name, err: e.message, attempt, retryInMs: Math.round(delay) },

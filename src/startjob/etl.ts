@@ -5,7 +5,7 @@ import type { RunHooks } from './jobs.ts';
 import type { JobRunDoc } from './store.ts';
 
 /**
- * Records every start-job run as an ETL context of the job runner's event store (DESIGN §5): queue
+ * Records every start-job run as an ETL context of the job runner's event store (docs/design.md §5): queue
  * `startjob.<kind>`, first event `:INITIAL` with the run's id, trigger and mode, last `:FINAL` with its
  * counts/result, or an `:ERROR` event (error=true) with the reason when it failed or was canceled.
  * The run id is the context's idempotency key, so a retried begin finds the same context.
@@ -14,7 +14,8 @@ export const queueOf = (kind: string) => `startjob.${kind}`;
 
 export class EtlRunHooks implements RunHooks {
   private readonly pool: pg.Pool;
-  private readonly events: EventStore;
+  /** The event store the runs are recorded in (the console reads it through /v1/api/etl-contexts). */
+  readonly events: EventStore;
   private readonly schema: string;
   private ready?: Promise<void>;
 

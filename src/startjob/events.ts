@@ -2,7 +2,7 @@ import type { CloudEvent } from '../events/envelope.ts';
 import { outboundEvent, type Sink, type OutboundEvent } from '../sinks/sink.ts';
 
 /**
- * Snapshot events (DESIGN §4 `snapshot.*`) in the common CloudEvents envelope. They come from the
+ * Snapshot events (docs/design.md §4 `snapshot.*`) in the common CloudEvents envelope. They come from the
  * workspace API, not from the WAL, so `lsn`/`commitlsn` are `0/0` and `xid` 0. The id is stable for
  * one snapshot and one item (`<snapshotId>/<itemId>`), so an event sent again when a run is resumed
  * with the same snapshot id dedupes downstream.

@@ -94,6 +94,7 @@ describe('route × credential table: extract-tasks', () => {
     await sql(db.url, `CREATE TABLE other (id int PRIMARY KEY, workspace text NOT NULL)`);
     await sql(db.url, `INSERT INTO items SELECT g, 'w' || (g % 2 + 1) FROM generate_series(1, 20) g`);
     await sql(db.url, `INSERT INTO other SELECT g, 'w' || (g % 2 + 1) FROM generate_series(1, 20) g`);
+    await sql(db.url, `CREATE TABLE plain (id int PRIMARY KEY)`); // no workspace column
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     d = runCli([
@@ -164,6 +165,19 @@ describe('route × credential table: extract-tasks', () => {
       headers: { authorization: `Bearer ${TOKENS.table}` },
     });
     expect(other.status).toBe(403);
+  });
+
+  it('lists to a scoped credential only the schemas of tables it may read', async () => {
+    const tables = async (kind: CredentialKind) => {
+      const res = await fetch(`${base}/v1/api/schemas`, {
+        headers: { authorization: `Bearer ${TOKENS[kind as 'admin']}` },
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { tables: { table: string }[] }).tables.map((t) => t.table).sort();
+    };
+    expect(await tables('admin')).toEqual(['public.items', 'public.other', 'public.plain']);
+    expect(await tables('workspace')).toEqual(['public.items', 'public.other']);
+    expect(await tables('table')).toEqual(['public.items']);
   });
 });
 

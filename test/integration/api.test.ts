@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { runCli, waitStreaming, type Daemon } from '../support/daemon.ts';
 import { sql, testDatabase } from '../support/db.ts';
 import { freePort } from '../support/ports.ts';
+import { parseLsn } from '../../src/util/lsn.ts';
 
 type Row = Record<string, unknown>;
 
@@ -107,7 +108,14 @@ describe('HTTP API against a running extract-tasks', () => {
   });
   const auth = { authorization: 'Bearer full-secret-token' };
 
-  it('Snapshot then Stream?fromLsn= yields exactly the final table state under concurrent writes', async () => {
+  /**
+   * Snapshot, then Stream from its LSN, folded into the final table state under concurrent writes
+   * (deletes carry the key only: default replica identity). Every streamed event is kept in a list,
+   * not only folded into the map, so a duplicate at the seam or an event from before the snapshot's
+   * LSN cannot hide.
+   */
+  async function handOff(workspace?: string): Promise<void> {
+    const scope = workspace ? `&workspace=${workspace}` : '';
     let running = true;
     const writer = (async () => {
       const c = new pg.Client({ connectionString: db.url });
@@ -118,8 +126,8 @@ describe('HTTP API against a running extract-tasks', () => {
         const op = i++ % 3;
         if (op === 0)
           await c.query(
-            `INSERT INTO items (id, v) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v`,
-            [id, i],
+            `INSERT INTO items (id, v, workspace) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v`,
+            [id, i, id % 2 === 0 ? 'w1' : 'w2'],
           );
         else if (op === 1) await c.query(`UPDATE items SET v = v + 1 WHERE id = $1`, [id]);
         else await c.query(`DELETE FROM items WHERE id = $1`, [id]);
@@ -127,7 +135,7 @@ describe('HTTP API against a running extract-tasks', () => {
       await c.end();
     })();
     await new Promise((r) => setTimeout(r, 300));
-    const res = await fetch(`${base}/v1/api/ws/Snapshot?table=items`, { headers: auth });
+    const res = await fetch(`${base}/v1/api/ws/Snapshot?table=items${scope}`, { headers: auth });
     expect(res.status).toBe(200);
     const body = await res.text().catch((err: Error) => {
       throw new Error(`snapshot body: ${err.message} ${d.stderr().slice(-1500)}`);
@@ -143,19 +151,26 @@ describe('HTTP API against a running extract-tasks', () => {
     for (const l of lines.slice(1)) if (l.type === 'snapshot.row') state.set(String(l.after.id), l.after);
     expect(lines[lines.length - 1].type).toBe('snapshot.end');
     let streamError: unknown;
+    const events: { id: string; commitlsn: string }[] = [];
     const stream = sse(
-      `${base}/v1/api/ws/Stream?table=items&fromLsn=${header.lsn}`,
+      `${base}/v1/api/ws/Stream?table=items${scope}&fromLsn=${header.lsn}`,
       auth,
-      (_id, e, event) => {
+      (id, e, event) => {
         if (event === 'error') return void (streamError = e);
-        if (e.data.op === 'd') state.delete(String(e.data.before.id));
+        events.push({ id, commitlsn: e.commitlsn });
+        const key = String(e.subject).split('/').pop()!;
+        if (e.data.op === 'd') state.delete(key);
         else if (e.data.after) state.set(String(e.data.after.id), e.data.after);
       },
     );
     await new Promise((r) => setTimeout(r, 1500));
     running = false;
     await writer;
-    const final = await sql<Row>(db.url, `SELECT id, v, workspace, note FROM items ORDER BY id`);
+    const final = await sql<Row>(
+      db.url,
+      `SELECT id, v, workspace, note FROM items WHERE $1::text IS NULL OR workspace = $1 ORDER BY id`,
+      [workspace ?? null],
+    );
     const want = JSON.stringify(final);
     const deadline = Date.now() + 30000;
     const have = () =>
@@ -168,6 +183,19 @@ describe('HTTP API against a running extract-tasks', () => {
     stream.stop();
     expect(streamError).toBeUndefined();
     expect(have()).toBe(want);
+    expect(events.length).toBeGreaterThan(50);
+    const ids = events.map((e) => e.id);
+    expect(ids.length - new Set(ids).size).toBe(0);
+    const from = parseLsn(header.lsn);
+    expect(events.filter((e) => parseLsn(e.commitlsn) < from)).toEqual([]);
+  }
+
+  it('Snapshot then Stream?fromLsn= yields exactly the final table state under concurrent writes', async () => {
+    await handOff();
+  }, 60_000);
+
+  it('the same hand-off with a workspace filter: deletes by key reach it, nothing twice', async () => {
+    await handOff('w1');
   }, 60_000);
 
   it('resumes with Last-Event-ID with no gap and no duplicate', async () => {

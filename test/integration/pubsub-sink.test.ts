@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StreamVerifier } from '../../src/events/verify.ts';
 import { asPacked } from '../../src/sinks/batch.ts';
-import { decodeMessage } from '../../src/sinks/encode.ts';
+import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
 import { orderingKeyFor } from '../../src/sinks/ordering-key.ts';
 import { PubSubSink, type PubSubSinkOptions } from '../../src/sinks/pubsub.ts';
 import type { OutboundEvent } from '../../src/sinks/sink.ts';
@@ -116,7 +116,14 @@ d('Pub/Sub sink (pstest)', () => {
     await c.close();
     expect(got).toHaveLength(300);
     const v = new StreamVerifier();
-    for (const m of got) v.add(decodeMessage(m.attributes, m.data));
+    const sent = new Map(all.map((e) => [e.event.id, e]));
+    for (const m of got) {
+      const e = decodeMessage(m.attributes, m.data);
+      // packed batches take the bytes path: attributes read from the JSON's head, body = its bytes
+      expect(m.attributes).toEqual(encodeEvent(sent.get(e.id)!, 'structured', 'testdb', 'test').headers);
+      expect(m.data).toBe(sent.get(e.id)!.json);
+      v.add(e);
+    }
     const r = v.report(all.map((e) => e.event.id));
     expect({ dup: r.duplicates, ooo: r.outOfOrder, gaps: r.gaps }).toEqual({ dup: 0, ooo: 0, gaps: 0 });
   });

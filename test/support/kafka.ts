@@ -36,6 +36,13 @@ export interface KafkaBrokerOptions {
   ownerPid?: number;
   /** Extra server.properties lines. */
   settings?: Record<string, string | number>;
+  /**
+   * Port clients are told to use (a fault proxy in front of the broker) instead of the listener's own.
+   * Kafka clients connect to the advertised address after bootstrap, so a proxy only sits in the path
+   * when the broker advertises it; the broker's traffic to itself (transaction markers) then goes
+   * through a listener of its own that is advertised as it is.
+   */
+  advertisedPort?: number;
 }
 
 export class KafkaBroker {
@@ -109,6 +116,7 @@ export class KafkaBroker {
     }
     this.port = await freePort();
     this.controllerPort = await freePort();
+    const internalPort = this.options.advertisedPort ? await freePort() : 0;
     mkdirSync(join(this.dir, 'logs'), { recursive: true });
     const props: Record<string, string | number> = {
       'process.roles': 'broker,controller',
@@ -119,6 +127,18 @@ export class KafkaBroker {
       'controller.listener.names': 'CONTROLLER',
       'inter.broker.listener.name': 'PLAINTEXT',
       'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      ...(internalPort
+        ? {
+            listeners:
+              `PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort},` +
+              `INTERNAL://127.0.0.1:${internalPort}`,
+            'advertised.listeners':
+              `PLAINTEXT://127.0.0.1:${this.options.advertisedPort},` +
+              `INTERNAL://127.0.0.1:${internalPort}`,
+            'inter.broker.listener.name': 'INTERNAL',
+            'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT',
+          }
+        : {}),
       'log.dirs': join(this.dir, 'data'),
       'num.partitions': 1,
       'auto.create.topics.enable': 'true',

@@ -23,6 +23,7 @@ export async function recvLogical(
   slot: string,
   endpos: string,
   tables?: Set<string>,
+  timeoutMs = 120_000,
 ): Promise<ExpectedChange[]> {
   const file = join(tmpdir(), `tagc-recv-${process.pid}-${Date.now()}.ndjson`);
   const u = new URL(url);
@@ -52,7 +53,7 @@ export async function recvLogical(
       '-o',
       'include-transaction=1',
     ],
-    { timeout: 120_000, maxBuffer: 64 << 20 },
+    { timeout: timeoutMs, maxBuffer: 64 << 20 },
   );
   const out: ExpectedChange[] = [];
   let commit = '';

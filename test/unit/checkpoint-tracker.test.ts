@@ -80,6 +80,54 @@ describe('checkpoint tracker (the LSN confirmed to Postgres)', () => {
     );
   });
 
+  it('collapses a run of transactions without events into one pending position while a sink is blocked', () => {
+    const t = new CheckpointTracker(['a'], 0n);
+    t.begin();
+    const e = t.event(100);
+    t.commit(10n);
+    for (let i = 1; i <= 100_000; i++) {
+      t.begin();
+      t.commit(10n + BigInt(i) * 10n);
+    }
+    expect(t.pendingTransactions()).toBe(1);
+    expect(t.confirmedLsn()).toBe(0n);
+    t.markDurable('a', e);
+    expect(t.confirmedLsn()).toBe(1_000_010n);
+    expect(t.pendingTransactions()).toBe(0);
+  });
+
+  it('confirms like one entry per transaction, with pending bounded by in-flight events (property)', () => {
+    // Commits (with 0..3 events) and acks interleaved; the model keeps every transaction.
+    const op = fc.oneof(
+      fc.record({ commit: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ ack: fc.nat({ max: 5 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 200 }), (ops) => {
+        const t = new CheckpointTracker(['a'], 0n);
+        const model: { end: bigint; last: number }[] = [];
+        let lsn = 0n;
+        let durable = 0;
+        for (const o of ops) {
+          if ('commit' in o) {
+            t.begin();
+            for (let i = 0; i < o.commit; i++) t.event(1);
+            lsn += 10n;
+            t.commit(lsn);
+            model.push({ end: lsn, last: t.lastOrdinal() });
+          } else {
+            durable = Math.min(t.lastOrdinal(), durable + o.ack);
+            t.markDurable('a', durable);
+          }
+          const want = model.filter((m) => m.last <= durable).reduce((m, e) => (e.end > m ? e.end : m), 0n);
+          if (t.confirmedLsn() !== want) return false;
+          if (t.pendingTransactions() > t.inFlightEvents() + 1) return false;
+        }
+        return true;
+      }),
+    );
+  });
+
   it('refuses a sink moving backwards', () => {
     const t = new CheckpointTracker(['a'], 0n);
     t.begin();

@@ -72,6 +72,15 @@ describe('doctor evaluation', () => {
     expect(find(evaluate(f, opts), 'output_plugin_libraries').level).toBe('ok');
   });
 
+  it('recommends pgoutput, with the measured reason, to a wal2json setup (never a warning)', () => {
+    const f = healthy();
+    const advice = find(evaluate(f, opts), 'plugin choice');
+    expect(advice).toMatchObject({ level: 'ok', fix: expect.stringMatching(/^--plugin pgoutput/) });
+    expect(advice.message).toMatch(/pgoutput is faster: .*half the CPU.*× the wal2json rate/);
+    expect(exitCode(evaluate(f, opts))).toBe(0);
+    expect(evaluate(f, { ...opts, plugin: 'pgoutput' }).some((x) => x.check === 'plugin choice')).toBe(false);
+  });
+
   it('turns a refused or missing plugin into the catalogue errors', () => {
     const f = healthy();
     f.pluginProbe = { status: 'error', message: 'library "wal2json" may not be used as an output plugin' };

@@ -29,7 +29,7 @@ describe('mapper (events written as JSON text)', () => {
   };
   const mapper = new Mapper({ database: 'db', slot: 'slot', roles });
 
-  it('writes the envelope of DESIGN §4 with the row values as they were decoded', () => {
+  it('writes the envelope of docs/design.md §4 with the row values as they were decoded', () => {
     const ch = change(
       'update',
       'tasks',

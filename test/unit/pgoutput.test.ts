@@ -486,6 +486,17 @@ describe('pgoutput v1 decoder', () => {
       expect(t.message).toMatch(/relation OID 998/);
     });
 
+    it('name the LSN, table, column and byte offset, never a value', () => {
+      const secret = 'hunter2-card-4111111111111111';
+      const full = insert(16400, ['1', secret, 'b', '2']);
+      // Cut inside the value of column title: the message names where, not what.
+      const e = decodeError(() => withItems()(full.subarray(0, full.length - 12 - 6), '0/200'));
+      expect(e.message).toMatch(/LSN 0\/200/);
+      expect(e.message).toMatch(/column \w+ of public\.items/);
+      expect(e.message).toMatch(/offset \d+/);
+      for (let n = 4; n <= secret.length; n++) expect(e.message).not.toContain(secret.slice(0, n));
+    });
+
     it('binary tuple values (never requested)', () => {
       const e = decodeError(() => withItems()(insert(16400, ['1', Buffer.from([1]), null, null]), '1/2345'));
       expect(e.lsn).toBe('1/2345');

@@ -122,6 +122,26 @@ describe('wal2json v2 decoder', () => {
 
   it('reports undecodable input with its LSN', () => {
     expect(() => decodeWal2Json('{"action":"I",', '0/ABC')).toThrow(DecodeError);
+    // A decode error names the LSN, table, column and byte offset, never a value.
+    const secret = 'hunter2-card-4111111111111111';
+    for (const bad of [
+      `{"action":"I","lsn":"0/1","schema":"public","table":"users","columns":[{"name":"id","type":"integer","value":1},{"name":"card","type":"text","value":"${secret}`,
+      `{"action":"I","lsn":"0/1","schema":"public","table":"users","columns":[{"name":"card","type":"integer","value":${secret}}]}`,
+      `{"action":"${secret}"}`,
+    ]) {
+      let message = '';
+      try {
+        decodeWal2Json(bad, '0/ABC');
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/LSN 0\/ABC/);
+      for (let n = 6; n <= secret.length; n++) expect(message).not.toContain(secret.slice(0, n));
+      if (!bad.startsWith('{"action":"hunter'))
+        expect(message).toMatch(
+          /table public\.users, column card.*|offset \d+.*table public\.users, column card/,
+        );
+    }
     expect(() => decodeWal2Json('{"action":"X"}', '0/ABC')).toThrow(/LSN 0\/ABC/);
     expect(() => decodeWal2Json('{"action":"B","lsn":"0/1"}', '0/ABC')).toThrow(/include-/);
   });

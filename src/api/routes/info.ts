@@ -33,6 +33,7 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       plugin: config.plugin,
       publication: config.plugin === 'pgoutput' ? config.publication : null,
       state: p?.state ?? (extractor.standby ? 'standby' : 'starting'),
+      role: p ? 'leader' : extractor.standby ? 'standby' : 'starting',
       tracked: {
         schemas: extractor.filter.schemaList(),
         tables: extractor.filter.explicitList(),
@@ -55,6 +56,7 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           checkpointLsn: s.checkpoint ? formatLsn(s.checkpoint.commitLsn) : null,
           delivered: s.delivered,
           skipped: s.skipped,
+          retries: s.retries,
           queued: r.queued(),
           lastError: s.lastError ?? null,
         };

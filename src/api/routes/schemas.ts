@@ -6,10 +6,11 @@ import type { AppDeps } from '../app.ts';
 /**
  * GET /v1/api/schemas: per tracked table, the JSON Schema of its events as the rules shape them
  * (docs/governance.md): excluded columns absent, masked ones strings. Read from the current catalog.
- * The stream role: whoever reads the events may read their shape; a table-scoped token sees its tables.
+ * The stream role: whoever reads the events may read their shape; a table-scoped token sees its tables,
+ * a workspace-scoped one the tables with a workspace column.
  */
 export async function schemaRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { extractor } = deps;
+  const { extractor, config } = deps;
   app.get(
     '/v1/api/schemas',
     {
@@ -31,6 +32,9 @@ export async function schemaRoutes(app: FastifyInstance, deps: AppDeps): Promise
       const governance = extractor.governance;
       const tables = rows
         .filter((r) => extractor.filter.isTracked(r.name) && mayReadTable(req.scope, r.name))
+        // A workspace-scoped credential sees only tables whose rows carry a workspace (as the
+        // Snapshot does): the names of the others are no workspace's to show.
+        .filter((r) => !req.scope?.workspaces || r.columns.some((c) => c.name === config.workspaceColumn))
         .map((r) => ({
           table: r.name,
           governed: !!governance.for(r.name),

@@ -4,9 +4,10 @@ import { scopeTables, scopeWorkspaces } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
 import { httpError } from '../http-errors.ts';
 import { ConcurrencyLimit } from '../limits.ts';
-import { filterQueryProperties } from '../stream/query-schema.ts';
+import { EVENT_ID_PATTERN, filterQueryProperties, LSN_PATTERN } from '../stream/query-schema.ts';
 import { parseFilter, parseResume } from '../stream/filters.ts';
-import { StreamSession, type Transport } from '../stream/session.ts';
+import { StreamSession } from '../stream/session.ts';
+import { sseTransport, wsTransport } from '../stream/transports.ts';
 
 const querySchema = {
   type: 'object',
@@ -16,6 +17,7 @@ const querySchema = {
     fromLsn: {
       type: 'string',
       maxLength: 40,
+      pattern: LSN_PATTERN,
       description: 'replay every transaction committed at or after this LSN',
     },
   },
@@ -26,6 +28,12 @@ type Query = { table?: string; type?: string; workspace?: string; fromLsn?: stri
 export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { extractor, config } = deps;
   const maxBufferedBytes = config.streamClientBufferBytes;
+  /** From the extractor's catalog, which has every table an event came from (undefined: unknown). */
+  const hasWorkspaceColumn = (schema: string, table: string): boolean | undefined => {
+    const info = extractor.catalog.cached(schema, table);
+    if (!info || info.columns.length === 0) return undefined;
+    return info.columns.some((c) => c.name === config.workspaceColumn);
+  };
   const clients = new ConcurrencyLimit(config.streamMaxClients);
   const full = () =>
     httpError(429, `${clients.max} Stream clients are connected (--stream-max-clients); retry later`, {
@@ -45,6 +53,7 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
         statusCode: 503,
       });
     if (after && !log.covers(after)) {
+      extractor.metrics.streamResumeExpired.inc();
       throw Object.assign(
         new Error(
           'the resume point is older than the stream retention: take a new Snapshot (GET /v1/api/ws/Snapshot) and resume from its LSN',
@@ -70,49 +79,24 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
     schema: {
       summary: 'Live CloudEvents as Server-Sent Events (or WebSocket on upgrade)',
       querystring: querySchema,
-      headers: { type: 'object', properties: { 'last-event-id': { type: 'string', maxLength: 60 } } },
+      headers: {
+        type: 'object',
+        properties: { 'last-event-id': { type: 'string', maxLength: 60, pattern: EVENT_ID_PATTERN } },
+      },
     },
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
       const { filter, after, log, release } = prepare(req);
       reply.hijack();
       const res = reply.raw;
       res.on('close', release);
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write(': tag-connector stream\n\n');
       extractor.metrics.streamClients.inc();
-      const ping = setInterval(() => res.write(': ping\n\n'), 15000);
-      const transport: Transport = {
-        send: (id, json) => {
-          res.write(`id: ${id}\ndata: ${json}\n\n`);
-          return res.writableLength;
-        },
-        drained: (bytes) =>
-          new Promise((resolve) => {
-            const check = () =>
-              res.writableLength <= bytes || res.destroyed ? resolve() : res.once('drain', check);
-            check();
-          }),
-        close: (reason) => {
-          res.write(`event: error\ndata: ${JSON.stringify(reason)}\n\n`);
-          res.end();
-        },
-        onClosed: (cb) =>
-          res.on('close', () => {
-            clearInterval(ping);
-            extractor.metrics.streamClients.dec();
-            cb();
-          }),
-      };
+      const transport = sseTransport(res, () => extractor.metrics.streamClients.dec());
       void new StreamSession(transport, {
         log,
         filter,
         after,
         workspaceColumn: config.workspaceColumn,
+        hasWorkspaceColumn,
         maxBufferedBytes,
       }).run();
     },
@@ -129,26 +113,11 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
       const { release, ...session } = prepared;
       socket.on('close', release);
       extractor.metrics.streamClients.inc();
-      const transport: Transport = {
-        send: (_id, json) => {
-          socket.send(json);
-          return socket.bufferedAmount;
-        },
-        drained: async (bytes) => {
-          while (socket.bufferedAmount > bytes && socket.readyState === socket.OPEN) {
-            await new Promise((r) => setTimeout(r, 5));
-          }
-        },
-        close: (reason) => socket.close(4008, `${reason.error}: ${reason.message}`.slice(0, 120)),
-        onClosed: (cb) =>
-          socket.on('close', () => {
-            extractor.metrics.streamClients.dec();
-            cb();
-          }),
-      };
+      const transport = wsTransport(socket, () => extractor.metrics.streamClients.dec());
       void new StreamSession(transport, {
         ...session,
         workspaceColumn: config.workspaceColumn,
+        hasWorkspaceColumn,
         maxBufferedBytes,
       }).run();
     },

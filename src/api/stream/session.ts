@@ -1,13 +1,17 @@
 import type { OutboundEvent } from '../../sinks/sink.ts';
 import type { StreamLog } from '../../sinks/stream-log.ts';
 import { comparePosition, type Position } from '../../util/lsn.ts';
-import { matches, type EventFilter } from './filters.ts';
+import { leftScopeJson, StreamFilter, type EventFilter, type EventLike } from './filters.ts';
 
 /** How a session reaches its client (SSE response or WebSocket). */
 export interface Transport {
   /** Sends one event; returns the bytes now buffered towards the client. */
   send(id: string, json: string): number;
-  /** Resolves once the bytes buffered towards the client are below `bytes` (replay paces itself). */
+  /**
+   * Resolves once the bytes buffered towards the client are below `bytes` (replay paces itself), or
+   * the client is gone: a session waiting here must see its close, else it (and its replay's open
+   * segment file) would wait forever.
+   */
   drained(bytes: number): Promise<void>;
   /** Ends the session with a stated reason. */
   close(reason: { error: string; message: string }): void;
@@ -18,6 +22,8 @@ export interface SessionOptions {
   log: StreamLog;
   filter: EventFilter;
   workspaceColumn: string;
+  /** Whether a table has the workspace column (undefined: not known). */
+  hasWorkspaceColumn?: (schema: string, table: string) => boolean | undefined;
   /** Resume strictly after this position (null = live only). */
   after: Position | null;
   /** Bytes buffered towards a client before it is cut off. */
@@ -38,10 +44,12 @@ export class StreamSession {
   private lastSent: Position | null;
   private closed = false;
   private unsubscribe?: () => void;
+  private readonly filter: StreamFilter;
 
   constructor(t: Transport, o: SessionOptions) {
     this.t = t;
     this.o = o;
+    this.filter = new StreamFilter(o.filter, o.workspaceColumn, o.hasWorkspaceColumn);
     this.lastSent = o.after;
     t.onClosed(() => this.dispose());
   }
@@ -50,14 +58,17 @@ export class StreamSession {
     this.unsubscribe = this.o.log.subscribe((batch) => this.onLive(batch));
     if (this.o.after) {
       try {
+        // Leaving this loop (return, throw) closes the replay and its segment file.
         for await (const line of this.o.log.replay(this.o.after)) {
           if (this.closed) return;
-          const e = JSON.parse(line.json) as Parameters<typeof matches>[1] & { id: string };
+          const e = JSON.parse(line.json) as EventLike & { id: string };
           this.lastSent = line.position;
-          if (matches(this.o.filter, e, this.o.workspaceColumn)) {
-            // Replay goes at the client's pace (only live events can outrun a client).
-            if (this.t.send(e.id, line.json) > this.o.maxBufferedBytes / 4)
-              await this.t.drained(this.o.maxBufferedBytes / 8);
+          const json = this.judged(e, line.json);
+          if (json === null) continue;
+          // Replay goes at the client's pace (only live events can outrun a client).
+          if (this.t.send(e.id, json) > this.o.maxBufferedBytes / 4) {
+            await this.t.drained(this.o.maxBufferedBytes / 8);
+            if (this.closed) return;
           }
         }
       } catch (err) {
@@ -74,19 +85,28 @@ export class StreamSession {
         if (this.closed) return;
         if (this.lastSent && comparePosition(e.position, this.lastSent) <= 0) continue;
         this.lastSent = e.position;
-        if (!this.wants(e)) continue;
-        if (this.t.send(e.id, e.json) > this.o.maxBufferedBytes / 4)
+        const json = this.wanted(e);
+        if (json === null) continue;
+        if (this.t.send(e.id, json) > this.o.maxBufferedBytes / 4) {
           await this.t.drained(this.o.maxBufferedBytes / 8);
+          if (this.closed) return;
+        }
       }
     }
     this.held = null;
   }
 
-  /** Unfiltered sessions never need the envelope object (parsing it is the costly part). */
-  private wants(e: OutboundEvent): boolean {
-    const f = this.o.filter;
-    if (!f.types && !f.tables && !f.workspaces) return true;
-    return matches(f, e.event, this.o.workspaceColumn, e.table);
+  /** The JSON to send for a live event, or null. Unfiltered sessions never parse the envelope. */
+  private wanted(e: OutboundEvent): string | null {
+    if (this.filter.passesAll()) return e.json;
+    return this.judged(e.event, e.json, e.table);
+  }
+
+  /** The JSON to send for an event (itself, or the delete of a row that left scope), or null. */
+  private judged(e: EventLike, json: string, root?: string): string | null {
+    const verdict = this.filter.judge(e, root);
+    if (verdict === 'skip') return null;
+    return verdict === 'left' ? leftScopeJson(json, this.o.workspaceColumn) : json;
   }
 
   private onLive(batch: readonly OutboundEvent[]): void {
@@ -111,7 +131,8 @@ export class StreamSession {
       if (this.closed) return;
       if (this.lastSent && comparePosition(e.position, this.lastSent) <= 0) continue;
       this.lastSent = e.position;
-      if (this.wants(e)) this.emit(e.id, e.json);
+      const json = this.wanted(e);
+      if (json !== null) this.emit(e.id, json);
     }
   }
 

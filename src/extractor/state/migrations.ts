@@ -82,6 +82,44 @@ export const extractorMigrations: Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION {{schema}}.signal_to_wal();
     `,
   },
+  {
+    version: 3,
+    name: 'leader epochs',
+    sql: `
+      -- Bumped by each daemon that takes a slot's leader lock: a daemon that lost the lock and gets it
+      -- back sees whether another one led meanwhile (its sinks' checkpoints are then stale).
+      CREATE TABLE {{schema}}.leader_epochs (
+        slot text PRIMARY KEY,
+        epoch bigint NOT NULL,
+        acquired_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+  {
+    version: 4,
+    name: 'checkpoint origins, slot incarnations, sink resets',
+    sql: `
+      -- Where each checkpoint came from (src/sinks/origin.ts); null: written before this migration.
+      ALTER TABLE {{schema}}.checkpoints ADD COLUMN origin jsonb;
+      -- Which life of a slot this is: minted when we create the slot, or adopted (recorded on first
+      -- sight) for a slot somebody else created; see src/extractor/slot-incarnation.ts.
+      CREATE TABLE {{schema}}.slot_incarnations (
+        slot_name text PRIMARY KEY,
+        incarnation text NOT NULL,
+        how text NOT NULL CHECK (how IN ('created', 'adopted')),
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- Every --reset-sink-checkpoints, for the sinks whose checkpoint lives here (stdout, Pub/Sub, ...).
+      CREATE TABLE {{schema}}.sink_resets (
+        slot text NOT NULL,
+        sink text NOT NULL,
+        reset_at timestamptz NOT NULL DEFAULT now(),
+        reason text NOT NULL,
+        previous jsonb NOT NULL,
+        origin jsonb NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Internal tables never streamed (our own writes would otherwise loop back). */
@@ -90,7 +128,10 @@ export const INTERNAL_TABLES = [
   'slots',
   'migrations',
   'heartbeat',
+  'slot_incarnations',
+  'sink_resets',
   'backfills',
   'backfill_tables',
   'signals',
+  'leader_epochs',
 ] as const;

@@ -33,8 +33,12 @@ export { createKafkaSink, KafkaSink, kafkaConnectionOptions } from './sink.ts';
 export { KafkaWriter } from './writer.ts';
 export { toWireBatch, WireBufferPool, type WireBatch } from './wire-batch.ts';
 export { KafkaMessageEncoder, type EncoderEvent } from './encoder.ts';
-export { headerBlocks, scanAttributes } from './headers.ts';
+export { ATTRS, headerBlocks, scanAttributes } from './headers.ts';
 export {
+  checkpointKeyFor,
+  parseStoredCheckpoint,
+  resetValue,
+  type CheckpointScope,
   checkpointValue,
   parseCheckpointValue,
   readKafkaCheckpoint,
