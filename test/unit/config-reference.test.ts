@@ -16,7 +16,7 @@ describe('docs/configuration.md', () => {
   });
   it('shows no default for a secret', () => {
     const row = reference.split('\n').find((l) => l.includes('`password`'))!;
-    expect(row).toMatch(/\| `password` \|  \|/);
+    expect(row).toMatch(/\| `password` \| {2}\|/);
     expect(row).toContain('**Secret**');
   });
 });
