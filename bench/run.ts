@@ -9,7 +9,7 @@
  *   --changes N     catch-up backlog size (default 600000)
  *   --quick         smoke run: 60k changes, short latency phases, 200k-row memory transaction
  *   --full          also the 5M-row transaction
- *   --only a,b      scenarios: catchup,profile,latency,memory,snapshot (default: all)
+ *   --only a,b      scenarios: catchup,profile,latency,memory,snapshot,backfill (default: all)
  *   --sinks a,b     catch-up daemon runs: noop,stdout,file,kafka,pubsub (default: all; kafka and pubsub
  *                   also need their server; their "client alone" ceilings read the file sink's events,
  *                   so they bring file along)
@@ -32,6 +32,7 @@ import { catchUp } from './scenarios/catchup.ts';
 import { latency } from './scenarios/latency.ts';
 import { memoryScenario } from './scenarios/memory.ts';
 import { snapshot } from './scenarios/snapshot.ts';
+import { backfillScenario } from './scenarios/backfill.ts';
 import { formatTable } from './lib/table.ts';
 
 const { values } = parseArgs({
@@ -49,7 +50,7 @@ const { values } = parseArgs({
   },
 });
 
-const ALL = ['catchup', 'profile', 'latency', 'memory', 'snapshot'];
+const ALL = ['catchup', 'profile', 'latency', 'memory', 'snapshot', 'backfill'];
 const only = new Set(values.only ? values.only.split(',').map((s) => s.trim()) : ALL);
 for (const s of only)
   if (!ALL.includes(s)) throw new Error(`unknown scenario ${s} (known: ${ALL.join(', ')})`);
@@ -173,6 +174,10 @@ async function main(): Promise<void> {
     }
     if (only.has('snapshot')) {
       rows.push(...(await snapshot(ctx)));
+      save();
+    }
+    if (only.has('backfill')) {
+      rows.push(...(await backfillScenario(ctx)));
       save();
     }
 

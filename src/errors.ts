@@ -127,6 +127,14 @@ export const errors = {
         `Otherwise point the daemon back at the right database or sink. See docs/delivery-guarantees.md.`,
       EXIT.checkpointMismatch,
     ),
+  serverChanged: (was: OriginText, now: { systemId: string; timeline: number }) =>
+    new ConnectorError(
+      'E_SERVER_CHANGED',
+      `the server at this address changed while streaming (system ${was.systemId} timeline ${was.timeline} -> ` +
+        `system ${now.systemId} timeline ${now.timeline}: a failover or a replaced database). Stopping: start ` +
+        `again, and every sink's checkpoint is checked against this server (see docs/delivery-guarantees.md).`,
+      EXIT.checkpointMismatch,
+    ),
   sinkFileDamaged: (path: string, offset: number, what: string) =>
     new ConnectorError(
       'E_SINK_FILE_DAMAGED',

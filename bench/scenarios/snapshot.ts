@@ -12,7 +12,7 @@ const ROUTE = '/v1/api/ws/Snapshot';
 const ROUNDS = 3;
 
 /** `COPY table TO STDOUT` through psql into /dev/null: the floor for reading the table out. */
-async function copyMs(ctx: BenchContext): Promise<number> {
+export async function copyMs(ctx: BenchContext, table = TABLE): Promise<number> {
   const u = new URL(ctx.url);
   const started = Date.now();
   const proc = spawn(
@@ -27,7 +27,7 @@ async function copyMs(ctx: BenchContext): Promise<number> {
       '-d',
       u.pathname.slice(1),
       '-Xqc',
-      `COPY ${TABLE} TO STDOUT`,
+      `COPY ${table} TO STDOUT`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

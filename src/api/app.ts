@@ -6,6 +6,7 @@ import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { Authenticator, authOptions, useAuth } from './auth.ts';
 import { errorHandler, methodNotAllowed } from './http-errors.ts';
+import { openapiOptions } from './openapi.ts';
 import { apiServerOptions } from './server-options.ts';
 import { backfillRoutes } from './routes/backfills.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -38,18 +39,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setErrorHandler(errorHandler(deps.logger));
   methodNotAllowed(app);
-  await app.register(swagger, {
-    openapi: {
-      info: {
+  await app.register(
+    swagger,
+    openapiOptions(
+      app,
+      {
         title: 'tag-connector',
         version: VERSION,
         description:
           'Change-data-capture daemon: info, health, Stream and Snapshot, slot lag history, ETL contexts; the console at /console',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      ...(auth.enabled ? { security: [{ bearer: [] }] } : {}),
-    },
-  });
+      auth.enabled,
+    ),
+  );
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   useAuth(app, auth);
   await app.register(healthRoutes, deps);

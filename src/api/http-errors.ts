@@ -90,7 +90,7 @@ export function methodNotAllowed(app: FastifyInstance): void {
       router.on(m, route.url, () => undefined);
     }
   });
-  app.setNotFoundHandler((req, reply) => {
+  const answer = (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0]!;
     const allowed = METHODS.filter((m) => router.find(m, path) !== null);
     if (allowed.length > 0)
@@ -99,5 +99,11 @@ export function methodNotAllowed(app: FastifyInstance): void {
         .header('allow', allowed.join(', '))
         .send({ error: 'method_not_allowed', message: `${req.method} is not allowed on ${path}` });
     return reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${path}` });
+  };
+  // Answered on arrival, before any body is parsed: a body method fastify knows (QUERY, PROPFIND ...)
+  // on a path without it is a 405, not a complaint about its Content-Type.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.url === undefined) return answer(req, reply);
   });
+  app.setNotFoundHandler(answer);
 }

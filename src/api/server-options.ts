@@ -13,5 +13,7 @@ export function apiServerOptions(logger: Logger) {
     // A 5xx answer names its request id; the id is ours (never taken from a request header).
     genReqId: () => randomUUID(),
     bodyLimit: BODY_LIMIT_BYTES,
+    // A long path parameter reaches the route's schema (a 400 naming it), not a bare 414.
+    maxParamLength: 512,
   };
 }

@@ -184,6 +184,12 @@ export const sinkOptions: Record<string, Options> = {
     group: 'Sinks:',
     describe: 'Kafka / Pub/Sub topic [tag-connector.events]',
   },
+  'reset-sink-checkpoints': {
+    type: 'boolean',
+    group: 'Sinks:',
+    describe:
+      'Forget sink checkpoints written for another cluster or slot (refused otherwise, exit 5); logged and recorded in each sink',
+  },
   'kafka-exactly-once': {
     type: 'string',
     group: 'Sinks:',

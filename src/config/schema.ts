@@ -143,6 +143,8 @@ export const configSchema = z
     kafkaBrokers: stringList.optional(),
     // Kafka sink (src/sinks/kafka/); `topic` is its default topic [tag-connector.events]
     kafkaExactlyOnce: boolish.default(true),
+    // forget sink checkpoints written for another cluster/slot life (docs/delivery-guarantees.md)
+    resetSinkCheckpoints: boolish.default(false),
     kafkaCheckpointTopic: z.string().min(1).default('tag-connector.checkpoints'),
     kafkaPartitions: positiveInt('a positive number of partitions').default(6),
     kafkaReplicationFactor: intIn('a replication factor (-1 = the broker default)', -1).default(-1),

@@ -2,9 +2,17 @@ import type { Config } from '../config/index.ts';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { Extractor } from './extractor.ts';
+import { watchReloads } from './reload.ts';
 
-/** `extract-tasks`: run until SIGTERM/SIGINT (exit 0 after draining) or a fatal error (non-zero). */
-export async function runExtractor(config: Config): Promise<number> {
+/**
+ * `extract-tasks`: run until SIGTERM/SIGINT (exit 0 after draining) or a fatal error (non-zero).
+ * `reloadConfig` loads and validates the config again (flags, env, file as at start): SIGHUP and a
+ * change of the config file reload the `tables:` rules and topic routes with it (docs/governance.md).
+ */
+export async function runExtractor(
+  config: Config,
+  reloadConfig?: { load: () => Config; file?: string },
+): Promise<number> {
   const logger = createLogger(config.logLevel);
   logger.info(
     { version: VERSION, slot: config.slot, plugin: config.plugin, sinks: config.sink },
@@ -18,6 +26,7 @@ export async function runExtractor(config: Config): Promise<number> {
     if (stopping) return;
     logger.info({ signal }, 'stopping');
     stopping = (async () => {
+      stopReloads();
       await extractor.stop();
       await api?.close().catch(() => undefined);
     })();
@@ -25,6 +34,9 @@ export async function runExtractor(config: Config): Promise<number> {
   extractor.onFinished = (reason) => stop(reason);
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  const stopReloads = reloadConfig
+    ? watchReloads(reloadConfig, logger, (next) => extractor.reload(next))
+    : () => undefined;
   try {
     api = await startApi({ config, logger, extractor });
     await extractor.start();

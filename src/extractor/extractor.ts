@@ -18,8 +18,11 @@ import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
+import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
+import { identifyServer, readServerState } from './server-identity.ts';
 import { Mapper } from './mapper.ts';
 import { Governance } from './governance/index.ts';
+import { configRoutes } from '../sinks/route.ts';
 import {
   deadLetterRoute,
   FileDeadLetters,
@@ -52,6 +55,7 @@ export class Extractor {
   readonly catalog: Catalog;
   /** The tables' rules (docs/governance.md): the mapper applies them, the Snapshot route too. */
   governance: Governance;
+  private mapper?: Mapper;
   pipeline?: Pipeline;
   streamLog?: StreamLog;
   runners: SinkRunner[] = [];
@@ -129,9 +133,16 @@ export class Extractor {
       logger,
     });
 
-    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot);
+    // Where the sinks' checkpoints must come from (docs/delivery-guarantees.md): judged as each opens.
+    const server = await readServerState(this.pool, pgClientConfig(config), {
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      slotCreated: slot.created,
+    });
+    const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
+    const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
-    const ctx = { config, logger, database: this.database, version: VERSION };
+    const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
       new SinkRunner(sink, {
@@ -139,6 +150,7 @@ export class Extractor {
         retryLimit: config.sinkRetryLimit,
         logger,
         store,
+        identity,
         onDurable: (name, ordinal) => pipelineRef.p?.markDurable(name, ordinal),
         onFatal: (_name, err) => pipelineRef.p?.fail(err),
         onRetry: (name) => this.metrics.sinkRetries.inc({ sink: name }),
@@ -202,12 +214,12 @@ export class Extractor {
       decoder,
       catalog: this.catalog,
       filter: this.filter,
-      mapper: new Mapper({
+      mapper: (this.mapper = new Mapper({
         database: this.database,
         slot: config.slot,
         roles: resolveRoles(config),
         governance: this.governance,
-      }),
+      })),
       runners: this.runners,
       ...(deadLetters ? { deadLetters } : {}),
       connect: () =>
@@ -230,6 +242,8 @@ export class Extractor {
         );
         if (!rows[0]) throw errors.slotLost(config.slot);
         if (rows[0].wal_status === 'lost') throw errors.slotInvalidated(config.slot, 'lost');
+        // Another server at the same address (a failover, a replacement) is judged by a new start.
+        assertSameServer(server.origin, await identifyServer(pgClientConfig(config)));
       },
       startLsn: slot.confirmedFlushLsn,
       maxInFlightEvents: config.maxInFlightEvents,
@@ -263,6 +277,24 @@ export class Extractor {
       }, config.heartbeatIntervalMs);
       this.heartbeat.unref();
     }
+  }
+
+  /**
+   * A reload (SIGHUP, a change of the config file; docs/governance.md): the `tables:` rules and the
+   * topic routes of a new, already validated config. The rules compile first (nothing changes when
+   * that fails); the sinks get their new routes (and topics) before the mapper its new rules, which
+   * apply from the next transaction on. Which tables are tracked still needs a restart.
+   */
+  async reload(next: Config): Promise<void> {
+    const governance = new Governance(next.tableRules, next.maskKey);
+    const routes = configRoutes(next);
+    const tombstones = Object.keys(next.tableRules).filter((t) => next.tableRules[t]!.tombstones);
+    for (const r of this.runners) await r.sink.setRoutes?.(routes, tombstones);
+    this.governance = governance;
+    this.mapper?.setGovernance(governance);
+    const untracked = governance.tables().filter((t) => !this.filter.isTracked(t));
+    if (untracked.length)
+      this.logger.warn({ tables: untracked }, 'rules for tables not tracked: they apply after a restart');
   }
 
   /**

@@ -141,9 +141,21 @@ export class Mapper {
     return this.lastNames;
   }
 
-  /** New rules (a reload): they apply from the next change on. */
+  private nextGovernance?: { g: Governance | undefined };
+
+  /**
+   * New rules (a reload): they apply from the next transaction on, so that no transaction's events
+   * are mapped under two sets of rules.
+   */
   setGovernance(governance: Governance | undefined): void {
-    this.governance = governance;
+    this.nextGovernance = { g: governance };
+    if (!this.txText) this.applyNextGovernance();
+  }
+
+  private applyNextGovernance(): void {
+    if (!this.nextGovernance) return;
+    this.governance = this.nextGovernance.g;
+    this.nextGovernance = undefined;
   }
 
   /**
@@ -151,6 +163,7 @@ export class Mapper {
    * row values) when a rule cannot be applied: the caller sends the change to the dead letters.
    */
   map(m: MappedChange, tx: TxContext, seq: number): MappedEvent | null {
+    if (this.nextGovernance && this.txText?.tx !== tx) this.applyNextGovernance();
     let { change } = m;
     const { root } = m;
     const rules = change.kind === 'truncate' ? undefined : this.governance?.for(root);

@@ -223,6 +223,12 @@ export async function dropSlot(
   if (await hasTable(db, o.stateSchema, 'slots')) {
     await db.query(`DELETE FROM ${ident2(o.stateSchema, 'slots')} WHERE slot_name = $1`, [o.slot]);
   }
+  // and so does its incarnation: a slot of this name made later is a new life (slot-incarnation.ts)
+  if (await hasTable(db, o.stateSchema, 'slot_incarnations')) {
+    await db.query(`DELETE FROM ${ident2(o.stateSchema, 'slot_incarnations')} WHERE slot_name = $1`, [
+      o.slot,
+    ]);
+  }
   return { slot: o.slot, plugin: r.plugin, confirmedFlushLsn: r.confirmed_flush_lsn, forced: o.force };
 }
 

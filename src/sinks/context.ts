@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { DurableFs } from './durable-fs.ts';
+import type { CheckpointOrigin } from './origin.ts';
 
 /** What a sink may need besides the config. */
 export interface SinkContext {
@@ -9,6 +10,8 @@ export interface SinkContext {
   /** Database being watched (event source, Debezium `source.db`). */
   database: string;
   version: string;
+  /** Where the daemon's checkpoints come from (Kafka derives its checkpoint key and transactional id). */
+  origin?: CheckpointOrigin;
   /** The file system the file sink writes through (tests pass a faulty one); the real one if unset. */
   fs?: DurableFs;
 }

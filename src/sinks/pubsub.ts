@@ -73,10 +73,10 @@ export class PubSubSink implements Sink {
   readonly ownsCheckpoint = false;
   /** Pub/Sub's limit on a message (10 MB, attributes included), with room left for the attributes. */
   readonly maxEventBytes = 10_000_000 - 64 * 1024;
-  private readonly o: PubSubSinkOptions;
+  private o: PubSubSinkOptions;
   private readonly client: PubSub;
   private readonly topics = new Map<string, Topic>();
-  private readonly route: (e: OutboundEvent) => string;
+  private route: (e: OutboundEvent) => string;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(options: PubSubSinkOptions) {
@@ -86,6 +86,12 @@ export class PubSubSink implements Sink {
       ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
     });
     this.route = topicRouter(options.routes, options.topic);
+  }
+
+  async setRoutes(routes: Readonly<Record<string, string>>): Promise<void> {
+    this.o = { ...this.o, routes };
+    if (this.o.createTopics !== false) await this.ensureTopics();
+    this.route = topicRouter(routes, this.o.topic);
   }
 
   topicOf(e: OutboundEvent): string {

@@ -138,6 +138,11 @@ export interface Sink {
   readonly maxEventBytes?: number;
   /** Optional: the topic an event goes to (a dead letter names it). */
   topicOf?(event: OutboundEvent): string;
+  /**
+   * Optional: new topic routes and tombstone tables (a config reload, docs/governance.md), used from
+   * the next batch on; resolves once the new topics exist.
+   */
+  setRoutes?(routes: Readonly<Record<string, string>>, tombstoneTables: readonly string[]): Promise<void>;
   /** The runner passes packed batches (batch.ts); other producers may pass event objects. */
   write(batch: SinkBatch, prepared?: unknown): Promise<void>;
   close(): Promise<void>;

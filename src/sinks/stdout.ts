@@ -1,5 +1,6 @@
 import type { Position } from '../util/lsn.ts';
 import { asPacked, type SinkBatch } from './batch.ts';
+import { resetMarkerLine, type CheckpointOrigin, type SinkReset } from './origin.ts';
 import type { Sink } from './sink.ts';
 
 /**
@@ -18,6 +19,14 @@ export class StdoutSink implements Sink {
 
   async open(): Promise<Position | null> {
     return null;
+  }
+
+  /** A reset (its checkpoint lives in the state store) is also told to the reader: a marker line. */
+  bindOrigin(origin: CheckpointOrigin, reset?: SinkReset): Promise<void> {
+    if (!reset) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      this.out.write(resetMarkerLine(origin, reset), (err) => (err ? reject(err) : resolve())),
+    );
   }
 
   write(batch: SinkBatch): Promise<void> {

@@ -4,6 +4,7 @@ import { apiServerOptions } from '../api/server-options.ts';
 import { Authenticator, authOptions, useAuth } from '../api/auth.ts';
 import { consoleRoutes } from '../api/console.ts';
 import { errorHandler, methodNotAllowed } from '../api/http-errors.ts';
+import { openapiOptions } from '../api/openapi.ts';
 import { etlContextRoutes } from '../api/routes/etl-contexts.ts';
 import { pgClientConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -167,17 +168,19 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
   }) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler(logger));
   methodNotAllowed(app);
-  await app.register(swagger, {
-    openapi: {
-      info: {
+  await app.register(
+    swagger,
+    openapiOptions(
+      app,
+      {
         title: 'tag-connector start-job',
         version: VERSION,
         description: 'Job API: initial sync, healing, dump',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      ...(auth.enabled ? { security: [{ bearer: [] }] } : {}),
-    },
-  });
+      auth.enabled,
+    ),
+  );
+
   useAuth(app, auth);
   auth.warm((err) => logger.warn({ err: err.message }, 'OpenID discovery failed; retried on use'));
   await app.register(jobApi, {

@@ -179,3 +179,56 @@ describe('SinkRunner: dead letters', () => {
     expect(sink.written).toEqual([0]); // the first push is written alone, before the rest queue
   });
 });
+
+describe('SinkRunner: events over the sink limit', () => {
+  it('dead-letters an event over maxEventBytes without writing it (Pub/Sub: 10 MB), to a file route', async () => {
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { FileDeadLetters, deadLetterRoute } = await import('../../src/sinks/dead-letter/index.ts');
+    const path = join(mkdtempSync(join(tmpdir(), 'tagc-dl-')), 'dead.ndjson');
+    const target = new FileDeadLetters(path);
+    await target.open();
+    let counted = 0;
+    const route = deadLetterRoute(target, { logger: pino({ level: 'silent' }), count: () => counted++ });
+    class LimitedSink extends PickySink {
+      readonly maxEventBytes = 400;
+    }
+    const sink = new LimitedSink([]);
+    const events = makeEvents(0, 6);
+    const big = makeEvents(3, 1)[0]!;
+    (big.event.data as { after: Record<string, unknown> }).after.pad = 'x'.repeat(1000);
+    const { outboundEvent } = await import('../../src/sinks/sink.ts');
+    events[3] = outboundEvent(big.event, 3, big.position, big.table);
+    const r = new SinkRunner(sink, {
+      batchSize: 8,
+      retryLimit: 2,
+      maxBackoffMs: 1,
+      logger: pino({ level: 'silent' }),
+      onDurable: () => undefined,
+      onFatal: (_s, err) => {
+        throw err;
+      },
+      deadLetters: route,
+    });
+    await r.open();
+    for (const e of events) r.push(e);
+    await r.drain();
+    await target.close();
+    expect(sink.written).toEqual([0, 1, 2, 4, 5]);
+    const lines = readFileSync(path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      sink: 'picky',
+      topic: 'events',
+      id: events[3]!.id,
+      table: 'public.tasks',
+    });
+    expect(lines[0].reason).toMatch(/larger than picky's limit of 400 bytes/);
+    expect(lines[0].event.id).toBe(events[3]!.id);
+    expect(counted).toBe(1);
+  });
+});

@@ -70,7 +70,13 @@ export async function backfillRoutes(app: FastifyInstance, deps: AppDeps): Promi
           required: ['tables'],
           additionalProperties: false,
           properties: {
-            tables: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 3 } },
+            tables: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 1000,
+              // schema.table, as the backfill service reads it (a bare name is refused).
+              items: { type: 'string', minLength: 3, maxLength: 200, pattern: '^[^.]+\\.[^.]+$' },
+            },
             where: { type: ['string', 'null'], maxLength: 10_000 },
             chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE },
           },

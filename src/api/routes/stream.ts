@@ -4,7 +4,7 @@ import { scopeTables, scopeWorkspaces } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
 import { httpError } from '../http-errors.ts';
 import { ConcurrencyLimit } from '../limits.ts';
-import { filterQueryProperties } from '../stream/query-schema.ts';
+import { EVENT_ID_PATTERN, filterQueryProperties, LSN_PATTERN } from '../stream/query-schema.ts';
 import { parseFilter, parseResume } from '../stream/filters.ts';
 import { StreamSession } from '../stream/session.ts';
 import { sseTransport, wsTransport } from '../stream/transports.ts';
@@ -17,6 +17,7 @@ const querySchema = {
     fromLsn: {
       type: 'string',
       maxLength: 40,
+      pattern: LSN_PATTERN,
       description: 'replay every transaction committed at or after this LSN',
     },
   },
@@ -78,7 +79,10 @@ export async function streamRoutes(app: FastifyInstance, deps: AppDeps): Promise
     schema: {
       summary: 'Live CloudEvents as Server-Sent Events (or WebSocket on upgrade)',
       querystring: querySchema,
-      headers: { type: 'object', properties: { 'last-event-id': { type: 'string', maxLength: 60 } } },
+      headers: {
+        type: 'object',
+        properties: { 'last-event-id': { type: 'string', maxLength: 60, pattern: EVENT_ID_PATTERN } },
+      },
     },
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
       const { filter, after, log, release } = prepare(req);

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../config/index.ts';
 import { configFromArgv, runMain } from '../load.ts';
 import { extractTasksOptionGroups } from '../help-scope.ts';
 import { withOptions } from '../options.ts';
@@ -11,7 +12,12 @@ export const extractTasksCommand: CommandModule = {
     const config = configFromArgv(argv);
     await runMain(async () => {
       const { runExtractor } = await import('../../extractor/daemon.ts');
-      return runExtractor(config);
+      // A reload reads flags, env and the file again, validated as at start (docs/governance.md).
+      const file = (argv.config as string | undefined) ?? process.env.TAG_CONNECTOR_CONFIG;
+      return runExtractor(config, {
+        load: () => loadConfig({ flags: argv }),
+        ...(file ? { file } : {}),
+      });
     });
     // Everything is drained and confirmed by now: don't let a stray handle keep the process alive.
     process.exit(process.exitCode ?? 0);

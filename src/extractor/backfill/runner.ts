@@ -208,11 +208,6 @@ export class BackfillRunner implements BackfillListener {
 
   private async table(id: string, t: TableRow, where: string | null, chunkSize: number): Promise<void> {
     const table = t.table_name;
-    const dot = table.indexOf('.');
-    const d = describeTable(table.slice(0, dot), table.slice(dot + 1));
-    const desc = (await this.o.db.query<{ columns: { name: string; type: string }[] }>(d.text, d.values))
-      .rows[0];
-    if (!desc) throw new Error(`${table} no longer exists`);
     const st = startTable(this.s, id, table);
     await this.o.db.query(st.text, st.values);
     const started = Date.now();
@@ -235,6 +230,7 @@ export class BackfillRunner implements BackfillListener {
         [id, lowWatermark(this.o.slot, id, table)],
       );
       if (low.rows.length === 0) throw new Canceled();
+      const desc = await this.describe(table); // each chunk reads the columns as they are now
       const nonce = randomBytes(8).toString('hex');
       const emitted = this.waitFor(this.chunkWaiters, nonce);
       const q = emitChunk({
@@ -286,6 +282,15 @@ export class BackfillRunner implements BackfillListener {
       },
       'backfill table done',
     );
+  }
+
+  private async describe(table: string): Promise<{ columns: { name: string; type: string }[] }> {
+    const dot = table.indexOf('.');
+    const d = describeTable(table.slice(0, dot), table.slice(dot + 1));
+    const desc = (await this.o.db.query<{ columns: { name: string; type: string }[] }>(d.text, d.values))
+      .rows[0];
+    if (!desc) throw new Error(`${table} no longer exists`);
+    return desc;
   }
 
   /** Writes a sync watermark and waits until the slot is confirmed past it. */

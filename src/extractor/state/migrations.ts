@@ -95,6 +95,31 @@ export const extractorMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'checkpoint origins, slot incarnations, sink resets',
+    sql: `
+      -- Where each checkpoint came from (src/sinks/origin.ts); null: written before this migration.
+      ALTER TABLE {{schema}}.checkpoints ADD COLUMN origin jsonb;
+      -- Which life of a slot this is: minted when we create the slot, or adopted (recorded on first
+      -- sight) for a slot somebody else created; see src/extractor/slot-incarnation.ts.
+      CREATE TABLE {{schema}}.slot_incarnations (
+        slot_name text PRIMARY KEY,
+        incarnation text NOT NULL,
+        how text NOT NULL CHECK (how IN ('created', 'adopted')),
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- Every --reset-sink-checkpoints, for the sinks whose checkpoint lives here (stdout, Pub/Sub, ...).
+      CREATE TABLE {{schema}}.sink_resets (
+        slot text NOT NULL,
+        sink text NOT NULL,
+        reset_at timestamptz NOT NULL DEFAULT now(),
+        reason text NOT NULL,
+        previous jsonb NOT NULL,
+        origin jsonb NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Internal tables never streamed (our own writes would otherwise loop back). */
@@ -103,6 +128,8 @@ export const INTERNAL_TABLES = [
   'slots',
   'migrations',
   'heartbeat',
+  'slot_incarnations',
+  'sink_resets',
   'backfills',
   'backfill_tables',
   'signals',

@@ -35,6 +35,10 @@ export { toWireBatch, WireBufferPool, type WireBatch } from './wire-batch.ts';
 export { KafkaMessageEncoder, type EncoderEvent } from './encoder.ts';
 export { headerBlocks, scanAttributes } from './headers.ts';
 export {
+  checkpointKeyFor,
+  parseStoredCheckpoint,
+  resetValue,
+  type CheckpointScope,
   checkpointValue,
   parseCheckpointValue,
   readKafkaCheckpoint,

@@ -9,6 +9,7 @@ import {
 } from '@platformatic/kafka';
 import type { Logger } from '../../log.ts';
 import type { Envelope } from '../encode.ts';
+import type { CheckpointOrigin } from '../origin.ts';
 import { hasKafkaError } from './errors.ts';
 
 /** Messages go to the client as Buffers (no serializers). */
@@ -26,6 +27,11 @@ export const MAX_REQUEST_BYTES = 512 * 1024;
 export interface KafkaSinkOptions {
   brokers: string[];
   slot: string;
+  /**
+   * Where the checkpoints come from (origin.ts): recorded in each checkpoint record, and the record's
+   * key and the transactional id derive from it (checkpoint.ts). Unset: the slot-only forms.
+   */
+  origin?: CheckpointOrigin;
   topic: string;
   routes: Readonly<Record<string, string>>;
   /** Tables whose deletes are followed by a tombstone (config `tables.<t>.tombstones`). */

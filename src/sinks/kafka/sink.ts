@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
-import type { BaseOptions, SASLOptions } from '@platformatic/kafka';
+import { Admin, type BaseOptions, type SASLOptions } from '@platformatic/kafka';
 import type { Config } from '../../config/index.ts';
 import type { Position } from '../../util/lsn.ts';
 import type { SinkContext } from '../context.ts';
 import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
-import { configRoutes, DEFAULT_TOPIC, topicRoute } from '../route.ts';
+import { configRoutes, DEFAULT_TOPIC, routedTopics, topicRoute } from '../route.ts';
 import type { Sink } from '../sink.ts';
+import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../origin.ts';
 import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
 import { kafkaBaseOptions, type KafkaSinkOptions } from './options.ts';
@@ -27,8 +28,8 @@ export class KafkaSink implements Sink {
   readonly name = 'kafka';
   readonly ownsCheckpoint: boolean;
   private readonly o: KafkaSinkOptions;
-  private readonly route: (type: string, table: string) => string;
-  private readonly tombstones?: TombstonePolicy;
+  private route: (type: string, table: string) => string;
+  private tombstones?: TombstonePolicy;
   private thread?: KafkaThread;
   private writer?: KafkaWriter;
   /** Producing from a thread of the sink's own (see KafkaThread), else on the caller's. */
@@ -36,17 +37,36 @@ export class KafkaSink implements Sink {
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly pool = new WireBufferPool();
+  private stored: StoredCheckpoint | null = null;
 
   constructor(options: KafkaSinkOptions) {
     this.o = options;
     this.ownsCheckpoint = options.exactlyOnce;
     this.route = topicRoute(options.routes, options.topic);
-    const tombstones = tombstonesFor(options.tombstoneTables ?? []);
-    if (tombstones) this.tombstones = tombstones;
+    this.tombstones = tombstonesFor(options.tombstoneTables ?? []);
     this.threaded = options.thread !== false;
   }
 
   async open(): Promise<Position | null> {
+    this.stored = await this.openStored();
+    return this.stored?.position ?? null;
+  }
+
+  storedOrigin(): CheckpointOrigin | null {
+    return this.stored?.origin ?? null;
+  }
+
+  /** The origin is in the options already (key, transactional id); a reset commits a reset record. */
+  async bindOrigin(_origin: CheckpointOrigin, reset?: SinkReset): Promise<void> {
+    if (!reset || !this.ownsCheckpoint) return;
+    if (this.threaded) {
+      if (!this.thread || this.thread.dead) await this.openThread(true);
+      await this.thread!.call({ op: 'reset', reset });
+    } else await this.inProcess().writeReset(reset);
+    this.stored = null;
+  }
+
+  private async openStored(): Promise<StoredCheckpoint | null> {
     if (this.threaded) {
       try {
         return await this.openThread(false);
@@ -67,14 +87,14 @@ export class KafkaSink implements Sink {
     return this.writer;
   }
 
-  private async openThread(uncertain: boolean): Promise<Position | null> {
+  private async openThread(uncertain: boolean): Promise<StoredCheckpoint | null> {
     const { logger, ...options } = this.o;
     try {
       this.thread = new KafkaThread(options, logger, this.pool);
     } catch (err) {
       throw new KafkaThreadError(`cannot start the kafka sink's thread: ${(err as Error).message}`);
     }
-    return this.thread.call<Position | null>({ op: 'open', uncertain });
+    return this.thread.call<StoredCheckpoint | null>({ op: 'open', uncertain });
   }
 
   /**
@@ -88,6 +108,32 @@ export class KafkaSink implements Sink {
         err.message,
       );
     return m ? `rejected by the broker: ${m[0]}` : undefined;
+  }
+
+  async setRoutes(
+    routes: Readonly<Record<string, string>>,
+    tombstoneTables: readonly string[],
+  ): Promise<void> {
+    // New topics first (as open() makes them), so the next batch finds them.
+    const admin = new Admin(kafkaBaseOptions(this.o, 'admin'));
+    try {
+      const existing = new Set(await admin.listTopics());
+      const wanted = routedTopics(routes, this.o.topic).filter((t) => !existing.has(t));
+      if (wanted.length)
+        await admin
+          .createTopics({
+            topics: wanted,
+            partitions: this.o.partitions,
+            replicas: this.o.replicationFactor,
+          })
+          .catch((err: Error) => {
+            if (!/already exists/i.test(err.message)) throw err;
+          });
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+    this.route = topicRoute(routes, this.o.topic);
+    this.tombstones = tombstonesFor(tombstoneTables);
   }
 
   topicOf(event: { type: string; table: string }): string {
@@ -133,12 +179,13 @@ export class KafkaSink implements Sink {
   }
 
   /** The latest committed checkpoint record of our slot (read_committed), or null. */
-  readCheckpoint(): Promise<Position | null> {
-    return readKafkaCheckpoint(
+  async readCheckpoint(): Promise<Position | null> {
+    const cp = await readKafkaCheckpoint(
       kafkaBaseOptions(this.o, 'checkpoint-reader'),
       this.o.checkpointTopic,
-      this.o.slot,
+      this.o,
     );
+    return cp?.position ?? null;
   }
 }
 
@@ -167,6 +214,7 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
   return new KafkaSink({
     brokers: c.kafkaBrokers,
     slot: c.slot,
+    ...(ctx.origin ? { origin: ctx.origin } : {}),
     topic: c.topic ?? DEFAULT_TOPIC,
     routes: configRoutes(c),
     tombstoneTables: Object.keys(c.tableRules).filter((t) => c.tableRules[t]!.tombstones),

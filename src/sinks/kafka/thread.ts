@@ -2,13 +2,18 @@ import { isMainThread, parentPort, Worker, workerData, type Transferable } from 
 import type { Logger } from '../../log.ts';
 import { KafkaSinkError } from './errors.ts';
 import type { KafkaSinkOptions } from './options.ts';
+import type { SinkReset } from '../origin.ts';
 import type { WireBatch, WireBufferPool } from './wire-batch.ts';
 import { KafkaWriter, type SinkLogger } from './writer.ts';
 
 /** The thread died (or never started): not an answer of the writer. */
 export class KafkaThreadError extends KafkaSinkError {}
 
-type RequestBody = { op: 'open'; uncertain: boolean } | { op: 'write'; batch: WireBatch } | { op: 'close' };
+type RequestBody =
+  | { op: 'open'; uncertain: boolean }
+  | { op: 'write'; batch: WireBatch }
+  | { op: 'reset'; reset: SinkReset }
+  | { op: 'close' };
 type Request = RequestBody & { id: number };
 type Reply =
   | { id: number; ok: true; value?: unknown; spare?: ArrayBuffer }
@@ -100,6 +105,8 @@ function serveKafkaThread(options: KafkaSinkOptions): void {
         }
         case 'write':
           return writer.write(r.batch);
+        case 'reset':
+          return writer.writeReset(r.reset);
         case 'close':
           return writer.close();
       }

@@ -2,7 +2,14 @@ import { Admin, Producer, type BaseOptions } from '@platformatic/kafka';
 import type { Logger } from '../../log.ts';
 import { comparePosition, formatPosition, type Position } from '../../util/lsn.ts';
 import { routedTopics } from '../route.ts';
-import { checkpointValue, readKafkaCheckpoint, transactionalIdFor } from './checkpoint.ts';
+import {
+  checkpointKeyFor,
+  checkpointValue,
+  readKafkaCheckpoint,
+  resetValue,
+  transactionalIdFor,
+} from './checkpoint.ts';
+import type { SinkReset, StoredCheckpoint } from '../origin.ts';
 import { KafkaMessageEncoder } from './encoder.ts';
 import { describe, KafkaSinkError, withTimeout } from './errors.ts';
 import { headerBlocks } from './headers.ts';
@@ -54,7 +61,7 @@ export class KafkaWriter {
   }
 
   /** Creates the topics; in exactly-once mode fences older instances and returns the checkpoint. */
-  async open(): Promise<Position | null> {
+  async open(): Promise<StoredCheckpoint | null> {
     await this.ensureTopics();
     if (!this.o.exactlyOnce) return null;
     // Beginning a transaction initialises the transactional id: it fences an older instance and makes
@@ -62,16 +69,44 @@ export class KafkaWriter {
     const producer = this.newProducer();
     const tx = await producer.beginTransaction();
     await tx.cancel();
-    this.checkpoint = await this.readCheckpoint();
+    const stored = await readKafkaCheckpoint(this.base('checkpoint-reader'), this.o.checkpointTopic, this.o);
+    this.checkpoint = stored?.position ?? null;
     this.log?.info(
       {
         sink: 'kafka',
-        transactionalId: transactionalIdFor(this.o.clientId, this.o.slot),
+        transactionalId: transactionalIdFor(this.o.clientId, this.o),
+        checkpointKey: checkpointKeyFor(this.o),
         checkpoint: this.checkpoint ? formatPosition(this.checkpoint) : null,
       },
       'kafka checkpoint read',
     );
-    return this.checkpoint;
+    return stored;
+  }
+
+  /** Commits a reset record (--reset-sink-checkpoints): the checkpoint is forgotten, the reset kept. */
+  async writeReset(reset: SinkReset): Promise<void> {
+    const producer = this.producer ?? this.newProducer();
+    let tx: Transaction | undefined;
+    try {
+      tx = await producer.beginTransaction();
+      await tx.send({
+        messages: [
+          {
+            topic: this.o.checkpointTopic,
+            key: Buffer.from(checkpointKeyFor(this.o)),
+            value: Buffer.from(JSON.stringify(resetValue(this.o, reset))),
+          },
+        ],
+      });
+      await tx.commit();
+      this.checkpoint = null;
+    } catch (err) {
+      if (tx && !tx.completed) await withTimeout(tx.abort(), 5000, 'abort').catch(() => undefined);
+      await this.dropProducer();
+      throw new KafkaSinkError(`kafka: writing the checkpoint reset failed: ${describe(err)}`, {
+        cause: err,
+      });
+    }
   }
 
   /** The outcome of a write in flight is unknown (e.g. the thread running it died): recheck first. */
@@ -88,7 +123,7 @@ export class KafkaWriter {
     this.produceVersion = undefined;
     this.producer = new Producer(
       kafkaProducerOptions(this.base('producer'), {
-        transactionalId: this.o.exactlyOnce ? transactionalIdFor(this.o.clientId, this.o.slot) : undefined,
+        transactionalId: this.o.exactlyOnce ? transactionalIdFor(this.o.clientId, this.o) : undefined,
         compression: this.o.compression,
       }),
     );
@@ -139,8 +174,8 @@ export class KafkaWriter {
       const last = positionOf(batch, n - 1);
       await this.produce(producer, tx, batch, from, {
         topic: this.o.checkpointTopic,
-        key: Buffer.from(this.o.slot),
-        value: Buffer.from(JSON.stringify(checkpointValue(this.o.slot, last))),
+        key: Buffer.from(checkpointKeyFor(this.o)),
+        value: Buffer.from(JSON.stringify(checkpointValue(this.o, last))),
       });
       await tx.commit();
       this.checkpoint = last;
@@ -419,7 +454,10 @@ export class KafkaWriter {
   }
 
   /** The latest committed checkpoint record of our slot (read_committed), or null. */
-  readCheckpoint(): Promise<Position | null> {
-    return readKafkaCheckpoint(this.base('checkpoint-reader'), this.o.checkpointTopic, this.o.slot);
+  async readCheckpoint(): Promise<Position | null> {
+    return (
+      (await readKafkaCheckpoint(this.base('checkpoint-reader'), this.o.checkpointTopic, this.o))?.position ??
+      null
+    );
   }
 }
