@@ -175,7 +175,8 @@ export class SinkRunner {
 
   /** Resolves when everything queued so far is durable (or the runner stopped). */
   drain(): Promise<void> {
-    if (this.queued() === 0 && !this.running) return Promise.resolve();
+    // Stopped (gave up, or closed): nothing queued will be written, so nothing is left to wait for.
+    if ((this.queued() === 0 || this.stopped) && !this.running) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 

@@ -1,3 +1,4 @@
+/** @services pg kafka pubsub */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Admin } from '@platformatic/kafka';
 import { PubSub } from '@google-cloud/pubsub';

@@ -1,5 +1,7 @@
+/** @services pg kafka pubsub */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { requireService } from '../support/require-service.ts';
 import { PubSub } from '@google-cloud/pubsub';
 import { decodeMessage } from '../../src/sinks/encode.ts';
 import { runCli, waitStreaming } from '../support/daemon.ts';
@@ -17,11 +19,10 @@ import { setupWorkloadTables, startWorkload } from '../support/workload.ts';
  */
 
 const TABLES = new Set(['public.wl_a', 'public.wl_b']);
-const ready = process.env.PGURL && process.env.KAFKA_BROKERS && process.env.PUBSUB_EMULATOR_HOST;
-const d = ready ? describe : describe.skip;
+for (const s of ['pg', 'kafka', 'pubsub'] as const) requireService(s);
 const PROJECT = 'tagc-faults';
 
-d('extract-tasks --sink kafka --sink pubsub survives SIGKILL', () => {
+describe('extract-tasks --sink kafka --sink pubsub survives SIGKILL', () => {
   let db: { url: string; drop: () => Promise<void> };
   beforeAll(async () => {
     db = await testDatabase('kpfaults');

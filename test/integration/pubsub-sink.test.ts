@@ -1,5 +1,7 @@
+/** @services pubsub */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { requireService } from '../support/require-service.ts';
 import { StreamVerifier } from '../../src/events/verify.ts';
 import { asPacked } from '../../src/sinks/batch.ts';
 import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
@@ -15,8 +17,7 @@ import { PubSubEmulator } from '../support/pubsub.ts';
  * CloudEvents attributes, envelopes, failure + resumePublishing across an emulator restart, concurrency.
  */
 
-const HOST = process.env.PUBSUB_EMULATOR_HOST;
-const d = HOST ? describe : describe.skip;
+requireService('pubsub'); // the client reaches the emulator through PUBSUB_EMULATOR_HOST
 const PROJECT = 'tagc-test';
 
 function options(topic: string, extra: Partial<PubSubSinkOptions> = {}): PubSubSinkOptions {
@@ -43,7 +44,7 @@ async function publishAndCollect(sink: PubSubSink, topic: string, events: Outbou
   return got;
 }
 
-d('Pub/Sub sink (pstest)', () => {
+describe('Pub/Sub sink (pstest)', () => {
   it.each(['structured', 'binary', 'debezium'] as const)(
     '%s envelope: ordering key = partition key, ce_* attributes, per-key order',
     async (envelope) => {
@@ -151,7 +152,7 @@ d('Pub/Sub sink (pstest)', () => {
   });
 });
 
-d('Pub/Sub sink across an emulator outage (own pstest)', () => {
+describe('Pub/Sub sink across an emulator outage (own pstest)', () => {
   let emulator: PubSubEmulator;
   let saved: string | undefined;
   beforeAll(async () => {

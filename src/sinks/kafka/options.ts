@@ -1,4 +1,5 @@
 import {
+  compatibilityPartitioner,
   ProduceAcks,
   type BaseOptions,
   type CompressionAlgorithmValue,
@@ -99,6 +100,10 @@ export function kafkaProducerOptions(
     // transactional id already has another producer id. -1/-1 is what a new producer must send.
     producerId: -1n,
     producerEpoch: -1,
+    // Keyed messages the client places itself land where the Java client (and our own record
+    // batches, records.ts partitionOf) put them: toPositive(murmur2) % n. The library's default takes
+    // murmur2 as unsigned, which differs for about half the keys unless n is a power of two.
+    partitioner: compatibilityPartitioner,
   };
 }
 

@@ -68,9 +68,14 @@ export function murmur2(data: Uint8Array, start = 0, end = data.length): number 
   return h | 0;
 }
 
-/** The partition @platformatic/kafka's default partitioner gives a key (murmur2 as unsigned, modulo). */
+/**
+ * The partition the Java client's built-in partitioner gives a key: `toPositive(murmur2(key)) % n`,
+ * toPositive clearing the sign bit (@platformatic/kafka's `compatibilityPartitioner`). Not its
+ * default partitioner, which takes murmur2 as unsigned: that differs for about half the keys when the
+ * partition count is not a power of two (checked against the Java client in kafka-partitioner.test.ts).
+ */
 export function partitionOf(key: Uint8Array, start: number, end: number, partitions: number): number {
-  return (murmur2(key, start, end) >>> 0) % partitions;
+  return (murmur2(key, start, end) & 0x7fffffff) % partitions;
 }
 
 /** Bytes of one record of a batch without its length prefix (attributes, deltas, key, value, headers). */

@@ -260,8 +260,9 @@ export class KafkaWriter {
    * `produce` with record batches written here (records.ts) rather than the client's per-message
    * send: per Produce request of at most MAX_REQUEST_BYTES (uncompressed), one record batch per
    * partition, written straight from the WireBatch's packed bytes; each request goes out as soon as
-   * it is written, the next written while the broker works on it. Partitions as the client's default
-   * partitioner picks them (murmur2 of the key), so a key's partition does not change with the path.
+   * it is written, the next written while the broker works on it. Partitions as the client path picks them
+   * (the Java client's murmur2 partitioner, set in options.ts), so a key's partition does not change
+   * with the path.
    */
   private async produceRecordBatches(
     producer: KafkaProducer,
