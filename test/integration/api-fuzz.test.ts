@@ -78,6 +78,8 @@ describe('schema-driven fuzzing of the HTTP API (schemathesis)', () => {
       '--phases',
       'examples,coverage,fuzzing',
     ];
+    // A failure prints its seed; FUZZ_SEED=<seed> replays that run.
+    if (process.env.FUZZ_SEED) args.push('--seed', process.env.FUZZ_SEED);
     let out = '';
     try {
       const r = await run(ST, args, { timeout: 180_000, maxBuffer: 16 << 20 });
