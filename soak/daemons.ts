@@ -35,6 +35,14 @@ export class SupervisedDaemon {
   readonly exits: ExitRecord[] = [];
   /** When the current process last said it streams (0: not since its start). */
   streamingSince = 0;
+  /** When the current process said it stands by for the lock (0: it does not, or it took over). */
+  standingBySince = 0;
+  /** When the current process said it took the lock over from another daemon (0: not since its start). */
+  tookOverAt = 0;
+  /** The current process's `start-up steps` log line (ms per step, ms from the lock to streaming). */
+  startup?: { atMs: number; steps: Record<string, number>; sinceLockMs: number };
+  /** Every start-up's steps, for the report. */
+  readonly startups: { atMs: number; steps: Record<string, number>; sinceLockMs: number }[] = [];
 
   readonly name: string;
   private readonly args: () => string[];
@@ -79,12 +87,18 @@ export class SupervisedDaemon {
     this.guard = proc;
     this.starts++;
     this.streamingSince = 0;
+    this.standingBySince = 0;
+    this.tookOverAt = 0;
+    this.startup = undefined;
     this.tail = '';
+    let partial = '';
     proc.stderr!.on('data', (d: Buffer) => {
       this.log.write(d);
       const s = d.toString();
       this.tail = (this.tail + s).slice(-4000);
-      if (s.includes('"msg":"streaming"') || s.includes('took over')) this.streamingSince = Date.now();
+      const lines = (partial + s).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) this.onLogLine(line);
     });
     proc.on('exit', (code, signal) => {
       const killed = this.killing || !this.running;
@@ -101,6 +115,23 @@ export class SupervisedDaemon {
       this.guard = undefined;
       if (this.running) setTimeout(() => this.running && !this.guard && this.spawnOnce(), 1000);
     });
+  }
+
+  private onLogLine(line: string): void {
+    if (line.includes('"msg":"streaming"')) this.streamingSince = Date.now();
+    else if (line.includes('"msg":"standby: ')) this.standingBySince = Date.now();
+    else if (line.includes('"msg":"took over')) {
+      this.tookOverAt = Date.now();
+      this.standingBySince = 0;
+    } else if (line.includes('"msg":"start-up steps')) {
+      try {
+        const j = JSON.parse(line) as { steps: Record<string, number>; sinceLockMs: number };
+        this.startup = { atMs: Date.now() - this.t0, steps: j.steps, sinceLockMs: j.sinceLockMs };
+        this.startups.push(this.startup);
+      } catch {
+        // a line cut by the kill: nothing to learn from it
+      }
+    }
   }
 
   /** SIGKILLs the daemon (the guard sees it die and exits; the supervisor restarts it). */

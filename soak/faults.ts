@@ -7,12 +7,19 @@ import type { SoakServers } from './servers.ts';
 export interface HaTrial {
   atMs: number;
   leader: 0 | 1;
+  /** How long the soak waited for a fair start: the leader streaming, the other daemon standing by. */
+  waitedForReadyMs: number;
   /** ms after the blackhole began: the old walsender gone from the server. */
   walsenderEndedMs?: number;
   /** ms after the blackhole began: the leader lock held by the other daemon's session. */
   lockMovedMs?: number;
-  /** ms after the blackhole began: the other daemon streaming the slot. */
+  /** ms after the blackhole began: the other daemon streaming the slot (seen by the server). */
   takeoverMs?: number;
+  /** ms after the blackhole began: the standby logged that it took the lock. */
+  standbyTookLockMs?: number;
+  /** The standby's start-up after the lock (its `start-up steps` log line): ms per step, and in all. */
+  standbySteps?: Record<string, number>;
+  standbyLockToStreamMs?: number;
   /** The other daemon streamed while the old walsender was still there (must never happen). */
   overlap: boolean;
 }
@@ -40,6 +47,8 @@ export class FaultInjector {
   private readonly t0: number;
   private readonly rnd: ReturnType<typeof prng>;
   private readonly stopped: () => boolean;
+  /** A leader blackhole is being prepared or under way: no SIGKILL lands meanwhile. */
+  private haActive = false;
 
   constructor(
     s: SoakServers,
@@ -75,6 +84,10 @@ export class FaultInjector {
   async runKills(kills: KillPlan[]): Promise<void> {
     for (const k of kills) {
       if (!(await this.until(k.atMs))) return;
+      if (this.haActive) {
+        this.skip('sigkill (leader blackhole under way)');
+        continue;
+      }
       const leader = this.observer.last?.streamer;
       const i =
         leader === undefined ? (this.rnd() < 0.5 ? 0 : 1) : k.target === 'leader' ? leader : 1 - leader;
@@ -150,18 +163,53 @@ export class FaultInjector {
    * once the server has ended the leader's walsender (wal_sender_timeout) and lock session.
    */
   private async haBlackhole(durationMs: number): Promise<void> {
-    const before = await this.observer.sample();
-    const leader = before?.streamer;
-    if (leader === undefined || before?.walsenderPid === undefined) {
-      this.skip('ha-blackhole');
-      return;
+    this.haActive = true;
+    try {
+      await this.haTrial(durationMs);
+    } finally {
+      this.haActive = false;
     }
+  }
+
+  /**
+   * A fair trial measures the takeover, not a cold start: it begins only once the leader streams and the
+   * other daemon has started and stands by for the lock (waiting up to READY_WAIT_MS for that; no
+   * SIGKILL lands meanwhile), else it is skipped.
+   */
+  private async haTrial(durationMs: number): Promise<void> {
+    const READY_WAIT_MS = 60_000;
+    const waitStart = Date.now();
+    let before = await this.observer.sample();
+    for (;;) {
+      const leader = before?.streamer;
+      if (
+        leader !== undefined &&
+        before?.walsenderPid !== undefined &&
+        before.lockHolder === leader &&
+        this.daemons[1 - leader]!.standingBySince > 0
+      )
+        break;
+      if (this.stopped() || Date.now() - waitStart > READY_WAIT_MS) {
+        this.skip('ha-blackhole (no streaming leader with a standby by)');
+        return;
+      }
+      await sleep(250);
+      before = await this.observer.sample();
+    }
+    const leader = before.streamer!;
+    const standby = this.daemons[1 - leader]!;
     const oldPid = before.walsenderPid;
     const proxy = this.s.pgProxies[leader];
     this.note('ha-blackhole', `${this.daemons[leader].name} for ${durationMs} ms`);
     const start = Date.now();
     proxy.blackhole();
-    const trial: HaTrial = { atMs: start - this.t0, leader, overlap: false };
+    const trial: HaTrial = {
+      atMs: start - this.t0,
+      leader,
+      waitedForReadyMs: start - waitStart,
+      overlap: false,
+    };
+    const standbyStartup = standby.startup;
     while (Date.now() - start < durationMs && !this.stopped()) {
       await sleep(250);
       const x = await this.observer.sample();
@@ -177,10 +225,16 @@ export class FaultInjector {
       if (x.streamingWalsenders > 1) trial.overlap = true;
     }
     proxy.heal();
+    if (standby.tookOverAt >= start) trial.standbyTookLockMs = standby.tookOverAt - start;
+    if (standby.startup && standby.startup !== standbyStartup) {
+      trial.standbySteps = standby.startup.steps;
+      trial.standbyLockToStreamMs = standby.startup.sinceLockMs;
+    }
     this.log.ha.push(trial);
     this.log.timeline.push(
-      `  ha: walsender ended ${trial.walsenderEndedMs ?? '-'} ms, lock moved ${trial.lockMovedMs ?? '-'} ms, ` +
-        `takeover ${trial.takeoverMs ?? '-'} ms`,
+      `  ha: waited ${trial.waitedForReadyMs} ms for a standby; walsender ended ${trial.walsenderEndedMs ?? '-'} ms, ` +
+        `lock moved ${trial.lockMovedMs ?? '-'} ms, standby took the lock ${trial.standbyTookLockMs ?? '-'} ms, ` +
+        `streaming ${trial.takeoverMs ?? '-'} ms (lock to streaming ${trial.standbyLockToStreamMs ?? '-'} ms)`,
     );
   }
 }

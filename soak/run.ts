@@ -21,7 +21,7 @@ import { Load, LOAD_TABLES, setupLoadTables } from './load.ts';
 import { SlotObserver } from './observe.ts';
 import { planSchedule, prng } from './schedule.ts';
 import { startServers, WAL_SENDER_TIMEOUT_S } from './servers.ts';
-import { tally, type SinkTally } from './tally.ts';
+import { tally, unread, type SinkTally } from './tally.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -163,11 +163,16 @@ async function main(): Promise<number> {
     say(`reference: ${expected.length} changes; waiting for the sinks to catch up`);
 
     // Caught up = the slot confirmed past the end (every sink holds it durably, as the daemon sees
-    // it) and the file and Pub/Sub hold every reference id. A change missing once the slot confirmed
-    // past it is lost; one missing while the daemon has not got there yet is a drain that timed out.
+    // it), the file holds every reference id and Pub/Sub has too, or has delivered nothing for
+    // PUBSUB_QUIET_MS (pstest has nothing left to hand out: what is missing then is lost). A change
+    // missing while the slot has not confirmed past it is a drain that timed out, not a loss.
+    const PUBSUB_QUIET_MS = 20_000;
     const drainStarted = Date.now();
     const drainDeadline = drainStarted + Number(flags['drain-timeout-seconds']) * 1000;
     let confirmedPastEnd = false;
+    let fileHasAll = false;
+    let pubsubDone: 'all' | 'quiet' | false = false;
+    let told = Date.now();
     const caughtUp = async () => {
       const [slot] = await sql<{ past: boolean }>(
         servers.dbUrl,
@@ -175,25 +180,41 @@ async function main(): Promise<number> {
         [SLOT, end],
       ).catch(() => [{ past: false }]);
       confirmedPastEnd = slot?.past === true;
-      if (!confirmedPastEnd) return false;
       const ids = new Set(await fileIds(file));
       const ps = new Set(pubsub.ids);
-      for (const id of want) if (!ids.has(id) || !ps.has(id)) return false;
-      return true;
+      const fileMissing = [...want].filter((id) => !ids.has(id)).length;
+      const pubsubMissing = [...want].filter((id) => !ps.has(id)).length;
+      fileHasAll = fileMissing === 0;
+      const quiet = Date.now() - Math.max(pubsub.lastDeliveryAt, drainStarted) > PUBSUB_QUIET_MS;
+      pubsubDone = pubsubMissing === 0 ? 'all' : confirmedPastEnd && quiet ? 'quiet' : false;
+      if (Date.now() - told > 30_000) {
+        told = Date.now();
+        say(
+          `drain ${Math.round((told - drainStarted) / 1000)} s: slot confirmed past the end ${confirmedPastEnd}, ` +
+            `file missing ${fileMissing}, pubsub missing ${pubsubMissing} (${pubsub.ids.length} deliveries)`,
+        );
+      }
+      return confirmedPastEnd && fileHasAll && pubsubDone !== false;
     };
     while (!(await caughtUp()) && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 2000));
     const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
     say(`drained in ${drainSeconds} s (slot confirmed past the end: ${confirmedPastEnd}); reading Kafka`);
-    const kafkaStreams = await kafkaIds(servers.kafkaProxy.address, TOPIC, want, {
-      // its own budget: reading 200k records read_committed through the proxy took over 30 s
-      timeoutMs: Math.max(180_000, drainDeadline - Date.now()),
+    // Its own budget, scaled to what it must read: 200k records read_committed through the proxy took
+    // 30-60 s on a loaded machine. It stops at the last stable offsets, so the budget is only a bound.
+    const kafkaBudgetMs = 60_000 + 2 * want.size;
+    const kafka = await kafkaIds(servers.kafkaProxy.address, TOPIC, {
+      timeoutMs: kafkaBudgetMs,
+      progress: say,
     });
+    say(`kafka: ${kafka.records} records in ${kafka.seconds} s, read to the end: ${kafka.complete}`);
     const exitCodes = [await daemons[0].stop(), await daemons[1].stop()];
     await new Promise((r) => setTimeout(r, 2000)); // last Pub/Sub deliveries
+    // A missing id counts as lost only when its reader got to the end after the slot confirmed past it.
+    const judged = (t: SinkTally, readToEnd: boolean) => (confirmedPastEnd && readToEnd ? t : unread(t));
     const sinks: Record<string, SinkTally> = {
-      file: tally(want, [await fileIds(file)], true),
-      kafka: tally(want, kafkaStreams, true),
-      pubsub: tally(want, [pubsub.ids], false),
+      file: judged(tally(want, [await fileIds(file)], true), true),
+      kafka: judged(tally(want, kafka.partitions, true), kafka.complete),
+      pubsub: judged(tally(want, [pubsub.ids], false), pubsubDone !== false),
     };
     const ha = injector.log.ha;
     const haTakeovers = ha.filter((t) => t.takeoverMs !== undefined).length;
@@ -208,7 +229,12 @@ async function main(): Promise<number> {
     }
     if (sinks.pubsub!.lost || sinks.pubsub!.foreign)
       problems.push(`pubsub: lost ${sinks.pubsub!.lost}, foreign ${sinks.pubsub!.foreign}`);
+    for (const [name, t] of Object.entries(sinks))
+      if (t.notRead)
+        problems.push(`${name}: ${t.notRead} not read (the reader stopped before the end: not proven lost)`);
     if (haOverlap) problems.push('two daemons streamed at once');
+    const haPlanned = schedule.infra.filter((f) => f.kind === 'ha-blackhole').length;
+    if (haPlanned > 0 && ha.length === 0) problems.push(`none of ${haPlanned} leader blackholes could run`);
     if (haTakeovers < ha.length)
       problems.push(`standby took over in ${haTakeovers} of ${ha.length} leader blackholes`);
     if (expected.length === 0) problems.push('the reference saw no changes');
@@ -227,6 +253,15 @@ async function main(): Promise<number> {
       loadFailures: loadStats.failed,
       drainSeconds,
       confirmedPastEnd,
+      readers: {
+        kafka: {
+          complete: kafka.complete,
+          records: kafka.records,
+          seconds: kafka.seconds,
+          budgetS: kafkaBudgetMs / 1000,
+        },
+        pubsub: { done: pubsubDone, deliveries: pubsub.ids.length, pullErrors: pubsub.pullErrors },
+      },
       faults: injector.log.counts,
       faultsSkipped: injector.log.skipped,
       daemonStarts: daemons.map((d) => d.starts),
@@ -236,6 +271,7 @@ async function main(): Promise<number> {
       finalExitCodes: exitCodes,
       sinks,
       ha: { trials: ha, slotSamples: observer.samples, maxStreamingWalsenders: observer.maxStreaming },
+      startups: Object.fromEntries(daemons.map((d) => [d.name, d.startups])),
       peakRssMb: Object.fromEntries(daemons.map((d) => [d.name, Math.round(d.peakRss / 2 ** 20)])),
       timeline: injector.log.timeline,
       problems,
@@ -259,7 +295,23 @@ function printSummary(s: {
   transactions: number;
   faults: Record<string, number>;
   sinks: Record<string, SinkTally>;
-  ha: { trials: { takeoverMs?: number; walsenderEndedMs?: number; lockMovedMs?: number }[] };
+  ha: {
+    trials: {
+      atMs: number;
+      waitedForReadyMs: number;
+      takeoverMs?: number;
+      walsenderEndedMs?: number;
+      lockMovedMs?: number;
+      standbyTookLockMs?: number;
+      standbyLockToStreamMs?: number;
+    }[];
+  };
+  faultsSkipped: Record<string, number>;
+  daemonStarts: number[];
+  readers: {
+    kafka: { complete: boolean; records: number; seconds: number };
+    pubsub: { done: string | boolean };
+  };
   peakRssMb: Record<string, number>;
   selfExits: unknown[];
   problems: string[];
@@ -275,13 +327,21 @@ function printSummary(s: {
     out.push(
       `${name.padEnd(7)} delivered ${t.delivered}, lost ${t.lost}, duplicated ${t.duplicated}, ` +
         `foreign ${t.foreign}, order breaks ${t.orderBreaks}` +
+        (t.notRead ? `, NOT READ ${t.notRead}` : '') +
         (t.lost ? ` (e.g. ${t.examples.lost.join(' ')})` : '') +
         (t.duplicated ? ` (dup e.g. ${t.examples.duplicated.join(' ')})` : ''),
     );
+  out.push(
+    `faults skipped: ${JSON.stringify(s.faultsSkipped)}; daemon starts ${s.daemonStarts.join(' + ')}; ` +
+      `kafka reader: ${s.readers.kafka.records} records in ${s.readers.kafka.seconds} s, to the end ${s.readers.kafka.complete}; ` +
+      `pubsub reader done: ${s.readers.pubsub.done}`,
+  );
   for (const t of s.ha.trials)
     out.push(
-      `ha blackhole: walsender ended ${t.walsenderEndedMs ?? '-'} ms, lock moved ${t.lockMovedMs ?? '-'} ms, ` +
-        `standby streaming ${t.takeoverMs ?? '-'} ms`,
+      `ha blackhole at ${Math.round(t.atMs / 1000)} s (waited ${t.waitedForReadyMs} ms for a standby): ` +
+        `walsender ended ${t.walsenderEndedMs ?? '-'} ms, lock moved ${t.lockMovedMs ?? '-'} ms, ` +
+        `standby took the lock ${t.standbyTookLockMs ?? '-'} ms, streaming ${t.takeoverMs ?? '-'} ms ` +
+        `(its lock to streaming ${t.standbyLockToStreamMs ?? '-'} ms)`,
     );
   out.push(`daemon exits by themselves: ${s.selfExits.length}; peak RSS ${JSON.stringify(s.peakRssMb)} MB`);
   out.push(s.problems.length ? `FAILED: ${s.problems.join('; ')}` : 'OK');

@@ -1,7 +1,7 @@
 /**
  * The soak's fault schedule, a pure function of seed and duration so that a failing run can be
  * replayed: `npm run soak -- --minutes N --seed S` injects the same faults at the same offsets.
- * Two timelines run side by side: SIGKILLs of a daemon (every 7-19 s: well over 100 in 30 minutes),
+ * Two timelines run side by side: SIGKILLs of a daemon (every 6-17 s: over 100 in 30 minutes),
  * and one infrastructure fault at a time (server restarts, broker stops, network faults), drawn from
  * a shuffled bag so that every kind comes up once before any comes up twice.
  */
@@ -19,6 +19,9 @@ export const INFRA_KINDS = [
   'ha-blackhole',
 ] as const;
 export type InfraKind = (typeof INFRA_KINDS)[number];
+
+/** Time without SIGKILLs before a leader blackhole, for both daemons to start (15-25 s when loaded). */
+export const HA_SETTLE_MS = 30_000;
 
 export interface InfraFault {
   atMs: number;
@@ -71,7 +74,7 @@ export function planSchedule(o: ScheduleOptions): Schedule {
   const margin = o.marginMs ?? 10_000;
   const end = o.durationMs - margin;
   const infraGap = o.infraGapMs ?? (o.durationMs < 10 * 60_000 ? [3_000, 8_000] : [10_000, 30_000]);
-  const killGap = o.killGapMs ?? [7_000, 19_000];
+  const killGap = o.killGapMs ?? [6_000, 17_000];
   const haMs = o.haBlackholeMs ?? 30_000;
 
   const infra: InfraFault[] = [];
@@ -96,10 +99,12 @@ export function planSchedule(o: ScheduleOptions): Schedule {
     t += fault.durationMs + between(infraGap);
   }
 
-  // No SIGKILL during a leader blackhole: the takeover it measures must be the server's doing.
+  // No SIGKILL during a leader blackhole (the takeover it measures must be the server's doing), nor in
+  // the HA_SETTLE_MS before it: both daemons get to start, so the trial measures a takeover by a standby
+  // that stands by, not a cold start (the injector also waits for that, see faults.ts).
   const quiet = infra
     .filter((f) => f.kind === 'ha-blackhole')
-    .map((f) => [f.atMs - 2_000, f.atMs + f.durationMs + 5_000] as const);
+    .map((f) => [f.atMs - HA_SETTLE_MS, f.atMs + f.durationMs + 5_000] as const);
   const kills: KillPlan[] = [];
   for (let t = margin + between(killGap); t < end; t += between(killGap)) {
     if (quiet.some(([a, b]) => t >= a && t <= b)) continue;

@@ -10,8 +10,18 @@ export interface SinkTally {
   duplicated: number;
   foreign: number;
   orderBreaks: number;
+  /**
+   * In the reference, never delivered, by a reader that stopped before the end (out of time): not
+   * proven lost. `lost` counts only what a reader that read everything did not find.
+   */
+  notRead: number;
   /** A few examples of each, for the report. */
   examples: { lost: string[]; duplicated: string[]; foreign: string[]; orderBreaks: string[] };
+}
+
+/** The tally of a reader that did not get to the end: what it did not find was not read, not lost. */
+export function unread(t: SinkTally): SinkTally {
+  return { ...t, notRead: t.notRead + t.lost, lost: 0 };
 }
 
 /** `<commitLsn>/<seq>` → a sortable pair; commitLsn is `X/Y` hex. */
@@ -41,6 +51,7 @@ export function tally(expected: Iterable<string>, streams: string[][], ordered: 
     duplicated: 0,
     foreign: 0,
     orderBreaks: 0,
+    notRead: 0,
     examples: { lost: [], duplicated: [], foreign: [], orderBreaks: [] },
   };
   const note = (k: keyof SinkTally['examples'], s: string) => {

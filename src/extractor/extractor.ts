@@ -2,7 +2,7 @@ import pg from 'pg';
 import { databaseName, pgClientConfig, type Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
-import { createSink } from '../sinks/index.ts';
+import { createSink, preloadSinks } from '../sinks/index.ts';
 import { StreamLog } from '../sinks/stream-log.ts';
 import { observeTransactions } from './commit-latency.ts';
 import { homedir } from 'node:os';
@@ -38,6 +38,7 @@ import { extractorMigrations } from './state/migrations.ts';
 import { LagHistory } from './lag-history.ts';
 import { LeaderLock } from './leader-lock.ts';
 import { startSlotMonitor } from './slot-monitor.ts';
+import { StartupSteps } from './startup-steps.ts';
 import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
 
 /**
@@ -92,8 +93,13 @@ export class Extractor {
     if (this.started) return;
     this.started = true;
     const { config, logger } = this;
+    const steps = new StartupSteps();
+    // The sinks' client libraries load meanwhile (a standby: while it waits for the lock). Nothing is
+    // opened before the lock: an open reads the checkpoint, and Kafka's fences the other writer.
+    const preloading = preloadSinks(config.sink, { kafkaThread: config.kafkaThread });
     await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => preflight(this.pool));
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
+    steps.mark('preflight and migrations');
     this.backfills = new BackfillService({
       db: this.pool,
       stateSchema: config.stateSchema,
@@ -106,7 +112,11 @@ export class Extractor {
     const leader = await this.lock.acquire(() => (this.standby = true));
     this.standby = false;
     if (!leader) return;
+    steps.mark('leader lock');
     await this.claimLeadership();
+    steps.mark('leader epoch');
+    await preloading;
+    steps.mark('sink modules');
     this.metrics.leader.set(1);
     this.lock.onLost = (err) => {
       this.metrics.leader.set(0);
@@ -126,6 +136,7 @@ export class Extractor {
         logger,
       );
     }
+    steps.mark('plugin and publication');
     const slot = await ensureSlot(this.pool, {
       slot: config.slot,
       plugin: config.plugin,
@@ -140,6 +151,7 @@ export class Extractor {
       slotCreated: slot.created,
     });
     const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
+    steps.mark('slot and server identity');
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
     const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
@@ -187,7 +199,10 @@ export class Extractor {
       });
       this.runners.push(runnerFor(this.streamLog));
     }
-    for (const r of this.runners) await openSink(r, config);
+    for (const r of this.runners) {
+      await openSink(r, config);
+      steps.mark(`open ${r.name}`);
+    }
 
     const decoder: Decoder =
       config.plugin === 'wal2json' ? decodeWal2Json : (await import('./pgoutput.ts')).createPgoutputDecoder();
@@ -253,6 +268,11 @@ export class Extractor {
     pipelineRef.p = pipeline;
     this.pipeline = pipeline;
     await pipeline.start();
+    steps.mark('replication started');
+    logger.info(
+      { steps: steps.summary(), sinceLockMs: steps.sinceMs('leader lock') },
+      'start-up steps (ms each)',
+    );
     await this.startBackfills(backfillStream, slot.created);
     this.stopMonitor = startSlotMonitor({
       db: this.pool,

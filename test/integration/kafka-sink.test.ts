@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRecord, Producer, Reader, readRecordsBatch, stringSerializers } from '@platformatic/kafka';
 import type { CloudEvent } from '../../src/events/envelope.ts';
+import type { Logger } from '../../src/log.ts';
 import { StreamVerifier } from '../../src/events/verify.ts';
 import { asPacked } from '../../src/sinks/batch.ts';
 import { decodeMessage, encodeEvent } from '../../src/sinks/encode.ts';
@@ -13,6 +14,7 @@ import {
   KafkaMessageEncoder,
   KafkaSink,
   KafkaWriter,
+  prewarmKafkaThread,
   toWireBatch,
   transactionalIdFor,
   type KafkaSinkOptions,
@@ -372,6 +374,32 @@ describe('Kafka sink (real broker)', () => {
     const c = new KafkaSink(sinkOptions(brokers, { ...n, slot: `${n.slot}_other` }));
     expect(await c.open()).toBeNull();
     await c.close();
+  });
+
+  it('a thread started ahead (a standby, before the lock) serves the sink that takes it', async () => {
+    const n = names('prewarm');
+    prewarmKafkaThread(); // loads its modules; nothing talks to Kafka until a sink sends the options
+    const said: string[] = [];
+    const logger = {
+      info: (_o: object, msg: string) => said.push(msg),
+      warn: (_o: object, msg: string) => said.push(msg),
+    };
+    const a = new KafkaSink(sinkOptions(brokers, n, { logger: logger as unknown as Logger }));
+    expect(await a.open()).toBeNull();
+    await a.write(makeEvents(0, 20));
+    await a.close();
+    // from the thread (its log goes through the main thread), not the in-process fallback
+    expect(said).toContain('kafka checkpoint read');
+    expect(said.filter((m) => /in-process|thread/.test(m))).toEqual([]);
+    const ids = decode(await readCommitted(brokers, n.topic, { count: 20 })).map((e) => e.id);
+    expect(ids.sort()).toEqual(
+      makeEvents(0, 20)
+        .map((e) => e.event.id)
+        .sort(),
+    );
+    const b = new KafkaSink(sinkOptions(brokers, n)); // no spare left: a thread of its own
+    expect(await b.open()).toEqual(makeEvent(19).position);
+    await b.close();
   });
 
   it('an abandoned transaction (crash before commit) is aborted: checkpoint = last committed batch, each event once', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { INFRA_KINDS, planSchedule } from '../../soak/schedule.ts';
-import { idBefore, tally } from '../../soak/tally.ts';
+import { HA_SETTLE_MS, INFRA_KINDS, planSchedule } from '../../soak/schedule.ts';
+import { idBefore, tally, unread } from '../../soak/tally.ts';
 
 describe('soak schedule', () => {
   it('is a function of the seed', () => {
@@ -22,7 +22,7 @@ describe('soak schedule', () => {
     );
   });
 
-  it('one infrastructure fault at a time, inside the run; no SIGKILL during a leader blackhole', () => {
+  it('one infrastructure fault at a time, inside the run; no SIGKILL during a leader blackhole or the settling before it', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 2, max: 40 }), (seed, min) => {
         const durationMs = min * 60_000;
@@ -33,7 +33,7 @@ describe('soak schedule', () => {
         for (const k of s.kills) expect(k.atMs).toBeLessThanOrEqual(durationMs);
         for (const f of s.infra.filter((x) => x.kind === 'ha-blackhole'))
           for (const k of s.kills)
-            expect(k.atMs < f.atMs - 2_000 || k.atMs > f.atMs + f.durationMs).toBe(true);
+            expect(k.atMs < f.atMs - HA_SETTLE_MS || k.atMs > f.atMs + f.durationMs).toBe(true);
       }),
       { numRuns: 50 },
     );
@@ -69,5 +69,10 @@ describe('soak tally', () => {
     expect(tally(want, [['0/30/0', '0/10/0', '0/20/0']], false).orderBreaks).toBe(0);
     const parts = tally(want, [['0/20/0', '0/30/0'], ['0/10/0']], true);
     expect(parts).toMatchObject({ delivered: 3, lost: 0, duplicated: 0, orderBreaks: 0 });
+  });
+
+  it('a reader that stopped before the end reports what it did not find as not read, never as lost', () => {
+    const t = unread(tally(['0/10/0', '0/20/0', '0/30/0'], [['0/10/0', '0/10/0']], true));
+    expect(t).toMatchObject({ delivered: 2, lost: 0, notRead: 2, duplicated: 1 });
   });
 });

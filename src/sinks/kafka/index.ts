@@ -31,6 +31,7 @@
 
 export { createKafkaSink, KafkaSink, kafkaConnectionOptions } from './sink.ts';
 export { KafkaWriter } from './writer.ts';
+export { prewarmKafkaThread } from './thread.ts';
 export { toWireBatch, WireBufferPool, type WireBatch } from './wire-batch.ts';
 export { KafkaMessageEncoder, type EncoderEvent } from './encoder.ts';
 export { ATTRS, headerBlocks, scanAttributes } from './headers.ts';

@@ -22,6 +22,37 @@ type Reply =
 
 const WORKER_MARK = 'tagConnectorKafkaSink';
 
+/** A thread started ahead, its modules loaded, waiting for its options (see prewarmKafkaThread). */
+let spare: Worker | undefined;
+
+/**
+ * Starts the sink's thread ahead of the sink, without options: it loads its modules (a second or two,
+ * far more on a loaded machine) and waits. A standby does this while it waits for the leader lock; the
+ * first KafkaThread takes it and sends it the options (nothing talks to Kafka before that). A spare that
+ * fails or exits is dropped; the sink then starts a thread of its own as before.
+ */
+export function prewarmKafkaThread(): void {
+  if (spare) return;
+  const w = new Worker(new URL(import.meta.url), {
+    name: 'kafka-producer',
+    workerData: { [WORKER_MARK]: null },
+  });
+  w.unref();
+  const drop = () => {
+    if (spare === w) spare = undefined;
+  };
+  w.on('error', drop);
+  w.on('exit', drop);
+  spare = w;
+}
+
+function takeSpare(): Worker | undefined {
+  const w = spare;
+  spare = undefined;
+  w?.removeAllListeners();
+  return w;
+}
+
 /**
  * The sink's thread: the producer and its encoding (headers, record batches, compression) cost about as
  * much CPU per event as the rest of the pipeline, and run here beside it instead of on the main thread.
@@ -35,11 +66,15 @@ export class KafkaThread {
   dead = false;
 
   constructor(options: Omit<KafkaSinkOptions, 'logger'>, logger: Logger | undefined, pool: WireBufferPool) {
-    this.worker = new Worker(new URL(import.meta.url), {
-      // the thread's name in /proc (bench/: its busy share is reported apart from the main thread's)
-      name: 'kafka-producer',
-      workerData: { [WORKER_MARK]: options },
-    });
+    const ready = takeSpare();
+    if (ready) ready.postMessage({ [WORKER_MARK]: options });
+    this.worker =
+      ready ??
+      new Worker(new URL(import.meta.url), {
+        // the thread's name in /proc (bench/: its busy share is reported apart from the main thread's)
+        name: 'kafka-producer',
+        workerData: { [WORKER_MARK]: options },
+      });
     this.worker.unref();
     this.worker.on('message', (m: Reply) => {
       if ('log' in m) {
@@ -126,6 +161,10 @@ function serveKafkaThread(options: KafkaSinkOptions): void {
 
 // This module is the thread's entry (`new URL(import.meta.url)` above): loaded in a KafkaThread's
 // worker, it serves it.
-if (!isMainThread && (workerData as Record<string, unknown> | null)?.[WORKER_MARK]) {
-  serveKafkaThread((workerData as Record<string, KafkaSinkOptions>)[WORKER_MARK]!);
+if (!isMainThread && workerData && WORKER_MARK in (workerData as object)) {
+  const options = (workerData as Record<string, KafkaSinkOptions | null>)[WORKER_MARK];
+  if (options) serveKafkaThread(options);
+  // a spare (prewarmKafkaThread): the first message brings the options, the next ones are requests
+  else
+    parentPort!.once('message', (m: Record<string, KafkaSinkOptions>) => serveKafkaThread(m[WORKER_MARK]!));
 }
