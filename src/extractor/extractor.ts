@@ -22,6 +22,7 @@ import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
 import { identifyServer, readServerState } from './server-identity.ts';
 import { Mapper } from './mapper.ts';
 import { Governance } from './governance/index.ts';
+import { governedColumns } from './table-columns.ts';
 import { configRoutes } from '../sinks/route.ts';
 import {
   deadLetterRoute,
@@ -142,7 +143,15 @@ export class Extractor {
     const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
-    const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
+    const ctx = {
+      config,
+      logger,
+      database: this.database,
+      version: VERSION,
+      origin: server.origin,
+      // Avro schemas follow the rules in force (a reload swaps this.governance)
+      tableColumns: (table: string) => governedColumns(this.pool, this.governance, table),
+    };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
       new SinkRunner(sink, {
