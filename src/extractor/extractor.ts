@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { createSink } from '../sinks/index.ts';
 import { StreamLog } from '../sinks/stream-log.ts';
-import { observeTransactions } from './commit-latency.ts';
+import { observeTransactions } from './pipeline/commit-latency.ts';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
@@ -16,11 +16,11 @@ import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
-import { Catalog } from './catalog.ts';
-import { PgCheckpointStore } from './checkpoint-store.ts';
-import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
-import { identifyServer, readServerState } from './server-identity.ts';
-import { Mapper } from './mapper.ts';
+import { Catalog } from './decode/catalog.ts';
+import { PgCheckpointStore } from './state/checkpoint-store.ts';
+import { assertSameServer, checkpointIdentity } from './replication/checkpoint-identity.ts';
+import { identifyServer, readServerState } from './replication/server-identity.ts';
+import { Mapper } from './pipeline/mapper.ts';
 import { Governance } from './governance/index.ts';
 import { configRoutes } from '../sinks/route.ts';
 import {
@@ -30,15 +30,15 @@ import {
   type DeadLetterRoute,
   type DeadLetterTarget,
 } from '../sinks/dead-letter/index.ts';
-import { Pipeline, type Decoder } from './pipeline.ts';
-import { PgReplicationSource } from './replication-source.ts';
-import { resolveRoles, TableFilter } from './roles.ts';
-import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
+import { Pipeline, type Decoder } from './pipeline/pipeline.ts';
+import { PgReplicationSource } from './replication/replication-source.ts';
+import { resolveRoles, TableFilter } from './pipeline/roles.ts';
+import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './replication/slot.ts';
 import { extractorMigrations } from './state/migrations.ts';
-import { LagHistory } from './lag-history.ts';
-import { LeaderLock } from './leader-lock.ts';
-import { startSlotMonitor } from './slot-monitor.ts';
-import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
+import { LagHistory } from './replication/lag-history.ts';
+import { LeaderLock } from './replication/leader-lock.ts';
+import { startSlotMonitor } from './replication/slot-monitor.ts';
+import { decodeWal2Json, WAL2JSON_OPTIONS } from './decode/wal2json.ts';
 
 /**
  * The composition root of `extract-tasks`: builds every part, starts them in order, stops them in
@@ -190,7 +190,7 @@ export class Extractor {
     for (const r of this.runners) await openSink(r, config);
 
     const decoder: Decoder =
-      config.plugin === 'wal2json' ? decodeWal2Json : (await import('./pgoutput.ts')).createPgoutputDecoder();
+      config.plugin === 'wal2json' ? decodeWal2Json : (await import('./decode/pgoutput.ts')).createPgoutputDecoder();
     const options: Record<string, string> =
       config.plugin === 'wal2json'
         ? {

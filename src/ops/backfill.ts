@@ -7,7 +7,7 @@ import {
   progressLine,
   type BackfillState,
 } from '../extractor/backfill/index.ts';
-import { resolveRoles, TableFilter } from '../extractor/roles.ts';
+import { resolveRoles, TableFilter } from '../extractor/pipeline/roles.ts';
 import { extractorMigrations } from '../extractor/state/migrations.ts';
 import { migrate } from '../state/migrate.ts';
 

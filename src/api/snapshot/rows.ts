@@ -1,4 +1,4 @@
-import { converterFor } from '../../extractor/values.ts';
+import { converterFor } from '../../extractor/decode/values.ts';
 import type { CopyField } from './copy-text.ts';
 
 /** A table the Snapshot reads: its columns in COPY order, their types (format_type) and its key. */

@@ -1,4 +1,4 @@
-import { baseType } from '../values.ts';
+import { baseType } from '../decode/values.ts';
 import type { TableGovernor } from './table.ts';
 
 /** A column as the catalog gives it. */

@@ -1,5 +1,5 @@
-import type { Row } from '../changes.ts';
-import { jsonKey } from '../row-json.ts';
+import type { Row } from '../decode/changes.ts';
+import { jsonKey } from '../decode/row-json.ts';
 import { compileFilter, FilterError, type RowFilter } from './filter.ts';
 import { maskerFor, type Masker } from './mask.ts';
 import { isShown, type TableRule } from './rules.ts';

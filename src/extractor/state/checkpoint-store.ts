@@ -1,8 +1,8 @@
-import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../sinks/origin.ts';
-import { parseOrigin } from '../sinks/origin.ts';
-import type { CheckpointStore } from '../sinks/runner.ts';
-import { ident, type Db } from '../state/db.ts';
-import { formatLsn, parseLsn, type Position } from '../util/lsn.ts';
+import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../../sinks/origin.ts';
+import { parseOrigin } from '../../sinks/origin.ts';
+import type { CheckpointStore } from '../../sinks/runner.ts';
+import { ident, type Db } from '../../state/db.ts';
+import { formatLsn, parseLsn, type Position } from '../../util/lsn.ts';
 
 /**
  * Per-sink checkpoints in the state schema, keyed by slot and sink, each with the origin it was
