@@ -4,7 +4,14 @@ import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { createSink } from '../sinks/index.ts';
 import { StreamLog } from '../sinks/stream-log.ts';
-import { observeTransactions } from './pipeline/commit-latency.ts';
+import {
+  observeTransactions,
+  Mapper,
+  Pipeline,
+  type Decoder,
+  resolveRoles,
+  TableFilter,
+} from './pipeline/index.ts';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
@@ -16,11 +23,22 @@ import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
-import { Catalog } from './decode/catalog.ts';
-import { PgCheckpointStore } from './state/checkpoint-store.ts';
-import { assertSameServer, checkpointIdentity } from './replication/checkpoint-identity.ts';
-import { identifyServer, readServerState } from './replication/server-identity.ts';
-import { Mapper } from './pipeline/mapper.ts';
+import { Catalog, decodeWal2Json, WAL2JSON_OPTIONS } from './decode/index.ts';
+import { PgCheckpointStore, extractorMigrations } from './state/index.ts';
+import {
+  assertSameServer,
+  checkpointIdentity,
+  identifyServer,
+  readServerState,
+  PgReplicationSource,
+  checkPluginAllowed,
+  ensurePublication,
+  ensureSlot,
+  preflight,
+  LagHistory,
+  LeaderLock,
+  startSlotMonitor,
+} from './replication/index.ts';
 import { Governance } from './governance/index.ts';
 import { configRoutes } from '../sinks/route.ts';
 import {
@@ -30,19 +48,11 @@ import {
   type DeadLetterRoute,
   type DeadLetterTarget,
 } from '../sinks/dead-letter/index.ts';
-import { Pipeline, type Decoder } from './pipeline/pipeline.ts';
-import { PgReplicationSource } from './replication/replication-source.ts';
-import { resolveRoles, TableFilter } from './pipeline/roles.ts';
-import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './replication/slot.ts';
-import { extractorMigrations } from './state/migrations.ts';
-import { LagHistory } from './replication/lag-history.ts';
-import { LeaderLock } from './replication/leader-lock.ts';
-import { startSlotMonitor } from './replication/slot-monitor.ts';
-import { decodeWal2Json, WAL2JSON_OPTIONS } from './decode/wal2json.ts';
 
 /**
- * The composition root of `extract-tasks`: builds every part, starts them in order, stops them in
- * reverse. start() and stop() are safe to call more than once.
+ * The extractor: builds its parts (replication, decode, pipeline, sinks, backfill), starts them in
+ * order, stops them in reverse. start() and stop() are safe to call more than once. The command's
+ * composition root (src/app/extract-tasks.ts) builds it beside the API, which reads its state.
  */
 export class Extractor {
   readonly config: Config;
@@ -190,7 +200,9 @@ export class Extractor {
     for (const r of this.runners) await openSink(r, config);
 
     const decoder: Decoder =
-      config.plugin === 'wal2json' ? decodeWal2Json : (await import('./decode/pgoutput.ts')).createPgoutputDecoder();
+      config.plugin === 'wal2json'
+        ? decodeWal2Json
+        : (await import('./decode/pgoutput.ts')).createPgoutputDecoder();
     const options: Record<string, string> =
       config.plugin === 'wal2json'
         ? {

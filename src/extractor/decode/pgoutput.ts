@@ -9,7 +9,7 @@ import {
   type RowChange,
   type TruncateChange,
 } from './changes.ts';
-import type { Decoder } from '../pipeline/pipeline.ts';
+import type { Decoder } from '../pipeline/index.ts';
 import { textToJsonFor, type TextToJson } from './value-json.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { DecodeError, type BeginChange } from '../decode/changes.ts';
+import { DecodeError, type BeginChange } from '../decode/index.ts';
 import type { TxContext } from './mapper.ts';
 
 /**

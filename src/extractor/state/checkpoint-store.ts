@@ -8,7 +8,7 @@ import { formatLsn, parseLsn, type Position } from '../../util/lsn.ts';
  * Per-sink checkpoints in the state schema, keyed by slot and sink, each with the origin it was
  * written under (the server, timeline, database and slot incarnation: src/sinks/origin.ts). The state
  * schema lives in the watched database, so a restored or migrated database brings old checkpoints
- * along: the origin is what tells them apart (src/extractor/checkpoint-identity.ts).
+ * along: the origin is what tells them apart (src/extractor/replication/checkpoint-identity.ts).
  */
 export class PgCheckpointStore implements CheckpointStore {
   private readonly db: Db;
