@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_ORDERING_BUCKETS } from '../sinks/ordering-key.ts';
 import { DEFAULT_TOPIC } from '../sinks/route.ts';
-import { needsMaskKey, tableRulesSchema, tableTopicRoutes } from '../extractor/governance/rules.ts';
+import { needsMaskKey, tableRulesSchema, tableTopicRoutes } from '../extractor/governance/index.ts';
 
 /**
  * The one configuration schema. Keys are the CLI flag names in camelCase so that an error can name
