@@ -23,7 +23,7 @@ import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
-import { Catalog, decodeWal2Json, WAL2JSON_OPTIONS } from './decode/index.ts';
+import { Catalog, decodeWal2Json, governedColumns, WAL2JSON_OPTIONS } from './decode/index.ts';
 import { PgCheckpointStore, extractorMigrations } from './state/index.ts';
 import {
   assertSameServer,
@@ -40,7 +40,6 @@ import {
   startSlotMonitor,
 } from './replication/index.ts';
 import { Governance } from './governance/index.ts';
-import { governedColumns } from './table-columns.ts';
 import { configRoutes } from '../sinks/route.ts';
 import {
   deadLetterRoute,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { eventSchema, type SchemaColumn } from '../../extractor/governance/index.ts';
-import { tableColumnsQuery } from '../../extractor/table-columns.ts';
+import { tableColumnsQuery } from '../../extractor/decode/index.ts';
 import { mayReadTable } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
 

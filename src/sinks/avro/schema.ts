@@ -1,5 +1,5 @@
 import type { CloudEvent } from '../../events/envelope.ts';
-import { baseType } from '../../extractor/values.ts';
+import { baseType } from '../../extractor/decode/index.ts';
 
 /**
  * The Avro form of a table's events (docs/governance.md "Avro"): a record with the CloudEvents

@@ -1,5 +1,5 @@
-import type { Db, Query } from '../state/db.ts';
-import type { Governance, SchemaColumn } from './governance/index.ts';
+import type { Db, Query } from '../../state/db.ts';
+import type { Governance, SchemaColumn } from '../governance/index.ts';
 
 /**
  * The columns of tables as the catalog has them now (name, format_type, NOT NULL), in column order:
