@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { sql } from '../test/support/db.ts';
 import { createReferenceSlot, currentWalLsn, recvLogical } from '../test/support/recvlogical.ts';
 import { fileIds, kafkaIds, PubSubIds } from './collect.ts';
+import { describePlacements, placeIds } from './kafka-raw.ts';
 import { SupervisedDaemon } from './daemons.ts';
 import { FaultInjector } from './faults.ts';
 import { Load, LOAD_TABLES, setupLoadTables } from './load.ts';
@@ -207,6 +208,35 @@ async function main(): Promise<number> {
       progress: say,
     });
     say(`kafka: ${kafka.records} records in ${kafka.seconds} s, read to the end: ${kafka.complete}`);
+    // Ids read_committed did not find: where are they in the log, if anywhere (kafka-raw.ts)?
+    let kafkaMissing: string | undefined;
+    const unreadKafka = [...want].filter((id) => !kafkaSeen(kafka.partitions).has(id));
+    if (unreadKafka.length) {
+      kafkaMissing = describePlacements(
+        unreadKafka,
+        await placeIds(servers.kafkaProxy.address, TOPIC, new Set(unreadKafka)).catch((err: Error) => {
+          say(`kafka raw read failed: ${err.message}`);
+          return new Map();
+        }),
+      );
+      say(`kafka: ${unreadKafka.length} reference ids not read committed; in the log: ${kafkaMissing}`);
+    } else {
+      // the diagnosis checks itself on a few ids that were read: they must show as committed
+      const sample = expected.filter((_, i) => i % Math.max(1, Math.floor(expected.length / 20)) === 0);
+      const placed = await placeIds(
+        servers.kafkaProxy.address,
+        TOPIC,
+        new Set(sample.map((e) => e.id)),
+      ).catch(() => new Map());
+      say(
+        `kafka raw-read self-check on ${sample.length} ids read: ${
+          describePlacements(
+            sample.map((e) => e.id),
+            placed,
+          ).split(';')[0]
+        }`,
+      );
+    }
     const exitCodes = [await daemons[0].stop(), await daemons[1].stop()];
     await new Promise((r) => setTimeout(r, 2000)); // last Pub/Sub deliveries
     // A missing id counts as lost only when its reader got to the end after the slot confirmed past it.
@@ -253,6 +283,7 @@ async function main(): Promise<number> {
       loadFailures: loadStats.failed,
       drainSeconds,
       confirmedPastEnd,
+      kafkaMissing,
       readers: {
         kafka: {
           complete: kafka.complete,
@@ -287,6 +318,10 @@ async function main(): Promise<number> {
     if (failed || flags.keep) say(`kept ${dir} (daemon logs in logs/)`);
     else rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function kafkaSeen(partitions: string[][]): Set<string> {
+  return new Set(partitions.flat());
 }
 
 function printSummary(s: {
