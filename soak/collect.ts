@@ -30,6 +30,8 @@ export interface KafkaReading {
   complete: boolean;
   records: number;
   seconds: number;
+  /** Per partition: where the reader stopped / the last stable offset it read to. */
+  offsets: string[];
 }
 
 /**
@@ -49,12 +51,13 @@ export async function kafkaIds(
   const started = Date.now();
   let records = 0;
   let complete = false;
+  let ends: bigint[] = [];
   try {
     while (!(await reader.init('beginning'))) {
       if (Date.now() - started > timeoutMs) throw new Error(`topic ${topic} never appeared`);
       await new Promise((r) => setTimeout(r, 500));
     }
-    const ends = await reader.lastStableOffsets();
+    ends = await reader.lastStableOffsets();
     const behind = () => [...reader.next].filter(([p, off]) => off < (ends[p] ?? 0n));
     let told = Date.now();
     while (Date.now() - started < timeoutMs) {

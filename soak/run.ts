@@ -210,7 +210,8 @@ async function main(): Promise<number> {
     say(`kafka: ${kafka.records} records in ${kafka.seconds} s, read to the end: ${kafka.complete}`);
     // Ids read_committed did not find: where are they in the log, if anywhere (kafka-raw.ts)?
     let kafkaMissing: string | undefined;
-    const unreadKafka = [...want].filter((id) => !kafkaSeen(kafka.partitions).has(id));
+    const readKafka = kafkaSeen(kafka.partitions); // once: 200k ids
+    const unreadKafka = [...want].filter((id) => !readKafka.has(id));
     if (unreadKafka.length) {
       kafkaMissing = describePlacements(
         unreadKafka,
@@ -286,6 +287,7 @@ async function main(): Promise<number> {
       kafkaMissing,
       readers: {
         kafka: {
+          offsets: kafka.offsets,
           complete: kafka.complete,
           records: kafka.records,
           seconds: kafka.seconds,
