@@ -90,7 +90,7 @@ describe('Pub/Sub: an event over 10 MB, pstest', () => {
       }
       const lines = readFileSync(letters, 'utf8').trim().split('\n');
       expect(lines).toHaveLength(1);
-      const letter = JSON.parse(lines[0]!) as Record<string, any>;
+      const letter = JSON.parse(lines[0]!) as { reason: string; event: { data: { after: unknown } } };
       expect(letter).toMatchObject({ sink: 'pubsub', topic, table: 'public.docs', type: 'row.insert' });
       expect(letter.reason).toMatch(/larger than pubsub's limit of \d+ bytes/);
       expect(letter.event.data.after).toEqual({ id: 2, body });
