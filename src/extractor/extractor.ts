@@ -24,7 +24,7 @@ import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
-import { Catalog, decodeWal2Json, WAL2JSON_OPTIONS } from './decode/index.ts';
+import { Catalog, decodeWal2Json, governedColumns, WAL2JSON_OPTIONS } from './decode/index.ts';
 import { PgCheckpointStore, extractorMigrations } from './state/index.ts';
 import {
   assertSameServer,
@@ -159,6 +159,8 @@ export class Extractor {
       database: this.database,
       version: VERSION,
       origin: server.origin,
+      // Avro schemas follow the rules in force (a reload swaps this.governance)
+      tableColumns: (table: string) => governedColumns(this.pool, this.governance, table),
     };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>

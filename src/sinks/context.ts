@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { DurableFs } from './durable-fs.ts';
+import type { AvroColumnSource } from './avro/encoder.ts';
 import type { CheckpointOrigin } from './origin.ts';
 
 /** What the file sink reads of the config. */
@@ -29,6 +30,7 @@ export const KAFKA_SINK_KEYS = [
   'kafkaClientId',
   'kafkaCompression',
   'kafkaThread',
+  'schemaRegistry',
 ] as const;
 /** What the Pub/Sub sink reads of the config. */
 export const PUBSUB_SINK_KEYS = [
@@ -61,4 +63,6 @@ export interface SinkContext<C = SinkConfig> {
   origin?: CheckpointOrigin;
   /** The file system the file sink writes through (tests pass a faulty one); the real one if unset. */
   fs?: DurableFs;
+  /** A table's governed columns now, for Avro schemas (--schema-registry); extract-tasks gives it. */
+  tableColumns?: AvroColumnSource;
 }

@@ -13,3 +13,4 @@ export { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row
 export { completeToast, toastToComplete } from './toast.ts';
 export { baseType, converterFor } from './values.ts';
 export { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
+export { governedColumns, tableColumnsQuery, type GovernedColumn } from './table-columns.ts';
