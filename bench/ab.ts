@@ -8,7 +8,8 @@
  *                    [--sink file|noop] [--variant name=/path/to/src/cli/main.ts[ node flags...]]...
  *
  * A variant is a name, the CLI entry of a source tree (e.g. a `git worktree` or `git archive` of the
- * commit to compare with, its node_modules linked) and optional extra node flags; without any, the
+ * commit to compare with, its node_modules linked), optional extra node flags and, after ` -- `,
+ * extra daemon flags (`--variant "r0=src/cli/main.ts -- --stream-retention-bytes 0"`); without any, the
  * variant "this" is this tree. Prints one JSON line per run and a summary (median per variant).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,8 +42,9 @@ const plugins = values.plugins.split(',') as Plugin[];
 const sink = values.sink;
 const variants = (values.variant ?? [`this=${join(ROOT, 'src', 'cli', 'main.ts')}`]).map((v) => {
   const [name, rest] = v.split(/=(.*)/s) as [string, string];
-  const [cli, ...nodeArgs] = rest.split(' ').filter(Boolean);
-  return { name, cli: cli!, nodeArgs };
+  const [node, daemon] = rest.split(' -- ') as [string, string | undefined];
+  const [cli, ...nodeArgs] = node.split(' ').filter(Boolean);
+  return { name, cli: cli!, nodeArgs, args: daemon?.split(' ').filter(Boolean) ?? [] };
 });
 
 const log = (msg: string) => process.stderr.write(`[ab ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -97,7 +99,7 @@ try {
         const m = await runDaemon(ctx, b, p, s, n, [sink], {
           cli: v.cli,
           nodeArgs: v.nodeArgs,
-          ...(sink === 'noop' ? { args: ['--stream-retention-bytes', '0'] } : {}),
+          args: [...(sink === 'noop' ? ['--stream-retention-bytes', '0'] : []), ...v.args],
         });
         await dropSlot(url, s);
         const row = {

@@ -10,6 +10,8 @@ import {
   type TruncateChange,
 } from './changes.ts';
 import type { Decoder } from './pipeline.ts';
+import { jsonString } from './row-json.ts';
+import { jsonStringFromUtf8 } from './utf8-json.ts';
 import { textToJsonFor, type TextToJson } from './value-json.ts';
 
 /**
@@ -164,6 +166,8 @@ interface RelationColumn {
   typmod: number;
   /** The value's text → its JSON text, spliced into the row (value-json.ts). */
   toJson: TextToJson;
+  /** Its value travels as a JSON string of its text (text, varchar, int8, numeric, ...): utf8-json.ts. */
+  plainText: boolean;
 }
 
 interface Relation {
@@ -263,17 +267,25 @@ class Reader {
     this.pos = end + 1;
     return s;
   }
-  /** A length-prefixed (Int32) UTF-8 value. */
-  text(what: string): string {
+  /**
+   * A tuple value (length-prefixed UTF-8) of `col` → its JSON text. The error names the column and
+   * table; the message is only built on failure (two per column of every row otherwise).
+   */
+  value(col: RelationColumn, rel: Relation): string {
     const buf = this.buf;
     const at = this.pos;
-    if (at + 4 > buf.length) this.fail(`message ends inside the length of ${what}`);
-    const n = buf.readInt32BE(at);
-    if (n < 0) this.fail(`negative length ${n} for ${what}`);
+    const n = at + 4 <= buf.length ? buf.readInt32BE(at) : -1;
     const end = at + 4 + n;
-    if (end > buf.length) this.fail(`message ends inside ${what} (offset ${at + 4}, length ${buf.length})`);
+    if (n < 0 || end > buf.length) {
+      const what = `value of column ${col.name} of ${rel.schema}.${rel.table}`;
+      if (at + 4 > buf.length) this.fail(`message ends inside the length of ${what}`);
+      if (n < 0) this.fail(`negative length ${n} for ${what}`);
+      this.fail(`message ends inside ${what} (offset ${at + 4}, length ${buf.length})`);
+    }
     this.pos = end;
-    return buf.toString('utf8', at + 4, end);
+    return col.plainText
+      ? jsonStringFromUtf8(buf, at + 4, end)
+      : col.toJson(buf.toString('utf8', at + 4, end));
   }
   utf8(n: number, what: string): string {
     if (n < 0) this.fail(`negative length ${n} for ${what}`);
@@ -316,7 +328,7 @@ export function createPgoutputDecoder(): Decoder {
       if (kind === KIND_TEXT) {
         // the value's text spliced in as JSON (value-json.ts): no typed value, no JSON.stringify
         keys.push(col.key);
-        values.push(col.toJson(r.text(`value of column ${col.name} of ${rel.schema}.${rel.table}`)));
+        values.push(r.value(col, rel));
       } else if (kind === KIND_NULL) {
         keys.push(col.key);
         values.push('null');
@@ -412,6 +424,7 @@ export function createPgoutputDecoder(): Decoder {
           const typeOid = r.uint32('column type OID');
           const typmod = r.int32('column type modifier');
           const typeName = pgoutputTypeName(typeOid, userTypes);
+          const toJson = textToJsonFor(typeName);
           columns.push({
             name,
             key: JSON.stringify(name),
@@ -419,7 +432,8 @@ export function createPgoutputDecoder(): Decoder {
             typeOid,
             typeName,
             typmod,
-            toJson: textToJsonFor(typeName),
+            toJson,
+            plainText: toJson === jsonString,
           });
         }
         r.end('Relation');
