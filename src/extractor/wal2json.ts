@@ -209,11 +209,11 @@ class Scanner {
   }
 
   /**
-   * `[{"name":..,"type":..,"value":..},...]` → a row (JSON text per column). `tokens`: KEEP for the
-   * new row (its tokens are kept), REUSE for the old one (a value whose token the new row had at the
+   * `[{"name":..,"type":..,"value":..},...]` → a row (JSON text per column). `tokens`: KEEP for an
+   * update's new row (its tokens are kept), REUSE for its old one (a value whose token the new row had at the
    * same place, for the same column, takes the new row's JSON: see `kept`).
    */
-  row(tokens: typeof KEEP | typeof REUSE): Row {
+  row(tokens: typeof NONE | typeof KEEP | typeof REUSE): Row {
     const row: Row = { keys: [], values: [] };
     if (tokens === KEEP) kept.count = 0;
     this.expect(OPEN_BRACKET);
@@ -265,19 +265,8 @@ class Scanner {
             if (t.charCodeAt(this.p) === CLOSE_BRACE) {
               this.p++;
               row.keys.push(name);
-              let json: string;
-              if (tokens === REUSE && i < kept.count && kept.tokens[i] === value && kept.names[i] === name)
-                json = kept.values[i]!;
-              else {
-                json = value === 'null' ? value : convert(value);
-                if (tokens === KEEP && kept.count === i) {
-                  kept.tokens[i] = value;
-                  kept.names[i] = name;
-                  kept.values[i] = json;
-                  kept.count = i + 1;
-                }
-              }
-              row.values.push(json);
+              if (tokens === NONE) row.values.push(value === 'null' ? value : convert(value));
+              else row.values.push(keptJson(tokens, i, name, value, convert));
               continue;
             }
           }
@@ -323,6 +312,7 @@ class Scanner {
   }
 }
 
+const NONE = 0;
 const KEEP = 1;
 const REUSE = 2;
 
@@ -335,6 +325,20 @@ const REUSE = 2;
  * the name check then stops the reuse, never mismatches it.
  */
 const kept = { count: 0, tokens: [] as string[], names: [] as string[], values: [] as string[] };
+
+/** A value's JSON in an update's new row (kept) or old row (reused when the new row had it). */
+function keptJson(tokens: number, i: number, name: string, value: string, convert: TokenConverter): string {
+  if (tokens === REUSE && i < kept.count && kept.tokens[i] === value && kept.names[i] === name)
+    return kept.values[i]!;
+  const json = value === 'null' ? value : convert(value);
+  if (tokens === KEEP && kept.count === i) {
+    kept.tokens[i] = value;
+    kept.names[i] = name;
+    kept.values[i] = json;
+    kept.count = i + 1;
+  }
+  return json;
+}
 
 const byTypeToken = new Map<string, TokenConverter>();
 
@@ -506,7 +510,8 @@ function scan(text: string): Fields {
           f.table = s.text();
           break;
         case K_COLUMNS:
-          f.columns = s.row(KEEP);
+          // only an update has an identity after its columns (wal2json prints "action" first)
+          f.columns = s.row(f.action === 'U' ? KEEP : NONE);
           break;
         case K_IDENTITY:
           f.identity = s.row(REUSE);

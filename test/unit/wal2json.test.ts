@@ -189,9 +189,10 @@ describe('wal2json scanner edge cases', () => {
       ['s', 'timestamp with time zone', '"2026-01-01 00:00:00.5+00"'],
       ['s', 'timestamp with time zone', '"2026-01-01 00:00:01+00"'],
     );
-    const cols = (xs: string[][]) => xs.map(([name, type, token]) => col(name!, type!, token!)).join(',');
+    const cols = (xs: readonly (readonly string[])[]) =>
+      xs.map(([name, type, token]) => col(name!, type!, token!)).join(',');
     // rows as JSON text (not typed: every byte counts, and names may repeat)
-    const rowOf = (xs: string[][]) => (decodeText(msg(cols(xs)), '0/1') as RowChange).new;
+    const rowOf = (xs: readonly (readonly string[])[]) => (decodeText(msg(cols(xs)), '0/1') as RowChange).new;
     fc.assert(
       fc.property(fc.array(value, { maxLength: 6 }), fc.array(value, { maxLength: 6 }), (after, before) => {
         const u = decodeText(
