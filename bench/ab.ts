@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDatabase, PG_BIN, PgCluster } from '../test/support/pg.ts';
-import { WAL2JSON_OPTIONS } from '../src/extractor/wal2json.ts';
+import { WAL2JSON_OPTIONS } from '../src/extractor/decode/wal2json.ts';
 import type { BenchContext } from './lib/context.ts';
 import { ROOT } from './lib/daemon.ts';
 import { createSlots, dropSlot, sql } from './lib/db.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { jsonStringFromUtf8, needsJsonEscape } from '../../src/extractor/utf8-json.ts';
+import { jsonStringFromUtf8, needsJsonEscape } from '../../src/extractor/decode/utf8-json.ts';
 
 const escapesByte = (b: number) => b < 0x20 || b === 0x22 || b === 0x5c;
 

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import type { TableInfo } from '../../src/extractor/catalog.ts';
-import type { Change, RowChange } from '../../src/extractor/changes.ts';
-import { Mapper, type TxContext } from '../../src/extractor/mapper.ts';
-import { createPgoutputDecoder } from '../../src/extractor/pgoutput.ts';
-import { completeToast, toastToComplete } from '../../src/extractor/toast.ts';
-import { isToastable } from '../../src/extractor/values.ts';
-import { decodeWal2Json } from '../../src/extractor/wal2json.ts';
+import type { TableInfo } from '../../src/extractor/decode/catalog.ts';
+import type { Change, RowChange } from '../../src/extractor/decode/changes.ts';
+import { Mapper, type TxContext } from '../../src/extractor/pipeline/mapper.ts';
+import { createPgoutputDecoder } from '../../src/extractor/decode/pgoutput.ts';
+import { completeToast, toastToComplete } from '../../src/extractor/decode/toast.ts';
+import { isToastable } from '../../src/extractor/decode/values.ts';
+import { decodeWal2Json } from '../../src/extractor/decode/wal2json.ts';
 
 /**
  * Golden events of the bench's captured workloads (bench/capture-fixtures.ts: 600 changes each of the
