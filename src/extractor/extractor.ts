@@ -319,11 +319,15 @@ export class Extractor {
     const { config, logger } = this;
     const service = this.backfills!;
     // Sessions print values as the replication connection does, so reads equal decoded changes.
+    // synchronous_commit=local: the stream sees a watermark only once its WAL is flushed, and with
+    // synchronous_commit off that waits for the WAL writer (up to wal_writer_delay) at every chunk.
     this.backfillPool = new pg.Pool({
       ...pgClientConfig(config),
-      max: config.backfillParallel + 1,
+      // A connection per table being read, one for watermarks and the stream's chunk reads, one to spare.
+      max: config.backfillParallel + 2,
       application_name: 'tag-connector-backfill',
-      options: '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex',
+      options:
+        '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex -c synchronous_commit=local',
     });
     this.backfillPool.on('error', (err) =>
       logger.warn({ err: err.message }, 'idle backfill connection lost'),
