@@ -371,6 +371,7 @@ export class Pipeline {
     const backfill = this.o.backfill!;
     const tx = this.txs.tx!;
     const reads = backfill.message(change, tx.commitLsn);
+    for (const c of backfill.takeClosed()) this.tracker.holdUntilDelivered(c.low, c.high);
     this.tracker.hold(backfill.hold());
     if (!reads) return;
     // The rows may still be on their way (the runner's statement, or the stored copy after a

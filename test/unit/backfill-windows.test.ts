@@ -231,4 +231,24 @@ describe('checkpoint tracker hold (an open backfill window)', () => {
     t.hold(null);
     expect(t.confirmedLsn()).toBe(400n);
   });
+
+  it('keeps holding a closed window until its high watermark transaction is delivered', () => {
+    const t = new CheckpointTracker(['a'], 100n);
+    t.begin(); // chunk k's high watermark transaction, its reads not yet durable
+    const e = t.event(1);
+    t.commit(200n);
+    t.hold(210n); // chunk k+1's low watermark (read while chunk k is emitted), a transaction without events
+    t.begin();
+    t.commit(220n);
+    t.holdUntilDelivered(210n, 300n); // chunk k+1's high watermark closes the window...
+    t.hold(null);
+    t.begin(); // ...in a transaction committed at 300, still open
+    const e2 = t.event(1);
+    t.markDurable('a', e);
+    // Not 220: a restart there would skip the low watermark and meet the high one without its window.
+    expect(t.confirmedLsn()).toBe(210n);
+    t.commit(310n);
+    t.markDurable('a', e2);
+    expect(t.confirmedLsn()).toBe(310n);
+  });
 });

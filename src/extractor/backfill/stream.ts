@@ -65,6 +65,7 @@ export class BackfillStream {
   readonly windows = new WatermarkWindows();
   private readonly o: BackfillStreamOptions;
   private listener?: BackfillListener;
+  private closedWindows: { low: Lsn; high: Lsn }[] = [];
   /** Resolves once a listener is there: a replay may reach a high watermark before the runner exists. */
   private readonly listening: Promise<BackfillListener>;
   private resolveListening!: (l: BackfillListener) => void;
@@ -128,6 +129,7 @@ export class BackfillStream {
       );
       return this.reads(w, m.lsn, commitLsn, undefined, undefined);
     }
+    this.closedWindows.push({ low: win.lowLsn, high: commitLsn });
     if (w.inline) return this.reads(w, m.lsn, commitLsn, win, w.inline);
     if (w.count === 0) return this.reads(w, m.lsn, commitLsn, win, { columns: [], types: [], rows: [] });
     const data = this.listener?.chunk(w.backfill, w.nonce);
@@ -183,6 +185,16 @@ export class BackfillStream {
 
   hold(): Lsn | null {
     return this.windows.holdLsn();
+  }
+
+  /**
+   * Windows closed since the last call, as (low watermark commit, high watermark commit): each keeps
+   * holding the slot until its high watermark's transaction is delivered (CheckpointTracker).
+   */
+  takeClosed(): { low: Lsn; high: Lsn }[] {
+    const out = this.closedWindows;
+    if (out.length > 0) this.closedWindows = [];
+    return out;
   }
 
   /** A reconnect: Postgres resends from before the oldest open window, which rebuilds them. */

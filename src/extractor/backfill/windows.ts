@@ -48,6 +48,8 @@ export function chunkRow(
 
 /** What the stream saw between a chunk's watermarks. */
 export interface ClosedWindow {
+  /** Commit LSN of the low watermark's transaction. */
+  lowLsn: Lsn;
   /** Keys of the table changed in the window. */
   changed: ReadonlySet<string>;
   /** A TRUNCATE inside the window: every read of the chunk may be stale. */
@@ -132,7 +134,7 @@ export class WatermarkWindows {
     const win = this.windows.get(id);
     if (!win) return undefined;
     this.remove(id);
-    return { changed: win.changed, truncated: win.truncated };
+    return { lowLsn: win.lowLsn, changed: win.changed, truncated: win.truncated };
   }
 
   /** The backfill ended: its open windows (a chunk that will never close) are dropped. */
