@@ -15,7 +15,14 @@ import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
-import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
+import {
+  BackfillRunner,
+  BackfillService,
+  BackfillStream,
+  initialBackfillQueued,
+  owedInitialBackfill,
+  oweInitialBackfill,
+} from './backfill/index.ts';
 import { Catalog } from './catalog.ts';
 import { PgCheckpointStore } from './checkpoint-store.ts';
 import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
@@ -126,6 +133,7 @@ export class Extractor {
         logger,
       );
     }
+    if (config.snapshotMode !== 'never') await oweInitialBackfill(this.pool, config.stateSchema, config.slot);
     const slot = await ensureSlot(this.pool, {
       slot: config.slot,
       plugin: config.plugin,
@@ -253,7 +261,7 @@ export class Extractor {
     pipelineRef.p = pipeline;
     this.pipeline = pipeline;
     await pipeline.start();
-    await this.startBackfills(backfillStream, slot.created);
+    await this.startBackfills(backfillStream);
     this.stopMonitor = startSlotMonitor({
       db: this.pool,
       slot: config.slot,
@@ -315,7 +323,7 @@ export class Extractor {
   }
 
   /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */
-  private async startBackfills(stream: BackfillStream, slotCreated: boolean): Promise<void> {
+  private async startBackfills(stream: BackfillStream): Promise<void> {
     const { config, logger } = this;
     const service = this.backfills!;
     // Sessions print values as the replication connection does, so reads equal decoded changes.
@@ -344,13 +352,19 @@ export class Extractor {
       metrics: { rows: this.metrics.backfillRows, remaining: this.metrics.backfillRemaining },
       confirmedLsn: () => pipeline.confirmedLsn(),
     });
-    if (config.snapshotMode !== 'never' && slotCreated) {
+    // Owed since this slot was created (by this start, or by one that died before queueing it).
+    const initialId =
+      config.snapshotMode !== 'never'
+        ? await owedInitialBackfill(this.pool, config.stateSchema, config.slot)
+        : null;
+    if (initialId !== null) {
       const tables = await service.trackedTables();
-      const b = await service.createInitial(tables, (table, err) =>
+      const b = await service.createInitial(initialId, tables, (table, err) =>
         logger.warn({ table, err: err.message }, 'initial backfill skips a table'),
       );
+      await initialBackfillQueued(this.pool, config.stateSchema, config.slot);
       logger.info(
-        { backfill: b?.id ?? null, tables: b?.tables.map((t) => t.table) ?? [] },
+        { backfill: b?.id ?? initialId, tables: b?.tables.map((t) => t.table) ?? [] },
         'initial backfill queued',
       );
     }

@@ -39,7 +39,8 @@ export interface TablePlan {
 
 /**
  * Inserts a backfill and its tables in one statement (one transaction). A signal's backfill is made
- * once per (slot, signal id): the signal is seen again when the stream replays it after a restart.
+ * once per (slot, signal id): the signal is seen again when the stream replays it after a restart; an
+ * initial backfill once per id (initial.ts). Either conflict inserts nothing.
  */
 export function insertBackfill(
   s: string,
@@ -56,7 +57,7 @@ export function insertBackfill(
   return {
     text: `WITH b AS (
              INSERT INTO ${s}.backfills (id, slot, where_sql, chunk_size, origin, signal_id)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (slot, signal_id) DO NOTHING RETURNING id)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id)
            INSERT INTO ${s}.backfill_tables (backfill_id, position, table_name, key_columns, key_types, estimated_rows)
            SELECT b.id, t.position, t.table_name, t.key_columns, t.key_types, t.estimated_rows
              FROM b, jsonb_to_recordset($7::jsonb)
