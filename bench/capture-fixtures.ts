@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDatabase, PgCluster } from '../test/support/pg.ts';
-import { WAL2JSON_OPTIONS } from '../src/extractor/wal2json.ts';
+import { WAL2JSON_OPTIONS } from '../src/extractor/decode/wal2json.ts';
 import { ROOT } from './lib/daemon.ts';
 import { sql } from './lib/db.ts';
 import { WORKLOADS } from './lib/workloads.ts';

@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { epochMs } from '../../src/extractor/commit-latency.ts';
+import { epochMs } from '../../src/extractor/pipeline/commit-latency.ts';
 
 /**
  * The tail workers' shared half (tail-worker.ts, kafka-tail-worker.ts): per event seen, its latency

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { WAL2JSON_OPTIONS } from '../../src/extractor/wal2json.ts';
+import { WAL2JSON_OPTIONS } from '../../src/extractor/decode/wal2json.ts';
 import { formatSummary, summariseFile, type ProfileSummary } from '../cpuprofile.ts';
 import { type BenchContext, type Row, round } from '../lib/context.ts';
 import { Daemon, ROOT } from '../lib/daemon.ts';

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
-import type { Extractor } from '../extractor/extractor.ts';
+import type { Extractor } from '../extractor/index.ts';
 import type { Logger } from '../log.ts';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.ts';
-import type { Extractor } from '../extractor/extractor.ts';
+import type { Extractor } from '../extractor/index.ts';
 import type { Logger } from '../log.ts';
 import { buildApp } from './app.ts';
 import { Authenticator, authOptions } from './auth.ts';

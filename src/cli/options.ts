@@ -256,6 +256,12 @@ export const sinkOptions: Record<string, Options> = {
     group: 'Sinks:',
     describe: 'Event encoding: structured|binary|debezium [structured]',
   },
+  'schema-registry': {
+    type: 'string',
+    group: 'Sinks:',
+    describe:
+      'Confluent-compatible schema registry URL: Kafka values in Avro, subjects <topic>-value (docs/governance.md)',
+  },
 };
 
 export const replicationOptions: Record<string, Options> = {

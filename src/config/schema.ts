@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_ORDERING_BUCKETS } from '../sinks/ordering-key.ts';
 import { DEFAULT_TOPIC } from '../sinks/route.ts';
-import { needsMaskKey, tableRulesSchema, tableTopicRoutes } from '../extractor/governance/rules.ts';
+import { needsMaskKey, tableRulesSchema, tableTopicRoutes } from '../extractor/governance/index.ts';
 
 /**
  * The one configuration schema. Keys are the CLI flag names in camelCase so that an error can name
@@ -190,6 +190,11 @@ export const configSchema = z
       .string()
       .regex(/^(none|kafka:.+|file:.+)$/, { error: 'expected none, kafka:<topic> or file:<path>' })
       .default('none'),
+    /**
+     * Confluent-compatible schema registry (docs/governance.md "Avro"): the Kafka sink then writes
+     * Avro values registered under `<topic>-value`, in Confluent's wire format.
+     */
+    schemaRegistry: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
     stateSchema: identifier.default('tag_connector'),
     // backfills (docs/backfill.md)
     snapshotMode: z
@@ -254,6 +259,12 @@ export const configSchema = z
         path: ['kafkaCheckpointTopic'],
         message: 'must differ from --topic and every topicRoutes topic',
       });
+    if (c.schemaRegistry !== undefined && c.envelope !== 'structured')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schemaRegistry'],
+        message: `writes Avro CloudEvents: it cannot be combined with --envelope ${c.envelope}`,
+      });
     if (needsMaskKey(c.tableRules) && c.maskKey === undefined)
       ctx.addIssue({
         code: 'custom',
@@ -270,7 +281,7 @@ export type SinkKind = (typeof SINK_KINDS)[number];
 export const SECRET_KEYS = ['password', 'clientSecret', 'kafkaSaslPassword', 'maskKey'] as const;
 
 /** Keys that may also hold a URL with embedded credentials; their password part is redacted. */
-export const URL_KEYS = ['pgUrl', 'mongoAddr', 'ws', 'oidc', 'authJwtIssuer'] as const;
+export const URL_KEYS = ['pgUrl', 'mongoAddr', 'ws', 'oidc', 'authJwtIssuer', 'schemaRegistry'] as const;
 
 /**
  * Environment names of the job initiator this replaces (lblod delta-producer-background-jobs-initiator),

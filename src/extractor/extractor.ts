@@ -4,7 +4,14 @@ import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { createSink } from '../sinks/index.ts';
 import { StreamLog } from '../sinks/stream-log.ts';
-import { observeTransactions } from './commit-latency.ts';
+import {
+  observeTransactions,
+  Mapper,
+  Pipeline,
+  type Decoder,
+  resolveRoles,
+  TableFilter,
+} from './pipeline/index.ts';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
@@ -23,11 +30,22 @@ import {
   owedInitialBackfill,
   oweInitialBackfill,
 } from './backfill/index.ts';
-import { Catalog } from './catalog.ts';
-import { PgCheckpointStore } from './checkpoint-store.ts';
-import { assertSameServer, checkpointIdentity } from './checkpoint-identity.ts';
-import { identifyServer, readServerState } from './server-identity.ts';
-import { Mapper } from './mapper.ts';
+import { Catalog, decodeWal2Json, governedColumns, WAL2JSON_OPTIONS } from './decode/index.ts';
+import { PgCheckpointStore, extractorMigrations } from './state/index.ts';
+import {
+  assertSameServer,
+  checkpointIdentity,
+  identifyServer,
+  readServerState,
+  PgReplicationSource,
+  checkPluginAllowed,
+  ensurePublication,
+  ensureSlot,
+  preflight,
+  LagHistory,
+  LeaderLock,
+  startSlotMonitor,
+} from './replication/index.ts';
 import { Governance } from './governance/index.ts';
 import { configRoutes } from '../sinks/route.ts';
 import {
@@ -37,19 +55,11 @@ import {
   type DeadLetterRoute,
   type DeadLetterTarget,
 } from '../sinks/dead-letter/index.ts';
-import { Pipeline, type Decoder } from './pipeline.ts';
-import { PgReplicationSource } from './replication-source.ts';
-import { resolveRoles, TableFilter } from './roles.ts';
-import { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
-import { extractorMigrations } from './state/migrations.ts';
-import { LagHistory } from './lag-history.ts';
-import { LeaderLock } from './leader-lock.ts';
-import { startSlotMonitor } from './slot-monitor.ts';
-import { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
 
 /**
- * The composition root of `extract-tasks`: builds every part, starts them in order, stops them in
- * reverse. start() and stop() are safe to call more than once.
+ * The extractor: builds its parts (replication, decode, pipeline, sinks, backfill), starts them in
+ * order, stops them in reverse. start() and stop() are safe to call more than once. The command's
+ * composition root (src/app/extract-tasks.ts) builds it beside the API, which reads its state.
  */
 export class Extractor {
   readonly config: Config;
@@ -150,7 +160,15 @@ export class Extractor {
     const identity = checkpointIdentity(server, { resetMismatched: config.resetSinkCheckpoints, logger });
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
-    const ctx = { config, logger, database: this.database, version: VERSION, origin: server.origin };
+    const ctx = {
+      config,
+      logger,
+      database: this.database,
+      version: VERSION,
+      origin: server.origin,
+      // Avro schemas follow the rules in force (a reload swaps this.governance)
+      tableColumns: (table: string) => governedColumns(this.pool, this.governance, table),
+    };
     const pipelineRef: { p?: Pipeline } = {};
     const runnerFor = (sink: Sink, onBatch?: SinkRunnerOptions['onBatch']) =>
       new SinkRunner(sink, {
@@ -198,7 +216,9 @@ export class Extractor {
     for (const r of this.runners) await openSink(r, config);
 
     const decoder: Decoder =
-      config.plugin === 'wal2json' ? decodeWal2Json : (await import('./pgoutput.ts')).createPgoutputDecoder();
+      config.plugin === 'wal2json'
+        ? decodeWal2Json
+        : (await import('./decode/pgoutput.ts')).createPgoutputDecoder();
     const options: Record<string, string> =
       config.plugin === 'wal2json'
         ? {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { extractorMigrations } from '../extractor/state/migrations.ts';
+import { extractorMigrations } from '../extractor/state/index.ts';
 import { migrate } from '../state/migrate.ts';
 import { jobrunnerMigrations } from './migrations.ts';
 

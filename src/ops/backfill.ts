@@ -7,8 +7,8 @@ import {
   progressLine,
   type BackfillState,
 } from '../extractor/backfill/index.ts';
-import { resolveRoles, TableFilter } from '../extractor/roles.ts';
-import { extractorMigrations } from '../extractor/state/migrations.ts';
+import { resolveRoles, TableFilter } from '../extractor/pipeline/index.ts';
+import { extractorMigrations } from '../extractor/state/index.ts';
 import { migrate } from '../state/migrate.ts';
 
 /**

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { databaseName, pgClientConfig, type Config } from '../config/index.ts';
-import { resolveRoles, TableFilter, type ResolvedRoles } from '../extractor/roles.ts';
+import { resolveRoles, TableFilter, type ResolvedRoles } from '../extractor/pipeline/index.ts';
 import { ident, type Db } from '../state/db.ts';
 import {
   evaluate,

@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { DurableFs } from './durable-fs.ts';
+import type { AvroColumnSource } from './avro/encoder.ts';
 import type { CheckpointOrigin } from './origin.ts';
 
 /** What a sink may need besides the config. */
@@ -14,4 +15,6 @@ export interface SinkContext {
   origin?: CheckpointOrigin;
   /** The file system the file sink writes through (tests pass a faulty one); the real one if unset. */
   fs?: DurableFs;
+  /** A table's governed columns now, for Avro schemas (--schema-registry); extract-tasks gives it. */
+  tableColumns?: AvroColumnSource;
 }

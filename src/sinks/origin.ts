@@ -4,7 +4,7 @@ import type { Position } from '../util/lsn.ts';
  * Where a sink checkpoint came from. A position (commit LSN, seq) means something only on the server,
  * slot and history it was read from: a replaced cluster starts its LSNs anew, a recreated slot starts
  * a new stream. Every sink records this with its checkpoint; the daemon compares it with the server on
- * start (src/extractor/checkpoint-identity.ts). See docs/delivery-guarantees.md.
+ * start (src/extractor/replication/checkpoint-identity.ts). See docs/delivery-guarantees.md.
  */
 export interface CheckpointOrigin {
   /** pg_control's system identifier (IDENTIFY_SYSTEM `systemid`): new with every initdb. */

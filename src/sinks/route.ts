@@ -1,4 +1,4 @@
-import { tableTopicRoutes, type TableRules } from '../extractor/governance/rules.ts';
+import { tableTopicRoutes, type TableRules } from '../extractor/governance/index.ts';
 
 /** The Kafka / Pub/Sub topic when neither `--topic` nor a route names one. */
 export const DEFAULT_TOPIC = 'tag-connector.events';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { PgReplicationSource } from '../../src/extractor/replication-source.ts';
+import { PgReplicationSource } from '../../src/extractor/replication/replication-source.ts';
 import { runCli, waitStreaming, type Daemon } from '../support/daemon.ts';
 import { createDatabase, PgCluster } from '../support/pg.ts';
 import { freePort } from '../support/ports.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { LeaderLock } from '../../src/extractor/leader-lock.ts';
+import { LeaderLock } from '../../src/extractor/replication/leader-lock.ts';
 import { createLogger } from '../../src/log.ts';
 import { FaultProxy } from '../../soak/proxy.ts';
 import { testDatabase } from '../support/db.ts';

@@ -1,5 +1,5 @@
-import type { Change } from '../../src/extractor/changes.ts';
-import { typedRow } from '../../src/extractor/row-json.ts';
+import type { Change } from '../../src/extractor/decode/changes.ts';
+import { typedRow } from '../../src/extractor/decode/row-json.ts';
 
 /** A decoded change with its rows as typed values (decoders emit JSON text per column). */
 export function typed<C extends Change | Change[]>(c: C): C {

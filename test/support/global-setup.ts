@@ -31,6 +31,7 @@ export default async function globalSetup(): Promise<void> {
     mongo: 'MONGO_URL',
     oidc: 'OIDC_ISSUER',
     graphql: 'WORKSPACE_GRAPHQL_URL',
+    registry: 'REGISTRY_URL',
   };
   const toStart = wanted.filter((s) => !(envOf[s] && process.env[envOf[s]!]));
   const running = await startServices(toStart, process.pid);

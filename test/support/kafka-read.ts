@@ -7,6 +7,8 @@ export interface ReadMessage {
   offset: bigint;
   key: string;
   value: string;
+  /** The value's bytes (binary values: Avro); empty for a null value. */
+  valueBytes: Buffer;
   headers: Record<string, string>;
 }
 
@@ -24,11 +26,11 @@ export async function readTopic(
     isolation = 'read_committed' as 'read_committed' | 'read_uncommitted',
   } = {},
 ): Promise<ReadMessage[]> {
-  const consumer = new Consumer<string, string, string, string>({
+  const consumer = new Consumer<string, Buffer | undefined, string, string>({
     clientId: 'tagc-test-reader',
     groupId: `tagc-test-${randomUUID()}`,
     bootstrapBrokers: [brokers],
-    deserializers: stringDeserializers,
+    deserializers: { ...stringDeserializers, value: (b?: Buffer) => b },
     isolationLevel:
       isolation === 'read_committed'
         ? FetchIsolationLevels.READ_COMMITTED
@@ -55,7 +57,8 @@ export async function readTopic(
           partition: m.partition,
           offset: m.offset,
           key: m.key ?? '',
-          value: m.value ?? '',
+          value: m.value?.toString() ?? '',
+          valueBytes: m.value ?? Buffer.alloc(0),
           headers: Object.fromEntries([...m.headers].map(([k, v]) => [String(k), String(v)])),
         });
       });
@@ -100,6 +103,7 @@ export async function readCommitted(
           offset: r.offset,
           key: r.key ?? '',
           value: r.value ?? '',
+          valueBytes: Buffer.from(r.value ?? ''),
           headers: r.headers,
         });
       }

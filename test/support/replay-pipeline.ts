@@ -1,9 +1,9 @@
-import type { Catalog, TableInfo } from '../../src/extractor/catalog.ts';
-import { Mapper } from '../../src/extractor/mapper.ts';
-import { Pipeline } from '../../src/extractor/pipeline.ts';
-import type { TableFilter } from '../../src/extractor/roles.ts';
-import { createPgoutputDecoder } from '../../src/extractor/pgoutput.ts';
-import { decodeWal2Json } from '../../src/extractor/wal2json.ts';
+import type { Catalog, TableInfo } from '../../src/extractor/decode/catalog.ts';
+import { Mapper } from '../../src/extractor/pipeline/mapper.ts';
+import { Pipeline } from '../../src/extractor/pipeline/pipeline.ts';
+import type { TableFilter } from '../../src/extractor/pipeline/roles.ts';
+import { createPgoutputDecoder } from '../../src/extractor/decode/pgoutput.ts';
+import { decodeWal2Json } from '../../src/extractor/decode/wal2json.ts';
 import type { Logger } from '../../src/log.ts';
 import { SinkRunner } from '../../src/sinks/runner.ts';
 import type { Sink } from '../../src/sinks/sink.ts';

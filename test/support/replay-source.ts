@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ReplicationSource, SourceHandlers } from '../../src/extractor/replication-source.ts';
+import type {
+  ReplicationSource,
+  SourceHandlers,
+} from '../../src/extractor/replication/replication-source.ts';
 import { formatLsn } from '../../src/util/lsn.ts';
 
 /** The captured wal2json messages (200 inserts, then the updates of those rows) bench and tests replay. */

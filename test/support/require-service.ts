@@ -6,6 +6,7 @@ export const SERVICE_ENV = {
   mongo: 'MONGO_URL',
   oidc: 'OIDC_ISSUER',
   graphql: 'WORKSPACE_GRAPHQL_URL',
+  registry: 'REGISTRY_URL',
 } as const;
 
 export type ServiceName = keyof typeof SERVICE_ENV;

@@ -61,7 +61,7 @@ const pgService: ServiceDef = {
 export const services: Record<string, ServiceDef> = { pg: pgService };
 
 export async function loadExtraServices(): Promise<void> {
-  for (const mod of ['./kafka.ts', './pubsub.ts', './mongo.ts', './oidc.ts', './graphql.ts']) {
+  for (const mod of ['./kafka.ts', './pubsub.ts', './mongo.ts', './oidc.ts', './graphql.ts', './registry.ts']) {
     const path = new URL(mod, import.meta.url);
     if (!existsSync(path)) continue;
     const m = (await import(fileURLToPath(path))) as { service?: ServiceDef };
@@ -207,7 +207,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(existsSync(STATE) ? readFileSync(STATE, 'utf8') : '[]\n');
   } else {
     process.stderr.write(
-      'usage: script/services up [pg kafka pubsub mongo oidc graphql] | down [NAME...|--all] | status | prune [MINUTES]\n',
+      'usage: script/services up [pg kafka pubsub mongo oidc graphql registry] | down [NAME...|--all] | status | prune [MINUTES]\n',
     );
     process.exit(2);
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import type { Row } from '../../src/extractor/changes.ts';
-import { CheckpointTracker } from '../../src/extractor/checkpoint-tracker.ts';
+import type { Row } from '../../src/extractor/decode/changes.ts';
+import { CheckpointTracker } from '../../src/extractor/pipeline/checkpoint-tracker.ts';
 import {
   lowWatermark,
   parseWatermark,
@@ -10,7 +10,7 @@ import {
   type LowWatermark,
 } from '../../src/extractor/backfill/messages.ts';
 import { chunkReads, chunkRow, rowKey, WatermarkWindows } from '../../src/extractor/backfill/windows.ts';
-import { textRow, typedRow } from '../../src/extractor/row-json.ts';
+import { textRow, typedRow } from '../../src/extractor/decode/row-json.ts';
 
 const TABLE = 'public.t';
 

@@ -5,8 +5,8 @@ import {
   checkpointIdentity,
   judgeCheckpoint,
   type ServerState,
-} from '../../src/extractor/checkpoint-identity.ts';
-import { parseTimelineHistory } from '../../src/extractor/server-identity.ts';
+} from '../../src/extractor/replication/checkpoint-identity.ts';
+import { parseTimelineHistory } from '../../src/extractor/replication/server-identity.ts';
 import {
   checkpointKeyFor,
   checkpointValue,

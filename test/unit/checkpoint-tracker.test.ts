@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { CheckpointTracker } from '../../src/extractor/checkpoint-tracker.ts';
+import { CheckpointTracker } from '../../src/extractor/pipeline/checkpoint-tracker.ts';
 
 describe('checkpoint tracker (the LSN confirmed to Postgres)', () => {
   it('confirms a transaction end only when every sink holds its last event', () => {

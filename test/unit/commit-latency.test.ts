@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { epochMs, observeTransactions } from '../../src/extractor/commit-latency.ts';
+import { epochMs, observeTransactions } from '../../src/extractor/pipeline/commit-latency.ts';
 import { EncodedEvent } from '../../src/sinks/sink.ts';
 
 const ev = (commitLsn: bigint, seq: number, time: string) =>

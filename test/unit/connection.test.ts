@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import pino from 'pino';
-import { Connection, type ConnectionOptions } from '../../src/extractor/connection.ts';
-import type { ReplicationSource, SourceHandlers } from '../../src/extractor/replication-source.ts';
+import { Connection, type ConnectionOptions } from '../../src/extractor/replication/connection.ts';
+import type {
+  ReplicationSource,
+  SourceHandlers,
+} from '../../src/extractor/replication/replication-source.ts';
 import { ConnectorError } from '../../src/errors.ts';
 
 const logger = pino({ level: 'silent' });

@@ -6,7 +6,7 @@ import { CopyOut } from '../../src/api/snapshot/copy-out.ts';
 import { CopyTextParser, type CopyField } from '../../src/api/snapshot/copy-text.ts';
 import { SnapshotRowEncoder } from '../../src/api/snapshot/row-encoder.ts';
 import { jsonEmitterFor, rowShape, type SnapshotTable } from '../../src/api/snapshot/rows.ts';
-import { converterFor } from '../../src/extractor/values.ts';
+import { converterFor } from '../../src/extractor/decode/values.ts';
 
 /** Reference encoder: what COPY ... TO STDOUT (text format) writes for these rows. */
 function encodeCopyText(rows: CopyField[][]): string {

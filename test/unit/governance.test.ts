@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RowChange } from '../../src/extractor/changes.ts';
+import type { RowChange } from '../../src/extractor/decode/changes.ts';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import {
   Governance,
@@ -13,8 +13,8 @@ import {
   eventSchema,
   rowSchema,
 } from '../../src/extractor/governance/index.ts';
-import { keyOfColumns, Mapper, type TxContext } from '../../src/extractor/mapper.ts';
-import { textRow } from '../../src/extractor/row-json.ts';
+import { keyOfColumns, Mapper, type TxContext } from '../../src/extractor/pipeline/mapper.ts';
+import { textRow } from '../../src/extractor/decode/row-json.ts';
 import { configRoutes } from '../../src/sinks/route.ts';
 
 const tx: TxContext = { xid: 7, commitLsn: 0x1000n, commitTime: '2026-12-06T00:00:00Z' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { LagHistory } from '../../src/extractor/lag-history.ts';
+import { LagHistory } from '../../src/extractor/replication/lag-history.ts';
 
 describe('LagHistory (the console chart samples)', () => {
   it('keeps the last hour, oldest first', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import type { RowChange } from '../../src/extractor/changes.ts';
-import { Mapper, type TxContext } from '../../src/extractor/mapper.ts';
-import type { ResolvedRoles } from '../../src/extractor/roles.ts';
-import { textRow } from '../../src/extractor/row-json.ts';
+import type { RowChange } from '../../src/extractor/decode/changes.ts';
+import { Mapper, type TxContext } from '../../src/extractor/pipeline/mapper.ts';
+import type { ResolvedRoles } from '../../src/extractor/pipeline/roles.ts';
+import { textRow } from '../../src/extractor/decode/row-json.ts';
 
 const tx: TxContext = { xid: 731, commitLsn: 0x16b3748n, commitTime: '2026-11-23T10:00:00.5+00:00' };
 

@@ -1,9 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { DecodeError, type Change, type RowChange } from '../../src/extractor/changes.ts';
+import { DecodeError, type Change, type RowChange } from '../../src/extractor/decode/changes.ts';
 import { typed } from '../support/changes.ts';
-import { createPgoutputDecoder, pgoutputTypeName, pgTimestampToIso } from '../../src/extractor/pgoutput.ts';
-import { decodeWal2Json } from '../../src/extractor/wal2json.ts';
+import {
+  createPgoutputDecoder,
+  pgoutputTypeName,
+  pgTimestampToIso,
+} from '../../src/extractor/decode/pgoutput.ts';
+import { decodeWal2Json } from '../../src/extractor/decode/wal2json.ts';
 
 /** A tiny pgoutput (protocol v1) encoder: the messages as Postgres' proto.c writes them. */
 class Enc {

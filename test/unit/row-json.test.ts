@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { jsonString } from '../../src/extractor/row-json.ts';
+import { jsonString } from '../../src/extractor/decode/row-json.ts';
 
 describe('jsonString', () => {
   it('is JSON.stringify for any string, escapes and lone surrogates included', () => {

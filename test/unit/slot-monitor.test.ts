@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { assessSlot } from '../../src/extractor/slot-monitor.ts';
+import { assessSlot } from '../../src/extractor/replication/slot-monitor.ts';
 
 describe('slot health', () => {
   it('tells ok, lagging, invalidated and missing apart', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { pgoutputTypeName } from '../../src/extractor/pgoutput.ts';
-import { textToJsonFor } from '../../src/extractor/value-json.ts';
-import { converterFor } from '../../src/extractor/values.ts';
+import { pgoutputTypeName } from '../../src/extractor/decode/pgoutput.ts';
+import { textToJsonFor } from '../../src/extractor/decode/value-json.ts';
+import { converterFor } from '../../src/extractor/decode/values.ts';
 
 /** The generic path the spliced one replaces: the typed value, then JSON.stringify. */
 const generic = (type: string, text: string) => JSON.stringify(converterFor(type)(text)) ?? 'null';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { DecodeError } from '../../src/extractor/changes.ts';
-import { decodeWal2Json as decodeText } from '../../src/extractor/wal2json.ts';
+import { DecodeError } from '../../src/extractor/decode/changes.ts';
+import { decodeWal2Json as decodeText } from '../../src/extractor/decode/wal2json.ts';
 import { typed } from '../support/changes.ts';
 
 const decodeWal2Json = (text: string, lsn: string) => typed(decodeText(text, lsn));

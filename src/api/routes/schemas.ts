@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { eventSchema, type SchemaColumn } from '../../extractor/governance/index.ts';
+import { tableColumnsQuery } from '../../extractor/decode/index.ts';
 import { mayReadTable } from '../auth.ts';
 import type { AppDeps } from '../app.ts';
 
@@ -18,16 +19,10 @@ export async function schemaRoutes(app: FastifyInstance, deps: AppDeps): Promise
       schema: { summary: 'JSON Schema of the governed events of each tracked table' },
     },
     async (req: FastifyRequest) => {
+      const q = tableColumnsQuery();
       const { rows } = await extractor.pool.query<{ name: string; columns: SchemaColumn[] }>(
-        `SELECT n.nspname || '.' || c.relname AS name,
-                coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                                    'notNull', a.attnotnull) ORDER BY a.attnum)
-                           FILTER (WHERE a.attnum > 0), '[]') AS columns
-           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-          WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-            AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          GROUP BY 1 ORDER BY 1`,
+        q.text,
+        q.values,
       );
       const governance = extractor.governance;
       const tables = rows

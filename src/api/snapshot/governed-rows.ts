@@ -1,7 +1,6 @@
-import type { Row } from '../../extractor/changes.ts';
+import { type Row, jsonKey, rowJson } from '../../extractor/decode/index.ts';
 import type { TableGovernor } from '../../extractor/governance/index.ts';
-import { keyOfColumns } from '../../extractor/mapper.ts';
-import { jsonKey, rowJson } from '../../extractor/row-json.ts';
+import { keyOfColumns } from '../../extractor/pipeline/index.ts';
 import { CopyRowRuns, parseCopyText, type CopyField } from './copy-text.ts';
 import { rowShape, type RowShape, type SnapshotTable } from './rows.ts';
 

@@ -1,4 +1,4 @@
-import { converterFor } from '../../extractor/values.ts';
+import { converterFor } from '../../extractor/decode/index.ts';
 import type { CopyField } from './copy-text.ts';
 
 /** A table the Snapshot reads: its columns in COPY order, their types (format_type) and its key. */
@@ -137,7 +137,7 @@ export function rowShape(t: SnapshotTable, workspaceColumn: string): RowShape {
       return JSON.stringify(typeof v === 'string' ? v : String(JSON.stringify(v)));
     }
     // Several key columns: a JSON array text of their values, as the change stream's partition key
-    // (extractor/mapper.ts keyOfColumns), so ('a,b','c') and ('a','b,c') stay apart.
+    // (extractor/pipeline/mapper.ts keyOfColumns), so ('a,b','c') and ('a','b,c') stay apart.
     const values: unknown[] = [];
     for (const i of pk) values.push(value(i < 0 ? undefined : fields[i], i) ?? null);
     return JSON.stringify(JSON.stringify(values));

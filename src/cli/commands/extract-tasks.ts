@@ -11,7 +11,7 @@ export const extractTasksCommand: CommandModule = {
   handler: async (argv) => {
     const config = configFromArgv(argv);
     await runMain(async () => {
-      const { runExtractor } = await import('../../extractor/daemon.ts');
+      const { runExtractor } = await import('../../app/extract-tasks.ts');
       // A reload reads flags, env and the file again, validated as at start (docs/governance.md).
       const file = (argv.config as string | undefined) ?? process.env.TAG_CONNECTOR_CONFIG;
       return runExtractor(config, {

@@ -1,6 +1,6 @@
 export { BackfillRunner, type BackfillRunnerOptions, type BackfillMetrics } from './runner.ts';
 export { BackfillService, BackfillRequestError, MAX_CHUNK_SIZE, type BackfillRequest } from './service.ts';
-export { BackfillStream } from './stream.ts';
+export { BackfillStream, type ChunkReads } from './stream.ts';
 export {
   BACKFILL_STATES,
   progressLine,

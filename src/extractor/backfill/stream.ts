@@ -1,6 +1,6 @@
 import type { Logger } from '../../log.ts';
 import { formatLsn, type Lsn } from '../../util/lsn.ts';
-import type { MessageChange, Row, RowChange, TruncateChange } from '../changes.ts';
+import type { MessageChange, Row, RowChange, TruncateChange } from '../decode/index.ts';
 import {
   type ChunkData,
   type HighWatermark,

@@ -1,7 +1,5 @@
 import type { Lsn } from '../../util/lsn.ts';
-import type { Row } from '../changes.ts';
-import { jsonKey, keyOf } from '../row-json.ts';
-import { converterFor } from '../values.ts';
+import { type Row, jsonKey, keyOf, converterFor } from '../decode/index.ts';
 import type { ChunkData, HighWatermark, LowWatermark } from './messages.ts';
 
 /** One chunk's window: keys of its table the stream changed between the low and high watermark. */

@@ -2,7 +2,7 @@
 // and ramda), maintained (releases through 2026), typed, and its parse errors carry the offset we
 // report; an expression is parsed once into a function and evaluated per row.
 import { Environment } from '@marcbachmann/cel-js';
-import type { Row } from '../changes.ts';
+import type { Row } from '../decode/index.ts';
 
 const env = new Environment().registerVariable('row', 'map');
 

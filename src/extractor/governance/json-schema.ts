@@ -1,4 +1,4 @@
-import { baseType } from '../values.ts';
+import { baseType } from '../decode/index.ts';
 import type { TableGovernor } from './table.ts';
 
 /** A column as the catalog gives it. */
@@ -11,7 +11,7 @@ export interface SchemaColumn {
 
 type JsonSchema = Record<string, unknown>;
 
-/** The JSON Schema of a value of this type as events carry it (extractor/values.ts typing). */
+/** The JSON Schema of a value of this type as events carry it (extractor/decode/values.ts typing). */
 export function valueSchema(typeName: string): JsonSchema {
   const base = baseType(typeName);
   if (base.endsWith('[]')) return { type: 'array', items: valueSchema(base.slice(0, -2)) };

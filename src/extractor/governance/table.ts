@@ -1,5 +1,4 @@
-import type { Row } from '../changes.ts';
-import { jsonKey } from '../row-json.ts';
+import { type Row, jsonKey } from '../decode/index.ts';
 import { compileFilter, FilterError, type RowFilter } from './filter.ts';
 import { maskerFor, type Masker } from './mask.ts';
 import { isShown, type TableRule } from './rules.ts';

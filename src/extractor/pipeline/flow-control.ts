@@ -1,5 +1,5 @@
 import type { Metrics } from '../../metrics.ts';
-import type { CheckpointTracker } from '../checkpoint-tracker.ts';
+import type { CheckpointTracker } from './checkpoint-tracker.ts';
 
 /**
  * A paused stream resumes once in-flight events and bytes are back under this share of their bounds.

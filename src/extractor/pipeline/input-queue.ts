@@ -1,4 +1,4 @@
-import type { Change } from '../changes.ts';
+import type { Change } from '../decode/index.ts';
 
 /** A received item that had to wait: a change, a server keepalive, or a decoding failure. */
 export type InputItem =

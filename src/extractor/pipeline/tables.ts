@@ -1,6 +1,6 @@
 import { describePgError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import type { Catalog, TableInfo } from '../catalog.ts';
+import type { Catalog, TableInfo } from '../decode/index.ts';
 
 /**
  * Whether a catalog query failed for want of a working connection (the server restarting, the

@@ -1,5 +1,5 @@
-import { DecodeError, type BeginChange } from '../changes.ts';
-import type { TxContext } from '../mapper.ts';
+import { DecodeError, type BeginChange } from '../decode/index.ts';
+import type { TxContext } from './mapper.ts';
 
 /**
  * Transaction assembly: BEGIN opens a context that every change until COMMIT belongs to, and each

@@ -102,7 +102,7 @@ export const extractorMigrations: Migration[] = [
       -- Where each checkpoint came from (src/sinks/origin.ts); null: written before this migration.
       ALTER TABLE {{schema}}.checkpoints ADD COLUMN origin jsonb;
       -- Which life of a slot this is: minted when we create the slot, or adopted (recorded on first
-      -- sight) for a slot somebody else created; see src/extractor/slot-incarnation.ts.
+      -- sight) for a slot somebody else created; see src/extractor/replication/slot-incarnation.ts.
       CREATE TABLE {{schema}}.slot_incarnations (
         slot_name text PRIMARY KEY,
         incarnation text NOT NULL,

@@ -7,6 +7,10 @@ import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
 import { configRoutes, DEFAULT_TOPIC, routedTopics, topicRoute } from '../route.ts';
 import type { Sink } from '../sink.ts';
 import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../origin.ts';
+import { AvroEventEncoder } from '../avro/encoder.ts';
+import { SchemaRegistryClient } from '../avro/registry.ts';
+import { AvroShapeError } from '../avro/schema.ts';
+import { toAvroWireBatch } from './avro-batch.ts';
 import { readKafkaCheckpoint } from './checkpoint.ts';
 import { KafkaSinkError, withTimeout } from './errors.ts';
 import { kafkaBaseOptions, type KafkaSinkOptions } from './options.ts';
@@ -38,9 +42,12 @@ export class KafkaSink implements Sink {
   private closed = false;
   private readonly pool = new WireBufferPool();
   private stored: StoredCheckpoint | null = null;
+  /** Avro values with a schema registry (--schema-registry): encoded on this thread, before the write. */
+  private readonly avro?: AvroEventEncoder;
 
-  constructor(options: KafkaSinkOptions) {
+  constructor(options: KafkaSinkOptions, avro?: AvroEventEncoder) {
     this.o = options;
+    if (avro) this.avro = avro;
     this.ownsCheckpoint = options.exactlyOnce;
     this.route = topicRoute(options.routes, options.topic);
     this.tombstones = tombstonesFor(options.tombstoneTables ?? []);
@@ -103,6 +110,7 @@ export class KafkaSink implements Sink {
    * text from the sink's thread, so it is told by the Kafka error names and the broker's message.
    */
   rejection(err: Error): string | undefined {
+    if (err instanceof AvroShapeError) return `does not fit its Avro schema: ${err.message}`;
     const m =
       /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|INVALID_RECORD\b|larger than the max message size/i.exec(
         err.message,
@@ -140,8 +148,12 @@ export class KafkaSink implements Sink {
     return this.route(event.type, event.table);
   }
 
-  /** The batch's wire form, built on the caller's thread while the previous transaction runs. */
-  prepare(batch: PackedBatch): WireBatch {
+  /**
+   * The batch's wire form, built on the caller's thread while the previous transaction runs (not for
+   * Avro: its schemas may need registering first, which the write does).
+   */
+  prepare(batch: PackedBatch): WireBatch | undefined {
+    if (this.avro) return undefined;
     return toWireBatch(batch, this.route, this.o.envelope, this.pool, this.tombstones);
   }
 
@@ -155,7 +167,11 @@ export class KafkaSink implements Sink {
   private async writeNow(batch: SinkBatch, prepared?: WireBatch): Promise<void> {
     if (this.closed) throw new KafkaSinkError('the kafka sink is closed');
     if (batch.length === 0) return;
-    const wire = prepared ?? this.prepare(asPacked(batch));
+    const wire =
+      prepared ??
+      (this.avro
+        ? await toAvroWireBatch(asPacked(batch), this.route, this.avro, this.pool, this.tombstones)
+        : toWireBatch(asPacked(batch), this.route, this.o.envelope, this.pool, this.tombstones));
     if (!this.threaded) {
       await this.inProcess().write(wire);
       this.pool.give(wire.buffer);
@@ -211,24 +227,33 @@ export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
   if (!c.kafkaBrokers?.length) {
     throw new KafkaSinkError('--sink kafka needs --kafka-brokers host:port[,host:port...]');
   }
-  return new KafkaSink({
-    brokers: c.kafkaBrokers,
-    slot: c.slot,
-    ...(ctx.origin ? { origin: ctx.origin } : {}),
-    topic: c.topic ?? DEFAULT_TOPIC,
-    routes: configRoutes(c),
-    tombstoneTables: Object.keys(c.tableRules).filter((t) => c.tableRules[t]!.tombstones),
-    checkpointTopic: c.kafkaCheckpointTopic,
-    exactlyOnce: c.kafkaExactlyOnce,
-    envelope: c.envelope,
-    partitions: c.kafkaPartitions,
-    replicationFactor: c.kafkaReplicationFactor,
-    clientId: c.kafkaClientId,
-    compression: c.kafkaCompression,
-    thread: c.kafkaThread,
-    database: ctx.database,
-    version: ctx.version,
-    connection: kafkaConnectionOptions(c),
-    logger: ctx.logger,
-  });
+  let avro: AvroEventEncoder | undefined;
+  if (c.schemaRegistry) {
+    if (!ctx.tableColumns)
+      throw new KafkaSinkError('--schema-registry: Avro values are written by extract-tasks only');
+    avro = new AvroEventEncoder(new SchemaRegistryClient({ url: c.schemaRegistry }), ctx.tableColumns);
+  }
+  return new KafkaSink(
+    {
+      brokers: c.kafkaBrokers,
+      slot: c.slot,
+      ...(ctx.origin ? { origin: ctx.origin } : {}),
+      topic: c.topic ?? DEFAULT_TOPIC,
+      routes: configRoutes(c),
+      tombstoneTables: Object.keys(c.tableRules).filter((t) => c.tableRules[t]!.tombstones),
+      checkpointTopic: c.kafkaCheckpointTopic,
+      exactlyOnce: c.kafkaExactlyOnce,
+      envelope: c.envelope,
+      partitions: c.kafkaPartitions,
+      replicationFactor: c.kafkaReplicationFactor,
+      clientId: c.kafkaClientId,
+      compression: c.kafkaCompression,
+      thread: c.kafkaThread,
+      database: ctx.database,
+      version: ctx.version,
+      connection: kafkaConnectionOptions(c),
+      logger: ctx.logger,
+    },
+    avro,
+  );
 }

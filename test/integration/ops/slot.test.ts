@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { LogicalReplicationService, Wal2JsonPlugin } from 'pg-logical-replication';
 import { pino } from 'pino';
-import { ensureSlot } from '../../../src/extractor/slot.ts';
+import { ensureSlot } from '../../../src/extractor/replication/slot.ts';
 import { extractorMigrations } from '../../../src/extractor/state/migrations.ts';
 import { advanceSlot, dropSlot, slotStatus } from '../../../src/ops/slot.ts';
 import { migrate } from '../../../src/state/migrate.ts';

@@ -1,4 +1,4 @@
-import { parseLsn, type Lsn } from '../util/lsn.ts';
+import { parseLsn, type Lsn } from '../../util/lsn.ts';
 import { DecodeError, type Change, type Row } from './changes.ts';
 import { jsonKey } from './row-json.ts';
 import { converterFor, tokenConverterFor, type TokenConverter } from './values.ts';

@@ -1,4 +1,4 @@
-import type { Lsn } from '../util/lsn.ts';
+import type { Lsn } from '../../util/lsn.ts';
 
 /** Microseconds between the Unix epoch and Postgres' epoch (2000-01-01). */
 const PG_EPOCH_US = 946_684_800_000_000n;

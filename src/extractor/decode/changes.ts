@@ -1,4 +1,4 @@
-import type { Lsn } from '../util/lsn.ts';
+import type { Lsn } from '../../util/lsn.ts';
 
 /**
  * A decoded row as JSON text: per column, its name as a JSON string (`"id"`) and the JSON of its

@@ -1,7 +1,7 @@
-import type { Logger } from '../log.ts';
-import { ConnectorError, errors } from '../errors.ts';
-import { ident, type Db } from '../state/db.ts';
-import { parseLsn, type Lsn } from '../util/lsn.ts';
+import type { Logger } from '../../log.ts';
+import { ConnectorError, errors } from '../../errors.ts';
+import { ident, type Db } from '../../state/db.ts';
+import { parseLsn, type Lsn } from '../../util/lsn.ts';
 
 export interface SlotInfo {
   slot: string;

@@ -1,8 +1,8 @@
-import { errors } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../sinks/origin.ts';
-import type { CheckpointIdentity } from '../sinks/runner.ts';
-import { formatLsn, formatPosition, type Lsn } from '../util/lsn.ts';
+import { errors } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../../sinks/origin.ts';
+import type { CheckpointIdentity } from '../../sinks/runner.ts';
+import { formatLsn, formatPosition, type Lsn } from '../../util/lsn.ts';
 import type { TimelineSwitch } from './server-identity.ts';
 
 /**

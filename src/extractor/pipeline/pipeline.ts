@@ -1,25 +1,33 @@
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
-import type { SinkRunner } from '../sinks/runner.ts';
-import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
-import { BackfillStream, type ChunkReads } from './backfill/stream.ts';
-import type { Catalog, TableInfo } from './catalog.ts';
-import type { Change, MessageChange, ReadChange, Row, RowChange, TruncateChange } from './changes.ts';
+import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { SinkRunner } from '../../sinks/runner.ts';
+import { formatLsn, parseLsn, type Lsn } from '../../util/lsn.ts';
+import { BackfillStream, type ChunkReads } from '../backfill/index.ts';
+import {
+  type Catalog,
+  type TableInfo,
+  type Change,
+  type MessageChange,
+  type ReadChange,
+  type Row,
+  type RowChange,
+  type TruncateChange,
+  completeToast,
+  toastToComplete,
+} from '../decode/index.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
-import { Connection } from './connection.ts';
-import { GovernanceError } from './governance/index.ts';
+import { Connection, type ReplicationSource } from '../replication/index.ts';
+import { GovernanceError } from '../governance/index.ts';
 import type { Mapper, TxContext } from './mapper.ts';
-import type { DeadLetterRoute } from '../sinks/dead-letter/index.ts';
-import { EventCounts } from './pipeline/event-counts.ts';
-import { EventPacker } from './pipeline/event-packer.ts';
-import { FlowControl } from './pipeline/flow-control.ts';
-import { InputQueue, type InputItem } from './pipeline/input-queue.ts';
-import { StatusUpdates } from './pipeline/status-updates.ts';
-import { TableLookup } from './pipeline/tables.ts';
-import { TransactionAssembler } from './pipeline/transactions.ts';
-import type { ReplicationSource } from './replication-source.ts';
+import type { DeadLetterRoute } from '../../sinks/dead-letter/index.ts';
+import { EventCounts } from './event-counts.ts';
+import { EventPacker } from './event-packer.ts';
+import { FlowControl } from './flow-control.ts';
+import { InputQueue, type InputItem } from './input-queue.ts';
+import { StatusUpdates } from './status-updates.ts';
+import { TableLookup } from './tables.ts';
+import { TransactionAssembler } from './transactions.ts';
 import type { TableFilter } from './roles.ts';
-import { completeToast, toastToComplete } from './toast.ts';
 
 /** Bytes of one XLogData message → its change(s): a pgoutput Truncate naming n tables is n changes. */
 export type Decoder = (payload: Buffer, walLsn: string) => Change | Change[];
@@ -63,8 +71,9 @@ const READ_SLICE = 256;
  * replication stream → decoder → transaction assembly → mapper → sink runners → checkpoint tracker →
  * standby status updates (docs/design.md §2). Transactions are streamed through, never held whole;
  * in-flight events and bytes are bounded and at the bound the replication socket is paused until
- * sinks drain. The parts live beside it: the connection lifecycle (connection.ts) and, in pipeline/,
- * flow control, the input queue, transaction assembly, block pooling, table lookup, status updates.
+ * sinks drain. The connection lifecycle lives in replication/connection.ts; the other parts live
+ * beside this file: flow control, the input queue, transaction assembly, block pooling, table lookup,
+ * status updates, the checkpoint tracker and the mapper.
  */
 export class Pipeline {
   private readonly o: PipelineOptions;

@@ -1,7 +1,7 @@
 import type { Config } from '../config/index.ts';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../version.ts';
-import { Extractor } from './extractor.ts';
+import { Extractor } from '../extractor/index.ts';
 import { watchReloads } from './reload.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Lsn } from '../util/lsn.ts';
+import type { Lsn } from '../../util/lsn.ts';
 
 interface PendingTx {
   endLsn: Lsn;

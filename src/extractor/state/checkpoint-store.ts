@@ -1,14 +1,14 @@
-import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../sinks/origin.ts';
-import { parseOrigin } from '../sinks/origin.ts';
-import type { CheckpointStore } from '../sinks/runner.ts';
-import { ident, type Db } from '../state/db.ts';
-import { formatLsn, parseLsn, type Position } from '../util/lsn.ts';
+import type { CheckpointOrigin, SinkReset, StoredCheckpoint } from '../../sinks/origin.ts';
+import { parseOrigin } from '../../sinks/origin.ts';
+import type { CheckpointStore } from '../../sinks/runner.ts';
+import { ident, type Db } from '../../state/db.ts';
+import { formatLsn, parseLsn, type Position } from '../../util/lsn.ts';
 
 /**
  * Per-sink checkpoints in the state schema, keyed by slot and sink, each with the origin it was
  * written under (the server, timeline, database and slot incarnation: src/sinks/origin.ts). The state
  * schema lives in the watched database, so a restored or migrated database brings old checkpoints
- * along: the origin is what tells them apart (src/extractor/checkpoint-identity.ts).
+ * along: the origin is what tells them apart (src/extractor/replication/checkpoint-identity.ts).
  */
 export class PgCheckpointStore implements CheckpointStore {
   private readonly db: Db;

@@ -1,7 +1,7 @@
 import type { ClientConfig } from 'pg';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type pg from 'pg';
-import type { Lsn } from '../util/lsn.ts';
+import type { Lsn } from '../../util/lsn.ts';
 import { standbyStatusUpdate } from './standby-status.ts';
 
 export interface SourceHandlers {

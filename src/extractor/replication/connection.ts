@@ -1,6 +1,6 @@
-import { describePgError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import type { Lsn } from '../util/lsn.ts';
+import { describePgError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { Lsn } from '../../util/lsn.ts';
 import type { ReplicationSource, SourceHandlers } from './replication-source.ts';
 
 /**

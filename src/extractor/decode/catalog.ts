@@ -1,4 +1,4 @@
-import type { Db } from '../state/db.ts';
+import type { Db } from '../../state/db.ts';
 import { isToastable } from './values.ts';
 
 export interface ColumnInfo {

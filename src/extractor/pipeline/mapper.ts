@@ -1,8 +1,18 @@
-import { formatLsn, type Lsn } from '../util/lsn.ts';
-import type { ReadChange, Row, RowChange, TruncateChange } from './changes.ts';
-import { GovernanceError, type Governance } from './governance/index.ts';
+import { formatLsn, type Lsn } from '../../util/lsn.ts';
+import {
+  type ReadChange,
+  type Row,
+  type RowChange,
+  type TruncateChange,
+  hasColumn,
+  jsonKey,
+  jsonString,
+  keyOf,
+  rowJson,
+  valueText,
+} from '../decode/index.ts';
+import { GovernanceError, type Governance } from '../governance/index.ts';
 import type { RoleDef, ResolvedRoles } from './roles.ts';
-import { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row-json.ts';
 
 /** The transaction a change belongs to. */
 export interface TxContext {

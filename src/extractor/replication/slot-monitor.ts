@@ -1,7 +1,7 @@
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
-import { errors } from '../errors.ts';
-import type { Db } from '../state/db.ts';
+import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
+import { errors } from '../../errors.ts';
+import type { Db } from '../../state/db.ts';
 
 export interface SlotHealth {
   lagBytes: number | null;

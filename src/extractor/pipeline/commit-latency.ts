@@ -1,4 +1,4 @@
-import { asPacked, type SinkBatch } from '../sinks/batch.ts';
+import { asPacked, type SinkBatch } from '../../sinks/batch.ts';
 
 /**
  * Epoch milliseconds of an ISO-8601 commit time, keeping the microseconds Postgres gives

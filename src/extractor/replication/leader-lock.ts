@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { describePgError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { describePgError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
 
 /**
  * A lost network must not keep the lock (found by the fault soak, docs/soak.md): with the leader's link

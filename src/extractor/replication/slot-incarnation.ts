@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ident, type Db } from '../state/db.ts';
+import { ident, type Db } from '../../state/db.ts';
 
 /**
  * A slot's incarnation: which life of a slot of that name this is. A dropped and recreated slot is a

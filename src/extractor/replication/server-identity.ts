@@ -1,6 +1,6 @@
 import pg from 'pg';
-import type { Db } from '../state/db.ts';
-import { parseLsn, type Lsn } from '../util/lsn.ts';
+import type { Db } from '../../state/db.ts';
+import { parseLsn, type Lsn } from '../../util/lsn.ts';
 import type { ServerState } from './checkpoint-identity.ts';
 import { recordSlotCreated, slotIncarnation as recordedIncarnation } from './slot-incarnation.ts';
 

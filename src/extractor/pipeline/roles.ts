@@ -1,5 +1,5 @@
-import type { Config } from '../config/index.ts';
-import { INTERNAL_TABLES } from './state/migrations.ts';
+import type { Config } from '../../config/index.ts';
+import { INTERNAL_TABLES } from '../state/index.ts';
 
 /** Which table plays which role (docs/design.md §4), resolved from the preset and explicit config. */
 export interface RoleDef {

@@ -1,4 +1,4 @@
-import { formatLsn, parseLsn, type Lsn } from '../util/lsn.ts';
+import { formatLsn, parseLsn, type Lsn } from '../../util/lsn.ts';
 import {
   DecodeError,
   type BeginChange,
@@ -9,7 +9,7 @@ import {
   type RowChange,
   type TruncateChange,
 } from './changes.ts';
-import type { Decoder } from './pipeline.ts';
+import type { Decoder } from '../pipeline/index.ts';
 import { textToJsonFor, type TextToJson } from './value-json.ts';
 
 /**

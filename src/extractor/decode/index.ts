@@ -1,0 +1,16 @@
+export { Catalog, type TableInfo } from './catalog.ts';
+export {
+  type BeginChange,
+  type Change,
+  DecodeError,
+  type MessageChange,
+  type ReadChange,
+  type Row,
+  type RowChange,
+  type TruncateChange,
+} from './changes.ts';
+export { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row-json.ts';
+export { completeToast, toastToComplete } from './toast.ts';
+export { baseType, converterFor } from './values.ts';
+export { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
+export { governedColumns, tableColumnsQuery, type GovernedColumn } from './table-columns.ts';
