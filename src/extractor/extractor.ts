@@ -23,7 +23,14 @@ import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
-import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
+import {
+  BackfillRunner,
+  BackfillService,
+  BackfillStream,
+  initialBackfillQueued,
+  owedInitialBackfill,
+  oweInitialBackfill,
+} from './backfill/index.ts';
 import { Catalog, decodeWal2Json, governedColumns, WAL2JSON_OPTIONS } from './decode/index.ts';
 import { PgCheckpointStore, extractorMigrations } from './state/index.ts';
 import {
@@ -137,6 +144,7 @@ export class Extractor {
         logger,
       );
     }
+    if (config.snapshotMode !== 'never') await oweInitialBackfill(this.pool, config.stateSchema, config.slot);
     const slot = await ensureSlot(this.pool, {
       slot: config.slot,
       plugin: config.plugin,
@@ -274,7 +282,7 @@ export class Extractor {
     pipelineRef.p = pipeline;
     this.pipeline = pipeline;
     await pipeline.start();
-    await this.startBackfills(backfillStream, slot.created);
+    await this.startBackfills(backfillStream);
     this.stopMonitor = startSlotMonitor({
       db: this.pool,
       slot: config.slot,
@@ -336,15 +344,19 @@ export class Extractor {
   }
 
   /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */
-  private async startBackfills(stream: BackfillStream, slotCreated: boolean): Promise<void> {
+  private async startBackfills(stream: BackfillStream): Promise<void> {
     const { config, logger } = this;
     const service = this.backfills!;
     // Sessions print values as the replication connection does, so reads equal decoded changes.
+    // synchronous_commit=local: the stream sees a watermark only once its WAL is flushed, and with
+    // synchronous_commit off that waits for the WAL writer (up to wal_writer_delay) at every chunk.
     this.backfillPool = new pg.Pool({
       ...pgClientConfig(config),
-      max: config.backfillParallel + 1,
+      // A connection per table being read, one for watermarks and the stream's chunk reads, one to spare.
+      max: config.backfillParallel + 2,
       application_name: 'tag-connector-backfill',
-      options: '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex',
+      options:
+        '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex -c synchronous_commit=local',
     });
     this.backfillPool.on('error', (err) =>
       logger.warn({ err: err.message }, 'idle backfill connection lost'),
@@ -361,13 +373,19 @@ export class Extractor {
       metrics: { rows: this.metrics.backfillRows, remaining: this.metrics.backfillRemaining },
       confirmedLsn: () => pipeline.confirmedLsn(),
     });
-    if (config.snapshotMode !== 'never' && slotCreated) {
+    // Owed since this slot was created (by this start, or by one that died before queueing it).
+    const initialId =
+      config.snapshotMode !== 'never'
+        ? await owedInitialBackfill(this.pool, config.stateSchema, config.slot)
+        : null;
+    if (initialId !== null) {
       const tables = await service.trackedTables();
-      const b = await service.createInitial(tables, (table, err) =>
+      const b = await service.createInitial(initialId, tables, (table, err) =>
         logger.warn({ table, err: err.message }, 'initial backfill skips a table'),
       );
+      await initialBackfillQueued(this.pool, config.stateSchema, config.slot);
       logger.info(
-        { backfill: b?.id ?? null, tables: b?.tables.map((t) => t.table) ?? [] },
+        { backfill: b?.id ?? initialId, tables: b?.tables.map((t) => t.table) ?? [] },
         'initial backfill queued',
       );
     }
