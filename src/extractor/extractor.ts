@@ -1,8 +1,9 @@
 import pg from 'pg';
-import { databaseName, pgClientConfig, type Config } from '../config/index.ts';
+import { databaseName, pgClientConfig, sliceConfig } from '../config/index.ts';
+import type { ExtractorConfig } from './config.ts';
 import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
-import { createSink } from '../sinks/index.ts';
+import { createSink, SINK_CONFIG_KEYS } from '../sinks/index.ts';
 import { StreamLog } from '../sinks/stream-log.ts';
 import {
   observeTransactions,
@@ -62,7 +63,7 @@ import {
  * composition root (src/app/extract-tasks.ts) builds it beside the API, which reads its state.
  */
 export class Extractor {
-  readonly config: Config;
+  private readonly config: ExtractorConfig;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly database: string;
@@ -93,7 +94,7 @@ export class Extractor {
   onFinished?: (reason: string) => void;
   private deadLetterTarget?: DeadLetterTarget;
 
-  constructor(config: Config, logger: Logger) {
+  constructor(config: ExtractorConfig, logger: Logger) {
     this.config = config;
     this.logger = logger;
     this.metrics = createMetrics();
@@ -161,7 +162,7 @@ export class Extractor {
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
     const ctx = {
-      config,
+      config: sliceConfig(config, SINK_CONFIG_KEYS),
       logger,
       database: this.database,
       version: VERSION,
@@ -313,7 +314,7 @@ export class Extractor {
    * that fails); the sinks get their new routes (and topics) before the mapper its new rules, which
    * apply from the next transaction on. Which tables are tracked still needs a restart.
    */
-  async reload(next: Config): Promise<void> {
+  async reload(next: ExtractorConfig): Promise<void> {
     const governance = new Governance(next.tableRules, next.maskKey);
     const routes = configRoutes(next);
     const tombstones = Object.keys(next.tableRules).filter((t) => next.tableRules[t]!.tombstones);
