@@ -1,6 +1,6 @@
 import type { Lsn } from '../../util/lsn.ts';
 import { type Row, jsonKey, keyOf, converterFor } from '../decode/index.ts';
-import type { HighWatermark, LowWatermark } from './messages.ts';
+import type { ChunkData, HighWatermark, LowWatermark } from './messages.ts';
 
 /** One chunk's window: keys of its table the stream changed between the low and high watermark. */
 interface Window {
@@ -42,6 +42,35 @@ export function chunkRow(
     out.push(v === null || v === undefined ? 'null' : (JSON.stringify(converterFor(types[i]!)(v)) ?? 'null'));
   }
   return { keys, values: out };
+}
+
+/** What the stream saw between a chunk's watermarks. */
+export interface ClosedWindow {
+  /** Commit LSN of the low watermark's transaction. */
+  lowLsn: Lsn;
+  /** Keys of the table changed in the window. */
+  changed: ReadonlySet<string>;
+  /** A TRUNCATE inside the window: every read of the chunk may be stale. */
+  truncated: boolean;
+}
+
+/**
+ * The chunk's reads to emit at its high watermark, in key order: every row whose key changed in the
+ * window is dropped (the stream already carries a state at least as new), all of them after a
+ * TRUNCATE; with no key (ctid mode) none is dropped.
+ */
+export function chunkReads(data: ChunkData, key: readonly string[], win: ClosedWindow): Row[] {
+  if (win.truncated) return [];
+  const rows: Row[] = [];
+  for (const values of data.rows) {
+    const row = chunkRow(data.columns, data.types, values);
+    if (key.length > 0 && win.changed.size > 0) {
+      const k = rowKey(row, key);
+      if (k !== undefined && win.changed.has(k)) continue;
+    }
+    rows.push(row);
+  }
+  return rows;
 }
 
 /**
@@ -95,25 +124,15 @@ export class WatermarkWindows {
   }
 
   /**
-   * A high watermark: closes its window and returns the chunk's rows to emit, in key order; undefined
-   * when no window is open for it (its low watermark was never seen: the chunk cannot be placed).
+   * A high watermark: closes its window and returns what the stream saw in it; undefined when no
+   * window is open for it (its low watermark was never seen: the chunk cannot be placed).
    */
-  close(h: HighWatermark): Row[] | undefined {
+  close(h: HighWatermark): ClosedWindow | undefined {
     const id = `${h.backfill}\u0000${h.table}`;
     const win = this.windows.get(id);
     if (!win) return undefined;
     this.remove(id);
-    if (win.truncated) return [];
-    const rows: Row[] = [];
-    for (const values of h.rows) {
-      const row = chunkRow(h.columns, h.types, values);
-      if (h.key.length > 0) {
-        const key = rowKey(row, h.key);
-        if (key !== undefined && win.changed.has(key)) continue;
-      }
-      rows.push(row);
-    }
-    return rows;
+    return { lowLsn: win.lowLsn, changed: win.changed, truncated: win.truncated };
   }
 
   /** The backfill ended: its open windows (a chunk that will never close) are dropped. */
