@@ -153,7 +153,7 @@ export class BackfillRunner implements BackfillListener {
       return mine;
     }
     return this.loadChunk(nonce).catch((err: Error) => {
-      // The stream cannot go on without knowing: it retries through its reconnect path.
+      // The stream cannot go on without the rows: a fatal error, and the replay after the restart reads them.
       throw new Error(`could not read the stored chunk ${nonce} of backfill ${backfill}: ${err.message}`);
     });
   }

@@ -28,20 +28,35 @@ export function rowKey(row: Row, columns: readonly string[]): string | undefined
   return out;
 }
 
-/** A chunk row (Postgres text forms) as a Row with typed JSON values, as the decoders make them. */
+/**
+ * Chunk rows (Postgres text forms) → Rows with typed JSON values, as the decoders make them. The
+ * converters and key names are looked up once per chunk, and the rows share one key array (nothing
+ * changes a read's keys).
+ */
+export function chunkRowMaker(
+  columns: readonly string[],
+  types: readonly string[],
+): (values: readonly (string | null)[]) => Row {
+  const keys = columns.map((c) => jsonKey(c));
+  const convert = types.map((t) => converterFor(t));
+  const n = columns.length;
+  return (values) => {
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      out[i] = v === null || v === undefined ? 'null' : (JSON.stringify(convert[i]!(v)) ?? 'null');
+    }
+    return { keys, values: out };
+  };
+}
+
+/** One chunk row as a Row (chunkRowMaker for a whole chunk). */
 export function chunkRow(
   columns: readonly string[],
   types: readonly string[],
   values: readonly (string | null)[],
 ): Row {
-  const keys: string[] = [];
-  const out: string[] = [];
-  for (let i = 0; i < columns.length; i++) {
-    keys.push(jsonKey(columns[i]!));
-    const v = values[i];
-    out.push(v === null || v === undefined ? 'null' : (JSON.stringify(converterFor(types[i]!)(v)) ?? 'null'));
-  }
-  return { keys, values: out };
+  return chunkRowMaker(columns, types)(values);
 }
 
 /** What the stream saw between a chunk's watermarks. */
@@ -62,8 +77,9 @@ export interface ClosedWindow {
 export function chunkReads(data: ChunkData, key: readonly string[], win: ClosedWindow): Row[] {
   if (win.truncated) return [];
   const rows: Row[] = [];
+  const make = chunkRowMaker(data.columns, data.types);
   for (const values of data.rows) {
-    const row = chunkRow(data.columns, data.types, values);
+    const row = make(values);
     if (key.length > 0 && win.changed.size > 0) {
       const k = rowKey(row, key);
       if (k !== undefined && win.changed.has(k)) continue;
