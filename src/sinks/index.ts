@@ -5,7 +5,14 @@ import type { Sink } from './sink.ts';
 export type { Sink, OutboundEvent, SinkStatus } from './sink.ts';
 export { asEvents, asPacked, PackedBatch, type SinkBatch } from './batch.ts';
 export { EventBlock } from './event-block.ts';
-export type { SinkContext } from './context.ts';
+export {
+  SINK_CONFIG_KEYS,
+  type KafkaConnectionConfig,
+  type KafkaSinkConfig,
+  type PubSubSinkConfig,
+  type SinkConfig,
+  type SinkContext,
+} from './context.ts';
 
 /** Builds one sink of a kind; heavy client libraries are imported only when their sink is used. */
 export async function createSink(kind: SinkKind, ctx: SinkContext): Promise<Sink> {

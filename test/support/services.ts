@@ -61,7 +61,14 @@ const pgService: ServiceDef = {
 export const services: Record<string, ServiceDef> = { pg: pgService };
 
 export async function loadExtraServices(): Promise<void> {
-  for (const mod of ['./kafka.ts', './pubsub.ts', './mongo.ts', './oidc.ts', './graphql.ts', './registry.ts']) {
+  for (const mod of [
+    './kafka.ts',
+    './pubsub.ts',
+    './mongo.ts',
+    './oidc.ts',
+    './graphql.ts',
+    './registry.ts',
+  ]) {
     const path = new URL(mod, import.meta.url);
     if (!existsSync(path)) continue;
     const m = (await import(fileURLToPath(path))) as { service?: ServiceDef };
