@@ -144,7 +144,9 @@ export class Extractor {
         logger,
       );
     }
+    // --snapshot-mode initial: owed from before the slot exists (crash-safe; backfill/initial.ts).
     if (config.snapshotMode !== 'never') await oweInitialBackfill(this.pool, config.stateSchema, config.slot);
+    else await initialBackfillQueued(this.pool, config.stateSchema, config.slot); // not wanted any more
     const slot = await ensureSlot(this.pool, {
       slot: config.slot,
       plugin: config.plugin,

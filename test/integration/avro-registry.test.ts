@@ -320,7 +320,9 @@ describe('Avro: an event its schema cannot write goes to the dead letters', () =
     await admin.close();
     const config = join(dir, 'misfit.yaml');
     writeFileSync(config, `tables:\n  public.grids:\n    topic: "avro.{schema}.{table}-${tag}"\n`);
-    d = await startDaemon(db.url, 'pgoutput', tag.replace(/-/g, '_'), config, registryUrl, brokers, [
+    // credentials in the URL go as HTTP Basic (Apicurio here has no auth and ignores them)
+    const withUser = registryUrl.replace('http://', 'http://tagc:pw%40x@');
+    d = await startDaemon(db.url, 'pgoutput', tag.replace(/-/g, '_'), config, withUser, brokers, [
       '--dead-letter',
       `file:${letters}`,
     ]);
@@ -367,5 +369,12 @@ describe('Avro: an event its schema cannot write goes to the dead letters', () =
       },
     });
     expect(d.proc.exitCode).toBeNull();
+    expect(d.stderr()).not.toContain('pw%40x');
+    const api = /"url":"(http:\/\/127\.0\.0\.1:\d+)","auth":false,"msg":"HTTP API listening"/.exec(
+      d.stderr(),
+    )![1]!;
+    const info = await (await fetch(`${api}/info`)).text();
+    expect(info).toContain('schemaRegistry');
+    expect(info).not.toContain('pw%40x');
   });
 });

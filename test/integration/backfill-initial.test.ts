@@ -108,6 +108,19 @@ describe('--snapshot-mode initial, SIGKILL between creating the slot and queuein
         )
       ).every((r) => !r.active),
     );
-    await sql(db.url, `SELECT pg_drop_replication_slot('bf_init_slot')`);
+    // `slot drop` takes the slot's stored chunks and an owed initial backfill with it.
+    await sql(
+      db.url,
+      `INSERT INTO tag_connector.backfill_chunks (nonce, backfill_id, lsn, columns, types, rows)
+       SELECT 'stale', id, '0/1', '[]', '[]', '[]' FROM tag_connector.backfills`,
+    );
+    await sql(
+      db.url,
+      `INSERT INTO tag_connector.initial_snapshots (slot, token) VALUES ('bf_init_slot', 'x')`,
+    );
+    const drop = runCli(['slot', 'drop', '--pg-url', db.url, '--slot', 'bf_init_slot']);
+    expect((await drop.exit).code).toBe(0);
+    expect(await sql(db.url, `SELECT nonce FROM tag_connector.backfill_chunks`)).toEqual([]);
+    expect(await sql(db.url, `SELECT slot FROM tag_connector.initial_snapshots`)).toEqual([]);
   }, 180_000);
 });
