@@ -29,6 +29,7 @@ export const EXTRACTOR_CONFIG_KEYS = [
   'statusIntervalMs',
   'heartbeatIntervalMs',
   'shutdownTimeoutMs',
+  'startupWaitMs',
   'lagWarnBytes',
   'resetSinkCheckpoints',
   'snapshotMode',

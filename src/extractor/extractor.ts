@@ -46,6 +46,7 @@ import {
   LagHistory,
   LeaderLock,
   startSlotMonitor,
+  untilReachable,
 } from './replication/index.ts';
 import { Governance } from './governance/index.ts';
 import { configRoutes } from '../sinks/route.ts';
@@ -84,6 +85,8 @@ export class Extractor {
   private stopMonitor?: () => void;
   private heartbeat?: NodeJS.Timeout;
   standby = false;
+  /** Why start-up is still waiting for PostgreSQL, if it is (readiness reports it). */
+  startupProblem?: Error;
   private stopped = false;
   private leaderEpoch?: number;
   /** Backfill requests and state (API, /info); set once the state schema is migrated. */
@@ -110,7 +113,20 @@ export class Extractor {
     if (this.started) return;
     this.started = true;
     const { config, logger } = this;
-    await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => preflight(this.pool));
+    // Waits out a PostgreSQL that is not reachable yet, up to --startup-wait-ms (docs/connection-lifecycle.md).
+    try {
+      await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () =>
+        untilReachable(() => preflight(this.pool), {
+          logger,
+          waitMs: config.startupWaitMs,
+          keepTrying: () => !this.stopped,
+          onWaiting: (err) => (this.startupProblem = err),
+        }),
+      );
+    } catch (err) {
+      if (this.stopped) return; // stopped while waiting: nothing started
+      throw err;
+    }
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
     this.backfills = new BackfillService({
       db: this.pool,
