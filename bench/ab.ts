@@ -110,7 +110,7 @@ try {
           load: load2,
         };
         results.push(row);
-        log(JSON.stringify({ ...row, busy: m.busy }));
+        log(JSON.stringify({ ...row, busy: m.busy, peakRssMb: Math.round((m.peakRss ?? 0) / 2 ** 20) }));
       }
     }
   }

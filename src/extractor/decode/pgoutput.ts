@@ -178,6 +178,8 @@ interface Relation {
   replicaIdentity: string;
   columns: RelationColumn[];
   keyColumns: string[];
+  /** Every column's key, in order: the keys of each tuple that sends them all (no copy per row). */
+  keys: string[];
 }
 
 /** TupleData column kinds. */
@@ -360,7 +362,8 @@ export function createPgoutputDecoder(): Decoder {
       r.fail(
         `${w.what} of ${rel.schema}.${rel.table} has ${n} columns, its Relation message ${columns.length}`,
       );
-    const keys: string[] = [];
+    // the relation's own keys array unless a column is left out (unchanged TOAST): rows share it
+    let keys: string[] | undefined;
     const values: string[] = [];
     let unchanged: string[] | undefined;
     for (let i = 0; i < n; i++) {
@@ -368,7 +371,7 @@ export function createPgoutputDecoder(): Decoder {
       const kind = r.byte(w.kind);
       if (kind === KIND_TEXT) {
         // the value's text spliced in as JSON (value-json.ts): no typed value, no JSON.stringify
-        keys.push(col.key);
+        keys?.push(col.key);
         if (old === 'reuse' && oldEnds[i]! >= 0) {
           const same = r.sameValue(oldStarts[i]!, oldEnds[i]!);
           if (same) {
@@ -388,9 +391,10 @@ export function createPgoutputDecoder(): Decoder {
       }
       if (old === 'keep') oldEnds[i] = -1;
       if (kind === KIND_NULL) {
-        keys.push(col.key);
+        keys?.push(col.key);
         values.push('null');
       } else if (kind === KIND_UNCHANGED) {
+        keys ??= rel.keys.slice(0, i);
         (unchanged ??= []).push(col.name);
       } else if (kind === KIND_BINARY) {
         r.fail(
@@ -401,7 +405,7 @@ export function createPgoutputDecoder(): Decoder {
           `unknown tuple column kind ${JSON.stringify(String.fromCharCode(kind))} for column ${col.name}`,
         );
     }
-    return { row: { keys, values }, unchanged: unchanged ?? NONE };
+    return { row: { keys: keys ?? rel.keys, values }, unchanged: unchanged ?? NONE };
   }
 
   /** The replica identity columns of a tuple (K tuples send the other columns as nulls). */
@@ -503,6 +507,7 @@ export function createPgoutputDecoder(): Decoder {
           replicaIdentity,
           columns,
           keyColumns: columns.filter((c) => c.identity).map((c) => c.name),
+          keys: columns.map((c) => c.key),
         });
         return { kind: 'noop' };
       }

@@ -550,7 +550,7 @@ function need<T>(value: T | undefined, what: string, walLsn: string): T {
 const isoTime = converterFor('timestamp with time zone');
 
 export function decodeWal2Json(payload: Buffer | string, walLsn: string): Change {
-  const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+  const text = typeof payload === 'string' ? payload : payload.toString(); // UTF-8; no encoding argument: no lookup of one
   let f: Fields;
   try {
     f = scan(text);
