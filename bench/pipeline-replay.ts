@@ -81,7 +81,11 @@ const rowBufs = Array.from({ length: source.txSize }, (_, i) => source.rowBuf(i)
 // in-process "bare reader" for the ratio.
 const bareCpu0 = process.cpuUsage();
 let parsed = 0;
-if (source.plugin === 'pgoutput') {
+// BENCH_SKIP_BARE=1: the pipeline alone (a --cpu-prof of the daemon's code only)
+const skipBare = process.env.BENCH_SKIP_BARE === '1';
+if (skipBare) {
+  // no in-process bare reader
+} else if (source.plugin === 'pgoutput') {
   const parser = new PgoutputPlugin({ protoVersion: 1, publicationNames: ['bench'] });
   for (const m of source.preambleBufs()) parser.parse(m);
   for (let i = 0, row = 0; i < target; i++) {

@@ -83,6 +83,7 @@ export async function kafkaIds(
     complete,
     records,
     seconds: Math.round((Date.now() - started) / 1000),
+    offsets: [...reader.next].map(([p, off]) => `p${p} ${off}/${ends[p] ?? 0n}`),
   };
 }
 

@@ -19,6 +19,8 @@ export interface DaemonOptions {
   args?: string[];
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Another build's CLI entry (bench/ab.ts compares two source trees); default: this tree's. */
+  cli?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -57,7 +59,7 @@ export class Daemon {
       ...(o.nodeArgs ?? []),
       // Investigation hook, e.g. BENCH_NODE_ARGS=--trace-gc BENCH_DAEMON_STDOUT=/tmp/gc.log
       ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      CLI,
+      o.cli ?? CLI,
       'extract-tasks',
       '--pg-url',
       o.pgUrl,

@@ -12,10 +12,10 @@ import { DEFAULT_ORDERING_BUCKETS } from '../../src/sinks/ordering-key.ts';
 
 const TX_SIZE = 2000;
 
-type Plugin = 'wal2json' | 'pgoutput';
+export type Plugin = 'wal2json' | 'pgoutput';
 
 /** One workload's catch-up: its table, the options the daemon starts wal2json with, its publication. */
-interface Backlog {
+export interface Backlog {
   workload: Workload;
   /** wal2json options as the daemon passes them (bench/README: "same options"). */
   readerOptions: Record<string, string>;
@@ -85,7 +85,7 @@ async function runRecvLogical(
   return { ms, cpuMicros: (secs[0]! + secs[1]!) * 1e6, walsenderMicros };
 }
 
-async function runBareReader(
+export async function runBareReader(
   ctx: BenchContext,
   b: Backlog,
   plugin: Plugin,
@@ -176,14 +176,20 @@ function settleDisk(): void {
   spawnSync('sync', { stdio: 'ignore' });
 }
 
-async function runDaemon(
+export async function runDaemon(
   ctx: BenchContext,
   b: Backlog,
   plugin: Plugin,
   slot: string,
   changes: number,
   sinks: string[],
-  extra: { args?: string[]; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; keepFile?: boolean } = {},
+  extra: {
+    args?: string[];
+    nodeArgs?: string[];
+    env?: NodeJS.ProcessEnv;
+    keepFile?: boolean;
+    cli?: string;
+  } = {},
 ): Promise<Measured & { window: { fromMs: number; toMs: number } }> {
   const filePath = join(ctx.tmp, `${slot}.ndjson`);
   const { keepFile, ...options } = extra;

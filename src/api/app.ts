@@ -1,10 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Config } from '../config/index.ts';
 import type { Extractor } from '../extractor/index.ts';
 import type { Logger } from '../log.ts';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
-import { Authenticator, authOptions, useAuth } from './auth.ts';
+import { Authenticator, useAuth } from './auth.ts';
+import type { ApiConfig } from './config.ts';
 import { errorHandler, methodNotAllowed } from './http-errors.ts';
 import { openapiOptions } from './openapi.ts';
 import { apiServerOptions } from './server-options.ts';
@@ -21,7 +21,8 @@ import { schemaRoutes } from './routes/schemas.ts';
 import { VERSION } from '../version.ts';
 
 export interface AppDeps {
-  config: Config;
+  /** The API's slice of the config (src/app/api-config.ts builds it). */
+  config: ApiConfig;
   logger: Logger;
   extractor: Extractor;
   /** Built from the config when absent (startApi builds it first, to fail closed before listening). */
@@ -30,7 +31,7 @@ export interface AppDeps {
 
 /** The fastify app (a plugin tree; server.ts-style shell in index.ts). Tests use app.inject(). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const auth = deps.auth ?? Authenticator.fromOptions(authOptions(deps.config));
+  const auth = deps.auth ?? Authenticator.fromOptions(deps.config.auth);
   const app = Fastify({
     ...apiServerOptions(deps.logger),
     // Stream clients hold their responses open forever: close() must cut them, not wait for them.

@@ -1,8 +1,8 @@
-import type { Config } from '../config/index.ts';
 import type { Extractor } from '../extractor/index.ts';
 import type { Logger } from '../log.ts';
 import { buildApp } from './app.ts';
-import { Authenticator, authOptions } from './auth.ts';
+import { Authenticator } from './auth.ts';
+import type { ApiConfig } from './config.ts';
 
 export interface ApiHandle {
   url: string;
@@ -15,12 +15,12 @@ export interface ApiHandle {
  * anything listens.
  */
 export async function startApi(deps: {
-  config: Config;
+  config: ApiConfig;
   logger: Logger;
   extractor: Extractor;
 }): Promise<ApiHandle> {
   const { config } = deps;
-  const auth = Authenticator.fromOptions(authOptions(config));
+  const auth = Authenticator.fromOptions(config.auth);
   auth.warm((err) => deps.logger.warn({ err: err.message }, 'OpenID discovery failed; retried on use'));
   const app = await buildApp({ ...deps, auth });
   await app.listen({ host: config.serverHost, port: config.serverPort });

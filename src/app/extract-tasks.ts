@@ -2,6 +2,7 @@ import type { Config } from '../config/index.ts';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { Extractor } from '../extractor/index.ts';
+import { apiConfigOf, extractorConfigOf } from './slices.ts';
 import { watchReloads } from './reload.ts';
 
 /**
@@ -18,7 +19,7 @@ export async function runExtractor(
     { version: VERSION, slot: config.slot, plugin: config.plugin, sinks: config.sink },
     'extract-tasks starting',
   );
-  const extractor = new Extractor(config, logger);
+  const extractor = new Extractor(extractorConfigOf(config), logger);
   const { startApi } = await import('../api/index.ts');
   let api: Awaited<ReturnType<typeof startApi>> | undefined;
   let stopping: Promise<void> | undefined;
@@ -35,10 +36,10 @@ export async function runExtractor(
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   const stopReloads = reloadConfig
-    ? watchReloads(reloadConfig, logger, (next) => extractor.reload(next))
+    ? watchReloads(reloadConfig, logger, (next) => extractor.reload(extractorConfigOf(next)))
     : () => undefined;
   try {
-    api = await startApi({ config, logger, extractor });
+    api = await startApi({ config: apiConfigOf(config), logger, extractor });
     await extractor.start();
   } catch (err) {
     await extractor.stop().catch(() => undefined);

@@ -365,6 +365,11 @@ export const tuningOptions: Record<string, Options> = {
     describe: 'Write a heartbeat row this often, 0 = off [0]',
   },
   'lag-warn-bytes': { type: 'string', group: 'Tuning:', describe: 'Warn when slot lag exceeds this [1 GiB]' },
+  'startup-wait-ms': {
+    type: 'string',
+    group: 'Tuning:',
+    describe: 'How long start-up waits for an unreachable PostgreSQL, then exits 1; 0 = no wait [60000]',
+  },
 };
 
 export const commonOptions: Record<string, Options> = {

@@ -13,3 +13,15 @@ import { setFlagsFromString } from 'node:v8';
  * without it. The flag is read when V8 decides, so setting it at start-up takes effect.
  */
 setFlagsFromString('--no-allocation-site-pretenuring');
+
+/*
+ * Scavenges on the main thread alone. A catch-up's young generation is almost all garbage (0.2–0.5%
+ * survives an 8 MB scavenge, which then takes ~0.4 ms), so helper threads have nothing to share but
+ * their start-up and synchronisation; on a machine with two or few cores, where the walsender and the
+ * sinks' threads want the other core, the main thread waited for its helpers to be scheduled: in a
+ * `--trace-gc-nvp` of the wide catch-up (issue 22) the median scavenge paused 0.7 ms but those over
+ * 2 ms (helpers waiting for a CPU) summed to 1.2 s of 10.9 s. Interleaved daemon runs (bench/ab.ts):
+ * 1–2 µs less CPU per change (4–7%). Marking and sweeping stay concurrent (unlike
+ * `--single-threaded-gc`, whose peak RSS was too high).
+ */
+setFlagsFromString('--no-parallel-scavenge');

@@ -1,8 +1,12 @@
 import type { ClientConfig } from 'pg';
 import type { Config } from './schema.ts';
 
+/** What a part that opens its own PostgreSQL connections reads of the config. */
+export const PG_CONNECTION_KEYS = ['pgUrl', 'pgHost', 'pgPort', 'db', 'user', 'password'] as const;
+export type PgConnectionConfig = Pick<Config, (typeof PG_CONNECTION_KEYS)[number]>;
+
 /** pg client settings from --pg-url or the discrete flags; unset fields fall back to libpq's PG* env. */
-export function pgClientConfig(config: Config): ClientConfig {
+export function pgClientConfig(config: PgConnectionConfig): ClientConfig {
   if (config.pgUrl) {
     return {
       connectionString: config.pgUrl,
@@ -20,7 +24,7 @@ export function pgClientConfig(config: Config): ClientConfig {
 }
 
 /** Database name the daemon watches, for event sources and /info. */
-export function databaseName(config: Config): string {
+export function databaseName(config: Pick<Config, 'pgUrl' | 'db'>): string {
   if (config.pgUrl) {
     try {
       const name = new URL(config.pgUrl).pathname.replace(/^\//, '');

@@ -231,6 +231,8 @@ export const configSchema = z
     sinkRetryLimit: positiveInt('a positive number of attempts').default(30),
     shutdownTimeoutMs: positiveInt('a positive number of milliseconds').default(8000),
     heartbeatIntervalMs: z.coerce.number().int().min(0).default(0),
+    // docs/connection-lifecycle.md: start-up waits this long for PostgreSQL to become reachable.
+    startupWaitMs: z.coerce.number().int().min(0).default(60000),
     lagWarnBytes: positiveInt('a positive number of bytes').default(1024 * 1024 * 1024),
 
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join('|')}` }).default('info'),

@@ -1,8 +1,9 @@
 import pg from 'pg';
-import { databaseName, pgClientConfig, type Config } from '../config/index.ts';
+import { databaseName, pgClientConfig, sliceConfig } from '../config/index.ts';
+import type { ExtractorConfig } from './config.ts';
 import type { Logger } from '../log.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
-import { createSink, preloadSinks } from '../sinks/index.ts';
+import { createSink, preloadSinks, SINK_CONFIG_KEYS } from '../sinks/index.ts';
 import { StreamLog } from '../sinks/stream-log.ts';
 import {
   observeTransactions,
@@ -22,7 +23,14 @@ import { ident } from '../state/db.ts';
 import { VERSION } from '../version.ts';
 import { errors } from '../errors.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
-import { BackfillRunner, BackfillService, BackfillStream } from './backfill/index.ts';
+import {
+  BackfillRunner,
+  BackfillService,
+  BackfillStream,
+  initialBackfillQueued,
+  owedInitialBackfill,
+  oweInitialBackfill,
+} from './backfill/index.ts';
 import { Catalog, decodeWal2Json, governedColumns, WAL2JSON_OPTIONS } from './decode/index.ts';
 import { PgCheckpointStore, extractorMigrations } from './state/index.ts';
 import {
@@ -38,6 +46,7 @@ import {
   LagHistory,
   LeaderLock,
   startSlotMonitor,
+  untilReachable,
 } from './replication/index.ts';
 import { Governance } from './governance/index.ts';
 import { configRoutes } from '../sinks/route.ts';
@@ -56,7 +65,7 @@ import { StartupSteps } from './startup-steps.ts';
  * composition root (src/app/extract-tasks.ts) builds it beside the API, which reads its state.
  */
 export class Extractor {
-  readonly config: Config;
+  private readonly config: ExtractorConfig;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly database: string;
@@ -77,6 +86,8 @@ export class Extractor {
   private stopMonitor?: () => void;
   private heartbeat?: NodeJS.Timeout;
   standby = false;
+  /** Why start-up is still waiting for PostgreSQL, if it is (readiness reports it). */
+  startupProblem?: Error;
   private stopped = false;
   private leaderEpoch?: number;
   /** Backfill requests and state (API, /info); set once the state schema is migrated. */
@@ -87,7 +98,7 @@ export class Extractor {
   onFinished?: (reason: string) => void;
   private deadLetterTarget?: DeadLetterTarget;
 
-  constructor(config: Config, logger: Logger) {
+  constructor(config: ExtractorConfig, logger: Logger) {
     this.config = config;
     this.logger = logger;
     this.metrics = createMetrics();
@@ -107,7 +118,20 @@ export class Extractor {
     // The sinks' client libraries load meanwhile (a standby: while it waits for the lock). Nothing is
     // opened before the lock: an open reads the checkpoint, and Kafka's fences the other writer.
     const preloading = preloadSinks(config.sink, { kafkaThread: config.kafkaThread });
-    await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () => preflight(this.pool));
+    // Waits out a PostgreSQL that is not reachable yet, up to --startup-wait-ms (docs/connection-lifecycle.md).
+    try {
+      await talkingTo('PostgreSQL', pgTarget(pgClientConfig(config)), () =>
+        untilReachable(() => preflight(this.pool), {
+          logger,
+          waitMs: config.startupWaitMs,
+          keepTrying: () => !this.stopped,
+          onWaiting: (err) => (this.startupProblem = err),
+        }),
+      );
+    } catch (err) {
+      if (this.stopped) return; // stopped while waiting: nothing started
+      throw err;
+    }
     await migrate(this.pool, config.stateSchema, 'extractor', extractorMigrations);
     steps.mark('preflight and migrations');
     this.backfills = new BackfillService({
@@ -147,6 +171,9 @@ export class Extractor {
       );
     }
     steps.mark('plugin and publication');
+    // --snapshot-mode initial: owed from before the slot exists (crash-safe; backfill/initial.ts).
+    if (config.snapshotMode !== 'never') await oweInitialBackfill(this.pool, config.stateSchema, config.slot);
+    else await initialBackfillQueued(this.pool, config.stateSchema, config.slot); // not wanted any more
     const slot = await ensureSlot(this.pool, {
       slot: config.slot,
       plugin: config.plugin,
@@ -165,7 +192,7 @@ export class Extractor {
     const store = new PgCheckpointStore(this.pool, config.stateSchema, config.slot, server.origin);
     const deadLetters = await this.openDeadLetters();
     const ctx = {
-      config,
+      config: sliceConfig(config, SINK_CONFIG_KEYS),
       logger,
       database: this.database,
       version: VERSION,
@@ -293,7 +320,7 @@ export class Extractor {
       { steps: steps.summary(), sinceLockMs: steps.sinceMs('leader lock') },
       'start-up steps (ms each)',
     );
-    await this.startBackfills(backfillStream, slot.created);
+    await this.startBackfills(backfillStream);
     this.stopMonitor = startSlotMonitor({
       db: this.pool,
       slot: config.slot,
@@ -325,7 +352,7 @@ export class Extractor {
    * that fails); the sinks get their new routes (and topics) before the mapper its new rules, which
    * apply from the next transaction on. Which tables are tracked still needs a restart.
    */
-  async reload(next: Config): Promise<void> {
+  async reload(next: ExtractorConfig): Promise<void> {
     const governance = new Governance(next.tableRules, next.maskKey);
     const routes = configRoutes(next);
     const tombstones = Object.keys(next.tableRules).filter((t) => next.tableRules[t]!.tombstones);
@@ -355,15 +382,19 @@ export class Extractor {
   }
 
   /** The backfill runner (leader only) and `--snapshot-mode` (docs/backfill.md). */
-  private async startBackfills(stream: BackfillStream, slotCreated: boolean): Promise<void> {
+  private async startBackfills(stream: BackfillStream): Promise<void> {
     const { config, logger } = this;
     const service = this.backfills!;
     // Sessions print values as the replication connection does, so reads equal decoded changes.
+    // synchronous_commit=local: the stream sees a watermark only once its WAL is flushed, and with
+    // synchronous_commit off that waits for the WAL writer (up to wal_writer_delay) at every chunk.
     this.backfillPool = new pg.Pool({
       ...pgClientConfig(config),
-      max: config.backfillParallel + 1,
+      // A connection per table being read, one for watermarks and the stream's chunk reads, one to spare.
+      max: config.backfillParallel + 2,
       application_name: 'tag-connector-backfill',
-      options: '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex',
+      options:
+        '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex -c synchronous_commit=local',
     });
     this.backfillPool.on('error', (err) =>
       logger.warn({ err: err.message }, 'idle backfill connection lost'),
@@ -380,13 +411,19 @@ export class Extractor {
       metrics: { rows: this.metrics.backfillRows, remaining: this.metrics.backfillRemaining },
       confirmedLsn: () => pipeline.confirmedLsn(),
     });
-    if (config.snapshotMode !== 'never' && slotCreated) {
+    // Owed since this slot was created (by this start, or by one that died before queueing it).
+    const initialId =
+      config.snapshotMode !== 'never'
+        ? await owedInitialBackfill(this.pool, config.stateSchema, config.slot)
+        : null;
+    if (initialId !== null) {
       const tables = await service.trackedTables();
-      const b = await service.createInitial(tables, (table, err) =>
+      const b = await service.createInitial(initialId, tables, (table, err) =>
         logger.warn({ table, err: err.message }, 'initial backfill skips a table'),
       );
+      await initialBackfillQueued(this.pool, config.stateSchema, config.slot);
       logger.info(
-        { backfill: b?.id ?? null, tables: b?.tables.map((t) => t.table) ?? [] },
+        { backfill: b?.id ?? initialId, tables: b?.tables.map((t) => t.table) ?? [] },
         'initial backfill queued',
       );
     }

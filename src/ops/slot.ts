@@ -229,6 +229,15 @@ export async function dropSlot(
       o.slot,
     ]);
   }
+  // the stored backfill chunks only a replay of this slot could read, and an owed initial backfill
+  if (await hasTable(db, o.stateSchema, 'backfill_chunks')) {
+    await db.query(
+      `DELETE FROM ${ident2(o.stateSchema, 'backfill_chunks')} c USING ${ident2(o.stateSchema, 'backfills')} b
+        WHERE c.backfill_id = b.id AND b.slot = $1`,
+      [o.slot],
+    );
+    await db.query(`DELETE FROM ${ident2(o.stateSchema, 'initial_snapshots')} WHERE slot = $1`, [o.slot]);
+  }
   return { slot: o.slot, plugin: r.plugin, confirmedFlushLsn: r.confirmed_flush_lsn, forced: o.force };
 }
 

@@ -5,7 +5,14 @@ import type { Sink } from './sink.ts';
 export type { Sink, OutboundEvent, SinkStatus } from './sink.ts';
 export { asEvents, asPacked, PackedBatch, type SinkBatch } from './batch.ts';
 export { EventBlock } from './event-block.ts';
-export type { SinkContext } from './context.ts';
+export {
+  SINK_CONFIG_KEYS,
+  type KafkaConnectionConfig,
+  type KafkaSinkConfig,
+  type PubSubSinkConfig,
+  type SinkConfig,
+  type SinkContext,
+} from './context.ts';
 
 /**
  * Loads the modules of these sinks' client libraries (and starts the Kafka sink's thread) without

@@ -1,7 +1,7 @@
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '../log.ts';
 import { asEvents, PackedBatch, type SinkBatch } from './batch.ts';
-import type { SinkContext } from './context.ts';
+import type { PubSubSinkConfig, SinkContext } from './context.ts';
 import { encodeEvent, STRUCTURED_CONTENT_TYPE, type Envelope } from './encode.ts';
 import { ATTRS, scanAttributes } from './kafka/index.ts';
 import { orderingKeyFor } from './ordering-key.ts';
@@ -281,7 +281,7 @@ export class PubSubSink implements Sink {
   }
 }
 
-export async function createPubSubSink(ctx: SinkContext): Promise<Sink> {
+export async function createPubSubSink(ctx: SinkContext<PubSubSinkConfig>): Promise<Sink> {
   const c = ctx.config;
   const projectId =
     c.projectId ??

@@ -247,13 +247,14 @@ export class SinkRunner {
     return taken.filter((b, i) => b.after(i, cp));
   }
 
-  /** An event over the sink's maxEventBytes in the batch, if any. */
-  private oversized(batch: PackedBatch): boolean {
+  /** The first event over the sink's maxEventBytes in the batch (its table, id and size), if any. */
+  private oversized(batch: PackedBatch): { table: string; id: string; bytes: number } | undefined {
     const max = this.sink.maxEventBytes;
-    if (max === undefined) return false;
-    let found = false;
+    if (max === undefined) return undefined;
+    let found: { table: string; id: string; bytes: number } | undefined;
     batch.filter((b, i) => {
-      if (b.byteLength(i) > max) found = true;
+      if (!found && b.byteLength(i) > max)
+        found = { table: b.tables[i]!, id: b.id(i), bytes: b.byteLength(i) };
       return false;
     });
     return found;
@@ -292,7 +293,23 @@ export class SinkRunner {
 
   private async writeWithRetry(batch: PackedBatch, prepared?: unknown): Promise<boolean> {
     const maxBackoff = this.opts.maxBackoffMs ?? 5000;
-    if (this.opts.deadLetters && this.oversized(batch)) {
+    const oversized = this.oversized(batch);
+    if (oversized && !this.opts.deadLetters) {
+      // Never handed to the sink: the service would refuse it after its own retries (pstest's gRPC
+      // answers RESOURCE_EXHAUSTED, retried for 20 s a time), and no retry changes its size.
+      const e = new ConnectorError(
+        'event_too_large',
+        `${oversized.table}: event ${oversized.id} (${oversized.bytes} bytes) is larger than ${this.name}'s ` +
+          `limit of ${this.sink.maxEventBytes} bytes; --dead-letter kafka:TOPIC|file:PATH sends such events aside`,
+      );
+      this.status = { ...this.status, state: 'failed', lastError: e.message };
+      this.opts.onState?.(this.name, 'failed');
+      this.opts.logger.error({ sink: this.name, err: e.message }, 'sink failed, giving up');
+      this.opts.onFatal(this.name, e);
+      this.stopped = true;
+      return false;
+    }
+    if (oversized) {
       if (batch.length === 1)
         return this.rejectBatch(
           batch,

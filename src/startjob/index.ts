@@ -6,9 +6,9 @@ import { consoleRoutes } from '../api/console.ts';
 import { errorHandler, methodNotAllowed } from '../api/http-errors.ts';
 import { openapiOptions } from '../api/openapi.ts';
 import { etlContextRoutes } from '../api/routes/etl-contexts.ts';
-import { pgClientConfig, type Config } from '../config/index.ts';
+import { pgClientConfig, sliceConfig, type Config } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { createSink } from '../sinks/index.ts';
+import { createSink, SINK_CONFIG_KEYS } from '../sinks/index.ts';
 import { openSink, pgTarget, talkingTo } from '../service-errors.ts';
 import { VERSION } from '../version.ts';
 import { jobApi } from './api.ts';
@@ -102,7 +102,12 @@ export async function buildStartJob(config: Config, deps: StartJobDeps = {}): Pr
     });
   let publisher = deps.publisher;
   if (!publisher) {
-    const ctx = { config: startJobSinkConfig(config), logger, database: new URL(ws).host, version: VERSION };
+    const ctx = {
+      config: sliceConfig(startJobSinkConfig(config), SINK_CONFIG_KEYS),
+      logger,
+      database: new URL(ws).host,
+      version: VERSION,
+    };
     const sinks = [];
     for (const kind of config.sink) {
       const sink = await createSink(kind, ctx);

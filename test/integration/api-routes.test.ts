@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../../src/api/app.ts';
+import { apiConfigOf } from '../../src/app/slices.ts';
 import { listRoutes } from '../../src/api/http-errors.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { Extractor } from '../../src/extractor/extractor.ts';
@@ -124,7 +125,7 @@ describe('route × credential table: extract-tasks', () => {
   it('has a row for every registered route, and no row for a route that is gone', async () => {
     const config = loadConfig({ env: {}, flags: flags() });
     const extractor = new Extractor(config, logger);
-    const app = await buildApp({ config, logger, extractor });
+    const app = await buildApp({ config: apiConfigOf(config), logger, extractor });
     await app.ready();
     try {
       checkTable('extract-tasks', listRoutes(app));

@@ -1,7 +1,7 @@
 /** @services pg kafka registry */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Admin } from '@platformatic/kafka';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { avroType, SchemaRegistryClient, unframe, type AvroType } from '../../src/sinks/avro/index.ts';
@@ -77,6 +77,7 @@ async function startDaemon(
   config: string,
   registryUrl: string,
   brokers: string,
+  extra: string[] = [],
 ) {
   const port = await freePort();
   return runCli([
@@ -107,6 +108,7 @@ async function startDaemon(
     String(port),
     '--stream-retention-bytes',
     '0',
+    ...extra,
   ]);
 }
 
@@ -143,6 +145,7 @@ describe.each(['wal2json', 'pgoutput'] as const)('Avro values with Apicurio Regi
     columns: { exclude: [ssn] }
     mask: { email: redact }
     topic: "avro.{schema}.{table}-${tag}"
+    tombstones: true
 `,
     );
     d = await startDaemon(db.url, plugin, tag.replace(/-/g, '_'), config, registryUrl, brokers);
@@ -165,20 +168,29 @@ describe.each(['wal2json', 'pgoutput'] as const)('Avro values with Apicurio Regi
     await sql(db.url, `UPDATE items SET flag = false WHERE id = 1`);
     await sql(db.url, `DELETE FROM items WHERE id = 2`);
     // (the schema is derived from the catalog when a table's first event is written: wait for it)
-    await until('four records', d, async () => {
-      const got = await readTopic(brokers, topic, { count: 4, quietMs: 1000 });
-      return got.length >= 4 ? got : undefined;
+    await until('four records and a tombstone', d, async () => {
+      const got = await readTopic(brokers, topic, { count: 5, quietMs: 1000 });
+      return got.length >= 5 ? got : undefined;
     });
     // a changed table: a new column, a new (compatible) schema version
     await sql(db.url, `ALTER TABLE items ADD COLUMN note text`);
     await sql(db.url, `INSERT INTO items (id, big, note) VALUES (3, 3, 'new column')`);
 
-    const records = await until('five records', d, async () => {
-      const got = await readTopic(brokers, topic, { count: 5, quietMs: 2000 });
-      return got.length >= 5 ? got : undefined;
+    const all = await until('five records and a tombstone', d, async () => {
+      const got = await readTopic(brokers, topic, { count: 6, quietMs: 2000 });
+      return got.length >= 6 ? got : undefined;
     });
-    expect(records).toHaveLength(5);
+    expect(all).toHaveLength(6);
+    // the delete's tombstone: its key, a null value, no headers, right after it in its partition
+    const stones = all.filter((m) => m.valueBytes.length === 0);
+    expect(stones).toHaveLength(1);
+    const records = all.filter((m) => m.valueBytes.length > 0);
     const decoded = await decodeAll(registry, records);
+    const del = decoded.find((x) => x.event.type === 'row.delete')!;
+    expect(stones[0]!.key).toBe(del.m.key);
+    expect(stones[0]!.headers).toEqual({});
+    expect(stones[0]!.partition).toBe(del.m.partition);
+    expect(stones[0]!.offset).toBe(del.m.offset + 1n);
     decoded.sort((a, b) => order(a.event.id, b.event.id));
     const nulls = {
       price: null,
@@ -288,5 +300,81 @@ describe('Avro: the registry refuses an incompatible change', () => {
     // nothing else reached the topic: the refused event is not there as JSON or otherwise
     const all = await readTopic(requireService('kafka'), topic, { quietMs: 1500 });
     expect(all).toHaveLength(1);
+  });
+});
+
+describe('Avro: an event its schema cannot write goes to the dead letters', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let d: Daemon;
+  const tag = `misfit-${process.pid}`;
+  const topic = `avro.public.grids-${tag}`;
+  const letters = join(dir, 'avro-dead-letters.ndjson');
+
+  beforeAll(async () => {
+    const brokers = requireService('kafka');
+    const registryUrl = requireService('registry');
+    db = await testDatabase('avro_misfit');
+    await sql(db.url, `CREATE TABLE grids (id int PRIMARY KEY, cells int[])`);
+    const admin = new Admin({ clientId: 'tagc-test-admin', bootstrapBrokers: [brokers] });
+    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+    await admin.close();
+    const config = join(dir, 'misfit.yaml');
+    writeFileSync(config, `tables:\n  public.grids:\n    topic: "avro.{schema}.{table}-${tag}"\n`);
+    // credentials in the URL go as HTTP Basic (Apicurio here has no auth and ignores them)
+    const withUser = registryUrl.replace('http://', 'http://tagc:pw%40x@');
+    d = await startDaemon(db.url, 'pgoutput', tag.replace(/-/g, '_'), config, withUser, brokers, [
+      '--dead-letter',
+      `file:${letters}`,
+    ]);
+    await waitStreaming(d);
+  });
+
+  afterAll(async () => {
+    await d?.kill();
+    await db?.drop();
+  });
+
+  it('dead-letters a two-dimensional array naming the column, and the stream goes on in Avro', async () => {
+    await sql(db.url, `INSERT INTO grids VALUES (1, '{1,2}')`);
+    await sql(db.url, `INSERT INTO grids VALUES (2, '{{1,2},{3,4}}')`);
+    await sql(db.url, `INSERT INTO grids VALUES (3, '{5}')`);
+    const records = await until('two records', d, async () => {
+      const got = await readTopic(requireService('kafka'), topic, { count: 2, quietMs: 1500 });
+      return got.length >= 2 ? got : undefined;
+    });
+    const decoded = await decodeAll(new SchemaRegistryClient({ url: requireService('registry') }), records);
+    expect(decoded.map((x) => x.event.data.after)).toEqual([
+      { id: 1, cells: [1, 2] },
+      { id: 3, cells: [5] },
+    ]);
+    const lines = readFileSync(letters, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const letter = JSON.parse(lines[0]!) as {
+      reason: string;
+      sink: string;
+      table: string;
+      event: { data: unknown };
+    };
+    expect(letter).toMatchObject({ sink: 'kafka', table: 'public.grids' });
+    expect(letter.reason).toMatch(
+      /does not fit its Avro schema: public\.grids: column "cells" of after: a multi-dimensional array/,
+    );
+    expect(letter.event.data).toMatchObject({
+      after: {
+        id: 2,
+        cells: [
+          [1, 2],
+          [3, 4],
+        ],
+      },
+    });
+    expect(d.proc.exitCode).toBeNull();
+    expect(d.stderr()).not.toContain('pw%40x');
+    const api = /"url":"(http:\/\/127\.0\.0\.1:\d+)","auth":false,"msg":"HTTP API listening"/.exec(
+      d.stderr(),
+    )![1]!;
+    const info = await (await fetch(`${api}/info`)).text();
+    expect(info).toContain('schemaRegistry');
+    expect(info).not.toContain('pw%40x');
   });
 });

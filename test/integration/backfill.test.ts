@@ -100,7 +100,9 @@ describe.each(['wal2json', 'pgoutput'])('backfill --plugin %s (file sink)', (plu
       'the backfill done',
       async () => (await backfillState(db.url, created.id)).state === 'done',
       120_000,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; the daemon said: ${d!.stderr().slice(-3000)}`);
+    });
     const writes = await churn.stop();
     await caughtUp(db.url, file);
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -19,8 +19,9 @@ async function exec(url: string, text: string): Promise<pg.QueryResult> {
   }
 }
 
-function daemon(url: string, slot: string, file: string, port = 0): Daemon {
+function daemon(url: string, slot: string, file: string, port = 0, extra: string[] = []): Daemon {
   return runCli([
+    ...extra,
     'extract-tasks',
     '--pg-url',
     url,
@@ -53,12 +54,19 @@ describe('the replication connection lifecycle against a real server', () => {
   beforeAll(async () => {
     await cluster.init();
     const hba = join(cluster.dir, 'data', 'pg_hba.conf');
-    writeFileSync(hba, `host all rotuser 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
+    writeFileSync(
+      hba,
+      `host all rotuser 127.0.0.1/32 scram-sha-256\nhost all startuser 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`,
+    );
     await cluster.start();
   });
   afterAll(async () => {
     await cluster.destroy();
   });
+  /** Starts the cluster unless it runs (a test that stops it leaves it up for the next). */
+  const ensureUp = async () => {
+    if (!existsSync(join(cluster.dir, 'data', 'postmaster.pid'))) await cluster.start();
+  };
 
   it('waits at start while the slot is still active for another reader (55006), then streams', async () => {
     const url = await createDatabase(cluster.url(), 'busy');
@@ -171,4 +179,71 @@ describe('the replication connection lifecycle against a real server', () => {
     }
     expect(d.stderr()).not.toContain('old-secret');
   }, 120_000);
+  it('PostgreSQL down at start: waits with /readyz 503 naming why, then streams once it is up', async () => {
+    const url = await createDatabase(cluster.url(), 'late');
+    await exec(url, `CREATE TABLE items (id int PRIMARY KEY)`);
+    await cluster.stop('fast');
+    const port = await freePort();
+    const file = eventsFile();
+    const d = daemon(url, 'late_slot', file, port);
+    try {
+      await until(() => /PostgreSQL not reachable at start; retrying/.test(d.stderr()), 'the start-up wait');
+      let ready: { status: number; body: { status: string; reason?: string } } | undefined;
+      await until(async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+        if (!res) return false;
+        ready = { status: res.status, body: (await res.json()) as { status: string; reason?: string } };
+        return true;
+      }, 'the API while waiting');
+      expect(ready!.status).toBe(503);
+      expect(ready!.body.reason).toMatch(/ECONNREFUSED/);
+      await sleep(1500);
+      expect(d.proc.exitCode).toBeNull();
+      await cluster.start();
+      await waitStreaming(d, 60_000);
+      await exec(url, `INSERT INTO items VALUES (1)`);
+      await waitForEvents(file, 1);
+      expect(readEvents(file).ids).toHaveLength(1);
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    } finally {
+      await ensureUp();
+      const exit = await d.kill('SIGTERM');
+      expect(exit.code).toBe(0);
+    }
+  }, 120_000);
+
+  it('PostgreSQL that stays away: exit 1 after --startup-wait-ms, naming the server; SIGTERM ends a wait at once', async () => {
+    const url = await createDatabase(cluster.url(), 'away');
+    await cluster.stop('fast');
+    try {
+      const started = Date.now();
+      const d = daemon(url, 'away_slot', eventsFile(), 0, ['--startup-wait-ms', '2000']);
+      const exit = await d.exit;
+      expect(exit.code).toBe(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+      expect(d.stderr()).toMatch(/PostgreSQL not reachable at start; retrying/);
+      expect(d.stderr()).toMatch(/PostgreSQL \(.*\): .*ECONNREFUSED/);
+
+      const waiting = daemon(url, 'away_slot', eventsFile());
+      await until(() => /not reachable at start/.test(waiting.stderr()), 'the start-up wait');
+      const stopped = await waiting.kill('SIGTERM');
+      expect(stopped.code).toBe(0);
+    } finally {
+      await ensureUp();
+    }
+  }, 120_000);
+
+  it('refused credentials at start fail at once (no wait: the password is read once)', async () => {
+    const url = await createDatabase(cluster.url(), 'badpw');
+    await exec(cluster.url(), `CREATE ROLE startuser LOGIN REPLICATION PASSWORD 'right'`);
+    const appUrl = new URL(url);
+    appUrl.username = 'startuser';
+    appUrl.password = 'wrong';
+    const d = daemon(appUrl.toString(), 'badpw_slot', eventsFile());
+    const exit = await d.exit;
+    expect(exit.code).toBe(1);
+    expect(d.stderr()).toMatch(/password authentication failed for user "startuser"/);
+    expect(d.stderr()).not.toMatch(/not reachable at start/);
+    expect(d.stderr()).not.toContain('wrong');
+  }, 60_000);
 });

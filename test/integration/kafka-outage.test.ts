@@ -129,8 +129,15 @@ describe('extract-tasks --sink kafka while the broker is down under a busy serve
     const trackedAtBlock = tracked.rows();
     const noiseAtBlock = noise.reduce((n, w) => n + w.rows(), 0);
     const samples: { rss: number; paused: number; events: number; transactions: number }[] = [];
-    const blockedUntil = Date.now() + OUTAGE_MS;
-    while (Date.now() < blockedUntil) {
+    // At least OUTAGE_MS, and on until the tracked writes alone are twice the RSS bound (a busy CI
+    // machine writes slower), so that the bound below always means something; capped at 3x.
+    const blockedAt = Date.now();
+    const enoughWritten = () =>
+      (tracked.rows() - trackedAtBlock) * NOTE_BYTES > 2.5 * RSS_GROWTH_BOUND_MB * 2 ** 20;
+    while (
+      Date.now() < blockedAt + OUTAGE_MS ||
+      (!enoughWritten() && Date.now() < blockedAt + 3 * OUTAGE_MS)
+    ) {
       await sleep(500);
       const rss = rssMb(daemon.proc.pid!);
       const metrics = await (await fetch(`${api}/metrics`)).text();

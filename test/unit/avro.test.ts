@@ -2,6 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { CloudEvent } from '../../src/events/envelope.ts';
 import { ConnectorError } from '../../src/errors.ts';
+import { asPacked } from '../../src/sinks/batch.ts';
+import { AVRO_CONTENT_TYPE, toAvroWireBatch } from '../../src/sinks/kafka/avro-batch.ts';
+import { packed } from '../../src/sinks/kafka/wire-batch.ts';
+import { makeEvents } from '../support/events.ts';
 import {
   AvroEventEncoder,
   avroFieldNames,
@@ -319,7 +323,7 @@ describe('AvroEventEncoder', () => {
     const item = (after: Record<string, unknown>) => ({
       table: 'public.t',
       topic: 'cdc.t',
-      json: JSON.stringify(event({ after })),
+      event: event({ after }),
     });
     const [a, b] = await enc.encodeAll([item({ id: 1 }), item({ id: 2 })]);
     expect(unframe(a!).id).toBe(1);
@@ -340,16 +344,75 @@ describe('AvroEventEncoder', () => {
         t === 'public.t' ? [col('id', 'integer', true), col('note', 'text')] : [col('id', 'text')],
       ),
     );
-    const e = JSON.stringify(event({ after: { id: 1 } }));
-    await expect(enc.encode({ table: 'public.t', topic: 'x', json: e })).rejects.toThrow(
+    const e = event({ after: { id: 1 } });
+    await expect(enc.encode({ table: 'public.t', topic: 'x', event: e })).rejects.toThrow(
       /^public\.t: the schema registry refused its Avro schema under x-value/,
     );
     const ok = new AvroEventEncoder(registry().r, (t) =>
       Promise.resolve(t === 'public.a' ? [col('id', 'integer')] : [col('id', 'integer'), col('x', 'text')]),
     );
-    await ok.encode({ table: 'public.a', topic: 'shared', json: e });
-    const shared = ok.encode({ table: 'public.b', topic: 'shared', json: e });
+    await ok.encode({ table: 'public.a', topic: 'shared', event: e });
+    const shared = ok.encode({ table: 'public.b', topic: 'shared', event: e });
     await expect(shared).rejects.toThrow(ConnectorError);
     await expect(shared).rejects.toThrow(/public\.b: topic shared carries public\.a too/);
+  });
+});
+
+describe('toAvroWireBatch', () => {
+  it('lays out framed values, keys, CloudEvents headers and tombstones as the writer reads them', async () => {
+    const ids = new Map<string, number>();
+    const r = {
+      register: (_subject: string, schema: string) => {
+        if (!ids.has(schema)) ids.set(schema, ids.size + 7);
+        return Promise.resolve(ids.get(schema)!);
+      },
+    } as unknown as SchemaRegistryClient;
+    const enc = new AvroEventEncoder(r, () => Promise.resolve([col('id', 'text', true), col('n', 'bigint')]));
+    const events = makeEvents(0, 5);
+    const w = await toAvroWireBatch(asPacked(events), () => 'cdc.tasks', enc, undefined);
+    expect(w.topics).toEqual(['cdc.tasks']);
+    expect(w.ends).toHaveLength(5);
+    const bytes = Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength);
+    const keys = Buffer.from(w.keys.buffer, w.keys.byteOffset, w.keys.byteLength);
+    const headers = Buffer.from(w.headers!.buffer, w.headers!.byteOffset, w.headers!.byteLength);
+    const type = avroType(
+      avroTableSchema('public.tasks', [col('id', 'text', true), col('n', 'bigint')]).schema,
+    );
+    events.forEach((e, i) => {
+      const { id, body } = unframe(packed(bytes, w.ends, i));
+      expect(id).toBe(7);
+      const back = type.fromBuffer(body) as { id: string; data: { after: { n: bigint } } };
+      expect(back.id).toBe(e.id);
+      expect(back.data.after.n).toBe(BigInt(i));
+      expect(packed(keys, w.keyEnds, i).toString()).toBe(e.partitionkey);
+      expect(w.commitLsn[i]).toBe(e.position.commitLsn);
+      expect(w.seq[i]).toBe(e.position.seq);
+      const block = packed(headers, w.headerEnds!, i).toString('latin1');
+      expect(block).toContain(`ce_id`);
+      expect(block).toContain(e.id);
+      expect(block).toContain(AVRO_CONTENT_TYPE);
+    });
+  });
+
+  it('adds a tombstone (the key, no value, no headers) after each event the policy names', async () => {
+    const r = { register: () => Promise.resolve(1) } as unknown as SchemaRegistryClient;
+    const enc = new AvroEventEncoder(r, () => Promise.resolve([col('id', 'text', true), col('n', 'bigint')]));
+    const events = makeEvents(0, 3);
+    const w = await toAvroWireBatch(
+      asPacked(events),
+      () => 't',
+      enc,
+      undefined,
+      (_type, _table) => true,
+    );
+    expect(w.ends).toHaveLength(6);
+    const keys = Buffer.from(w.keys.buffer, w.keys.byteOffset, w.keys.byteLength);
+    for (let i = 0; i < 6; i++) {
+      const stone = i % 2 === 1;
+      expect(w.tombstone![i]).toBe(stone ? 1 : 0);
+      expect(packed(keys, w.keyEnds, i).toString()).toBe(events[i >> 1]!.partitionkey);
+      if (stone) expect(w.ends[i]).toBe(w.ends[i - 1]); // no value bytes
+      expect(w.seq[i]).toBe(events[i >> 1]!.position.seq);
+    }
   });
 });

@@ -5,13 +5,24 @@ import { CheckpointTracker } from '../../src/extractor/pipeline/checkpoint-track
 import {
   lowWatermark,
   parseWatermark,
+  type ChunkData,
   type HighWatermark,
   type LowWatermark,
 } from '../../src/extractor/backfill/messages.ts';
-import { chunkRow, rowKey, WatermarkWindows } from '../../src/extractor/backfill/windows.ts';
+import { chunkReads, chunkRow, rowKey, WatermarkWindows } from '../../src/extractor/backfill/windows.ts';
 import { textRow, typedRow } from '../../src/extractor/decode/row-json.ts';
 
 const TABLE = 'public.t';
+
+function high(key: string[]): HighWatermark {
+  return { kind: 'high', slot: 's', backfill: 'b', table: TABLE, nonce: 'n', key, count: 0 };
+}
+
+/** Closes the chunk's window and gives the reads the stream emits for `data`; undefined: no window. */
+function close(w: WatermarkWindows, key: string[], data: ChunkData): Row[] | undefined {
+  const win = w.close(high(key));
+  return win && chunkReads(data, key, win);
+}
 
 /** What the stream carries, in commit order. */
 type WalItem =
@@ -81,18 +92,12 @@ function simulate(
       if (item.op === 'd') folded.delete(item.id);
       else folded.set(item.id, item.v);
     } else {
-      const h: HighWatermark = {
-        kind: 'high',
-        slot: 's',
-        backfill: 'b',
-        table: TABLE,
-        nonce: 'n',
+      const data: ChunkData = {
         columns: ['id', 'v'],
         types: ['integer', 'integer'],
-        key: ['id'],
         rows: item.rows.map(([id, v]) => [String(id), String(v)]),
       };
-      for (const r of windows.close(h)!) {
+      for (const r of close(windows, ['id'], data)!) {
         const t = typedRow(r) as { id: number; v: number };
         folded.set(t.id, t.v);
       }
@@ -139,40 +144,20 @@ describe('backfill watermark windows (DBLog)', () => {
     w.open({ kind: 'low', slot: 's', backfill: 'b', table: TABLE }, 10n);
     w.observe(TABLE, '2', '1'); // UPDATE ... SET id = 2 WHERE id = 1
     w.observe('public.other', '3');
-    const rows = w.close({
-      kind: 'high',
-      slot: 's',
-      backfill: 'b',
-      table: TABLE,
-      nonce: 'n',
-      columns: ['id'],
-      types: ['integer'],
-      key: ['id'],
-      rows: [['1'], ['2'], ['3']],
-    })!;
+    const rows = close(w, ['id'], { columns: ['id'], types: ['integer'], rows: [['1'], ['2'], ['3']] })!;
     expect(rows.map((r) => typedRow(r))).toEqual([{ id: 3 }]);
   });
 
   it('keeps every row in ctid mode (no key), and none after a TRUNCATE in the window', () => {
     const w = new WatermarkWindows();
-    const h: HighWatermark = {
-      kind: 'high',
-      slot: 's',
-      backfill: 'b',
-      table: TABLE,
-      nonce: 'n',
-      columns: ['a'],
-      types: ['text'],
-      key: [],
-      rows: [['x'], [null]],
-    };
+    const data: ChunkData = { columns: ['a'], types: ['text'], rows: [['x'], [null]] };
     w.open({ kind: 'low', slot: 's', backfill: 'b', table: TABLE }, 1n);
     w.observe(TABLE, 'x');
-    expect(w.close(h)!.map((r) => typedRow(r))).toEqual([{ a: 'x' }, { a: null }]);
+    expect(close(w, [], data)!.map((r) => typedRow(r))).toEqual([{ a: 'x' }, { a: null }]);
     w.open({ kind: 'low', slot: 's', backfill: 'b', table: TABLE }, 2n);
     w.truncate(TABLE);
-    expect(w.close(h)).toEqual([]);
-    expect(w.close(h)).toBeUndefined(); // no window open
+    expect(close(w, [], data)).toEqual([]);
+    expect(close(w, [], data)).toBeUndefined(); // no window open
   });
 
   it('holds the slot at the oldest open low watermark until its window closes or its backfill ends', () => {
@@ -217,6 +202,15 @@ describe('backfill watermark windows (DBLog)', () => {
       table: TABLE,
     });
     expect(() => parseWatermark('{"kind":"high","slot":"s","backfill":"b","table":"t"}')).toThrow(/nonce/);
+    const small = '{"kind":"high","slot":"s","backfill":"b","table":"t","nonce":"n","key":["id"],"count":3}';
+    expect(parseWatermark(small)).toEqual({ ...high(['id']), table: 't', count: 3 });
+    expect(() => parseWatermark(small.replace('"count":3', '"count":-1'))).toThrow(/count/);
+    // Written before the rows left the WAL: a replay across the upgrade still finds them inline.
+    const inline = parseWatermark(
+      '{"kind":"high","slot":"s","backfill":"b","table":"t","nonce":"n","key":["id"],' +
+        '"columns":["id"],"types":["integer"],"rows":[["1"],["2"]]}',
+    );
+    expect(inline).toMatchObject({ count: 2, inline: { columns: ['id'], rows: [['1'], ['2']] } });
     expect(() => parseWatermark('nope')).toThrow(/not JSON/);
   });
 });
@@ -236,5 +230,25 @@ describe('checkpoint tracker hold (an open backfill window)', () => {
     expect(t.confirmedLsn()).toBe(150n);
     t.hold(null);
     expect(t.confirmedLsn()).toBe(400n);
+  });
+
+  it('keeps holding a closed window until its high watermark transaction is delivered', () => {
+    const t = new CheckpointTracker(['a'], 100n);
+    t.begin(); // chunk k's high watermark transaction, its reads not yet durable
+    const e = t.event(1);
+    t.commit(200n);
+    t.hold(210n); // chunk k+1's low watermark (read while chunk k is emitted), a transaction without events
+    t.begin();
+    t.commit(220n);
+    t.holdUntilDelivered(210n, 300n); // chunk k+1's high watermark closes the window...
+    t.hold(null);
+    t.begin(); // ...in a transaction committed at 300, still open
+    const e2 = t.event(1);
+    t.markDurable('a', e);
+    // Not 220: a restart there would skip the low watermark and meet the high one without its window.
+    expect(t.confirmedLsn()).toBe(210n);
+    t.commit(310n);
+    t.markDurable('a', e2);
+    expect(t.confirmedLsn()).toBe(310n);
   });
 });

@@ -2,10 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import { epochMs, observeTransactions } from '../../src/extractor/pipeline/commit-latency.ts';
 import { EncodedEvent } from '../../src/sinks/sink.ts';
 
-const ev = (commitLsn: bigint, seq: number, time: string) =>
+const ev = (commitLsn: bigint, seq: number, time: string, type = 'row.insert') =>
   new EncodedEvent(seq, { commitLsn, seq }, '{}', 'public.t', {
     id: 'x',
-    type: 'row.insert',
+    type,
     partitionkey: 'k',
     time,
   });
@@ -35,5 +35,16 @@ describe('commit-to-ack latency', () => {
     observeTransactions([ev(3n, 0, 'infinity')], now, (ms) => none.push(ms));
     observeTransactions([], now, (ms) => none.push(ms));
     expect(none).toEqual([]);
+  });
+
+  it("leaves out a backfill chunk's reads (the backfill's pace, not the stream's latency)", () => {
+    const t = '2026-11-23T22:01:00.000000+00:00';
+    const now = Date.parse('2026-11-23T22:01:00.020Z');
+    const seen: number[] = [];
+    const reads = [ev(2n, 0, t, 'row.read'), ev(2n, 1, t, 'task.read')];
+    observeTransactions([ev(1n, 0, t), ...reads, ev(3n, 0, t, 'row.update')], now, (ms) => seen.push(ms));
+    expect(seen).toEqual([20, 20]);
+    observeTransactions(reads, now, (ms) => seen.push(ms));
+    expect(seen).toHaveLength(2);
   });
 });

@@ -85,6 +85,18 @@ describe('config validation', () => {
     expect(fails({ env: {}, configFile: routed }).field).toBe('kafkaCheckpointTopic');
   });
 
+  it('takes --schema-registry as an http(s) URL, for structured events only, its password redacted', () => {
+    const url = 'http://registry:8080/apis/ccompat/v7';
+    expect(loadConfig({ env: {}, flags: { schemaRegistry: url } }).schemaRegistry).toBe(url);
+    expect(loadConfig({ env: { TAG_CONNECTOR_SCHEMA_REGISTRY: url } }).schemaRegistry).toBe(url);
+    expect(fails({ env: {}, flags: { schemaRegistry: 'registry:8081' } }).field).toBe('schemaRegistry');
+    const e = fails({ env: {}, flags: { schemaRegistry: url, envelope: 'debezium' } });
+    expect(e.field).toBe('schemaRegistry');
+    expect(e.message).toMatch(/cannot be combined with --envelope debezium/);
+    const c = loadConfig({ env: {}, flags: { schemaRegistry: 'https://u:s3cret@registry:8081' } });
+    expect(JSON.stringify(redactConfig(c))).not.toContain('s3cret');
+  });
+
   it('takes the Kafka producer thread switch from flags and env, and names it when bad', () => {
     expect(loadConfig({ env: {}, flags: {} }).kafkaThread).toBe(true);
     expect(loadConfig({ env: {}, flags: { kafkaThread: 'false' } }).kafkaThread).toBe(false);

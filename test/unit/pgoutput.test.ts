@@ -413,6 +413,29 @@ describe('pgoutput v1 decoder', () => {
     });
   });
 
+  it('reuses the values of the old tuple that the new one repeats byte for byte, and only those (property)', () => {
+    const decode = withItems('f');
+    const text = fc.oneof(fc.constantFrom('queued', 'runnin', 'x'.repeat(40), 'y'.repeat(40)), fc.string());
+    const value = fc.oneof(text, fc.constant(null));
+    const n = fc.oneof(fc.constantFrom('5', '6', '05'), fc.constant(null));
+    fc.assert(
+      fc.property(
+        fc.tuple(fc.constantFrom('7', '8'), value, value, n),
+        fc.tuple(fc.constantFrom('7', '8'), value, fc.oneof(value, fc.constant(UNCHANGED)), n),
+        (before, after) => {
+          const u = new Enc().char('U').uint32(16400).char('O').tuple(before).char('N').tuple(after).buf;
+          // the same tuples decoded on their own (an Insert each) are the reference
+          const alone = (t: typeof after) =>
+            row(decode(new Enc().char('I').uint32(16400).char('N').tuple(t).buf, '0/9')).new!;
+          const c = row(decode(u, '0/50'));
+          expect(c.old).toEqual(alone(before));
+          expect(c.new).toEqual(alone(after));
+          expect(c.unchangedToast ?? []).toEqual(after[2] === UNCHANGED ? ['body'] : []);
+        },
+      ),
+    );
+  });
+
   it('yields one truncate per table of a multi-table Truncate, in order', () => {
     const decode = withItems();
     decode(relation(16401, 'audit', 'log', 'd', [{ name: 'id', oid: 23, key: true }]), '0/1');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import pino from 'pino';
 import { asEvents, type PackedBatch, type SinkBatch } from '../../src/sinks/batch.ts';
+import { ConnectorError } from '../../src/errors.ts';
 import { SinkRunner } from '../../src/sinks/runner.ts';
 import type { Sink } from '../../src/sinks/sink.ts';
 import { makeEvents } from '../support/events.ts';
@@ -230,5 +231,38 @@ describe('SinkRunner: events over the sink limit', () => {
     expect(lines[0].reason).toMatch(/larger than picky's limit of 400 bytes/);
     expect(lines[0].event.id).toBe(events[3]!.id);
     expect(counted).toBe(1);
+  });
+
+  it('without a dead-letter route stops at once, naming the event, and never writes it', async () => {
+    class LimitedSink extends PickySink {
+      readonly maxEventBytes = 400;
+    }
+    const sink = new LimitedSink([]);
+    const events = makeEvents(0, 3);
+    const big = makeEvents(1, 1)[0]!;
+    (big.event.data as { after: Record<string, unknown> }).after.pad = 'x'.repeat(1000);
+    const { outboundEvent } = await import('../../src/sinks/sink.ts');
+    events[1] = outboundEvent(big.event, 1, big.position, big.table);
+    let fatal: Error | undefined;
+    const r = new SinkRunner(sink, {
+      batchSize: 8,
+      retryLimit: 5,
+      maxBackoffMs: 1,
+      logger: pino({ level: 'silent' }),
+      onDurable: () => undefined,
+      onFatal: (_s, err) => (fatal = err),
+    });
+    await r.open();
+    for (const e of events) r.push(e);
+    await r.drain();
+    expect(fatal).toBeInstanceOf(ConnectorError);
+    expect(fatal!.message).toMatch(
+      new RegExp(
+        `^public\\.tasks: event ${events[1]!.id} \\(\\d+ bytes\\) is larger than picky's limit of 400 bytes`,
+      ),
+    );
+    expect(fatal!.message).not.toContain('xxxx');
+    expect(sink.written).not.toContain(1);
+    expect(r.getStatus().state).toBe('failed');
   });
 });

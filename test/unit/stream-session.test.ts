@@ -1,5 +1,6 @@
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,6 +191,43 @@ describe('StreamSession', () => {
     session.dispose();
   });
 
+  const stalledClients: import('node:child_process').ChildProcess[] = [];
+  afterEach(() => stalledClients.splice(0).forEach((c) => c.kill('SIGKILL')));
+
+  it('serves a client that stalls and then reads on, whatever the client buffer: every event arrives', async () => {
+    // A client buffer below the response's highWaterMark (64 KiB) once left the session waiting for a
+    // 'drain' that never came: the stream stalled for good after the client's first pause.
+    const log = await streamLog(256 * 1024);
+    for (let b = 0; b < 5; b++)
+      await log.write(Array.from({ length: 1000 }, (_, k) => insert(b * 1000 + k, `k${k}`, 'w1', 300)));
+    const server: Server = createServer((_req, res) => {
+      const t = sseTransport(res, () => undefined);
+      void new StreamSession(t, {
+        log,
+        filter: noFilter,
+        workspaceColumn: 'workspace',
+        after: FROM_START,
+        maxBufferedBytes: 64 * 1024,
+      }).run();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const client = spawn('python3', ['-c', STALLED_CLIENT, String(port), '5000'], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      stalledClients.push(client);
+      let out = '';
+      client.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const code = await new Promise<number | null>((r) => client.once('exit', r));
+      expect(code).toBe(0);
+      expect(out.trim().split('\n').at(-1)).toBe('5000');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }, 60_000);
+
   it('releases a disconnected SSE client waiting for drain: replay ended, segment file closed', async () => {
     const log = await streamLog(256 * 1024);
     // ~8 MB of events over many segments: far more than the socket buffers hold.
@@ -210,7 +248,9 @@ describe('StreamSession', () => {
     const openFds = () => readdirSync('/proc/self/fd').length;
     const before = { all: openFds(), segments: segmentFds() };
     let running: Promise<void> | undefined;
+    let response: import('node:http').ServerResponse | undefined;
     const server: Server = createServer((_req, res) => {
+      response = res;
       const t = sseTransport(res, () => undefined);
       running = new StreamSession(t, {
         log,
@@ -222,18 +262,32 @@ describe('StreamSession', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    // A client that reads the head and then nothing: the session soon waits for 'drain'.
-    const req = request({ host: '127.0.0.1', port, path: '/' });
-    const res = await new Promise<import('node:http').IncomingMessage>((r) => req.on('response', r).end());
-    res.pause();
-    const deadline = Date.now() + 10_000;
-    while (segmentFds() === before.segments && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
+    // A client that reads the head and then nothing: the session soon waits for 'drain'. It is a
+    // python socket with SO_RCVBUF pinned to 4 KiB, because Linux autotunes a Node client's receive
+    // buffer on loopback up to tcp_rmem's max (32 MiB here), which can swallow the whole replay on a
+    // busy machine; a pinned buffer turns autotuning off, so the 8 MB cannot fit in the kernel.
+    const client = spawn('python3', ['-c', STALLED_CLIENT, String(port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    stalledClients.push(client);
+    await new Promise<void>((resolve, reject) => {
+      client.once('error', reject);
+      client.once('exit', (code) => reject(new Error(`stalled client exited ${code}`)));
+      client.stdout.once('data', () => resolve()); // it prints once it has the response head
+    });
+    // Parked: more than a quarter of the client buffer is queued in the response, and the session
+    // waits for it to fall to an eighth. Whether the segment being replayed still has its fd open at
+    // that moment depends on where readline stopped, so the bound is "at most one segment open", and
+    // the release is judged after the disconnect.
+    const parked = () => (response?.writableLength ?? 0) > 16 * 1024;
+    const deadline = Date.now() + 20_000;
+    while (!parked() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(parked()).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(parked()).toBe(true); // still parked: nothing reads
     const during = { all: openFds(), segments: segmentFds() };
-    expect(during.segments).toBe(before.segments + 1);
-    await new Promise((r) => setTimeout(r, 200)); // the session is parked on drain by now
-    res.destroy();
-    req.destroy();
+    expect(during.segments).toBeLessThanOrEqual(before.segments + 1);
+    client.kill('SIGKILL'); // the disconnect: the kernel closes its socket
     // The session's run() ends, and with it the replay and its file.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -253,6 +307,34 @@ describe('StreamSession', () => {
     );
   }, 60_000);
 });
+
+/**
+ * Connects with a 4 KiB receive buffer, reads the response head and says so. Then it never reads
+ * again, or, given a count, reads on after a second until it has seen that many events and prints it.
+ */
+const STALLED_CLIENT = `
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nAccept: text/event-stream\\r\\n\\r\\n")
+got = s.recv(1024)
+print("head", flush=True)
+if len(sys.argv) < 3:
+    time.sleep(300)
+    sys.exit(0)
+time.sleep(1)
+want, seen = int(sys.argv[2]), got.count(b"\\nid: ") + got.startswith(b"id: ")
+tail = b""
+while seen < want:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data = tail + chunk
+    seen += data.count(b"\\nid: ")
+    tail = data[-4:]
+print(seen, flush=True)
+`;
 
 describe('StreamFilter (pure)', () => {
   const f = (workspaces: string[] | null, types: string[] | null = null) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { DecodeError } from '../../src/extractor/decode/changes.ts';
+import { DecodeError, type RowChange } from '../../src/extractor/decode/changes.ts';
 import { decodeWal2Json as decodeText } from '../../src/extractor/decode/wal2json.ts';
 import { typed } from '../support/changes.ts';
 
@@ -169,6 +169,38 @@ describe('wal2json scanner edge cases', () => {
         if (c.kind !== 'insert') return false;
         const row = c.new as unknown as Record<string, unknown>;
         return values.every((v, i) => row[`c${i}`] === v);
+      }),
+    );
+  });
+
+  it('gives an update the rows its columns and identity give alone, whatever they share (property)', () => {
+    // column, type, token: the same value may come again in the identity, a column may be missing
+    // from `columns` (unchanged TOAST) and shift the others, names may repeat across the rows
+    const value = fc.constantFrom(
+      ['j', 'jsonb', JSON.stringify('{"a": 1}')],
+      ['j', 'jsonb', JSON.stringify('{"a": 2}')],
+      ['t', 'text[]', JSON.stringify('{a,"b \\"c\\""}')],
+      ['t', 'text[]', JSON.stringify('{a}')],
+      ['n', 'numeric(14,4)', '1.5000'],
+      ['n', 'numeric(14,4)', 'null'],
+      ['b', 'bytea', '"0a0b"'],
+      ['x', 'text', '"0a0b"'],
+      ['y', 'text', JSON.stringify('{"a": 1}')],
+      ['s', 'timestamp with time zone', '"2026-01-01 00:00:00.5+00"'],
+      ['s', 'timestamp with time zone', '"2026-01-01 00:00:01+00"'],
+    );
+    const cols = (xs: readonly (readonly string[])[]) =>
+      xs.map(([name, type, token]) => col(name!, type!, token!)).join(',');
+    // rows as JSON text (not typed: every byte counts, and names may repeat)
+    const rowOf = (xs: readonly (readonly string[])[]) => (decodeText(msg(cols(xs)), '0/1') as RowChange).new;
+    fc.assert(
+      fc.property(fc.array(value, { maxLength: 6 }), fc.array(value, { maxLength: 6 }), (after, before) => {
+        const u = decodeText(
+          `{"action":"U","lsn":"0/2","schema":"s","table":"t","columns":[${cols(after)}],"identity":[${cols(before)}]}`,
+          '0/2',
+        ) as RowChange;
+        expect(u.new).toEqual(rowOf(after));
+        expect(u.old).toEqual(rowOf(before));
       }),
     );
   });

@@ -42,7 +42,7 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise
         return reply.send({ status: 'standby', pipeline: 'standby', sinks: [] });
       const state = extractor.pipeline?.state ?? 'starting';
       const sinks = extractor.runners.map((r) => ({ name: r.name, state: r.getStatus().state }));
-      const problem = extractor.pipeline?.problem();
+      const problem = extractor.pipeline?.problem() ?? extractor.startupProblem;
       const ready =
         (state === 'streaming' || state === 'paused') && !problem && sinks.every((s) => s.state === 'ok');
       return reply.status(ready ? 200 : 503).send({

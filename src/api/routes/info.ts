@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { redactConfig } from '../../config/index.ts';
 import { formatLsn, formatPosition } from '../../util/lsn.ts';
 import { versionInfo } from '../../version.ts';
 import type { AppDeps } from '../app.ts';
@@ -62,7 +61,7 @@ export async function infoRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         };
       }),
       backfills,
-      config: redactConfig(config),
+      config: config.shown,
     };
   });
 }

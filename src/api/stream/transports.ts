@@ -19,15 +19,21 @@ export function sseTransport(res: ServerResponse, onGone: () => void): Transport
     },
     drained: (bytes) =>
       new Promise((resolve) => {
-        // 'drain' never comes once the client is gone: its 'close' must end the wait too.
+        // 'drain' never comes once the client is gone: its 'close' must end the wait too. And it
+        // comes only after a write returned false (the buffer reached its highWaterMark, 64 KiB):
+        // below that mark, a session with a small --stream-client-buffer-bytes would wait forever,
+        // so the wait then polls the buffer instead (as the WebSocket transport does).
+        let timer: NodeJS.Timeout | undefined;
         const done = () => {
+          clearTimeout(timer);
           res.off('drain', check);
           res.off('close', done);
           resolve();
         };
         const check = () => {
           if (res.writableLength <= bytes || res.destroyed) done();
-          else res.once('drain', check);
+          else if (res.writableNeedDrain) res.once('drain', check);
+          else timer = setTimeout(check, 5);
         };
         res.once('close', done);
         check();

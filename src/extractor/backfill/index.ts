@@ -9,3 +9,4 @@ export {
   type BackfillTableState,
 } from './state.ts';
 export { SIGNAL_PREFIX, WATERMARK_PREFIX } from './messages.ts';
+export { initialBackfillQueued, owedInitialBackfill, oweInitialBackfill } from './initial.ts';

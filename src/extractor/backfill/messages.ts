@@ -17,20 +17,29 @@ export interface LowWatermark {
 }
 
 /**
- * Closes the window and carries the chunk read between the two watermarks: the rows as Postgres'
- * text forms (null for SQL NULL), in key order. Written by one SQL statement (sql.ts `emitChunk`).
+ * Closes the window. The chunk's rows do not travel in the WAL: the runner read them in the same
+ * statement and hands them to the stream in memory, and keeps a copy in `<state>.backfill_chunks`
+ * (unlogged) for a replay after a crash (docs/backfill.md). `count` is how many rows the chunk read.
+ * A high watermark written before that change carries its rows inline (`inline`), so a replay across
+ * an upgrade still finds them.
  */
 export interface HighWatermark {
   kind: 'high';
   slot: string;
   backfill: string;
   table: string;
-  /** Identifies the chunk to the backfill runner waiting for the stream to reach it. */
+  /** Identifies the chunk (its stored rows, and the runner waiting for the stream to reach it). */
   nonce: string;
-  columns: string[];
-  types: string[];
   /** The key columns the window compares (empty: ctid mode, no key to compare). */
   key: string[];
+  count: number;
+  inline?: ChunkData;
+}
+
+/** A chunk as read: the rows as Postgres' text forms (null for SQL NULL), in key order. */
+export interface ChunkData {
+  columns: string[];
+  types: string[];
   rows: (string | null)[][];
 }
 
@@ -84,23 +93,27 @@ export function parseWatermark(content: string): Watermark {
   if (typeof v.table !== 'string') throw new WatermarkError(`${String(kind)} watermark without table`);
   if (kind === 'low') return { kind, slot, backfill, table: v.table };
   if (kind !== 'high') throw new WatermarkError(`unknown watermark kind ${JSON.stringify(kind)}`);
-  const { nonce, columns, types, key, rows } = v;
-  if (typeof nonce !== 'string' || !isStringArray(columns) || !isStringArray(types) || !isStringArray(key))
-    throw new WatermarkError('high watermark without nonce, columns, types or key');
-  if (types.length !== columns.length) throw new WatermarkError('high watermark: types do not match columns');
+  const { nonce, key } = v;
+  if (typeof nonce !== 'string' || !isStringArray(key))
+    throw new WatermarkError('high watermark without nonce or key');
+  const high: HighWatermark = { kind, slot, backfill, table: v.table, nonce, key, count: 0 };
+  if (v.rows !== undefined) {
+    high.inline = parseChunkData(v);
+    high.count = high.inline.rows.length;
+  } else if (typeof v.count === 'number' && Number.isInteger(v.count) && v.count >= 0) high.count = v.count;
+  else throw new WatermarkError('high watermark without count');
+  return high;
+}
+
+/** A chunk's columns, types and rows (a stored chunk, or a high watermark's inline one); throws WatermarkError. */
+export function parseChunkData(v: Record<string, unknown>): ChunkData {
+  const { columns, types, rows } = v;
+  if (!isStringArray(columns) || !isStringArray(types))
+    throw new WatermarkError('chunk without columns or types');
+  if (types.length !== columns.length) throw new WatermarkError('chunk: types do not match columns');
   if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r) && r.length === columns.length))
-    throw new WatermarkError('high watermark: rows do not match columns');
-  return {
-    kind,
-    slot,
-    backfill,
-    table: v.table,
-    nonce,
-    columns,
-    types,
-    key,
-    rows: rows as HighWatermark['rows'],
-  };
+    throw new WatermarkError('chunk: rows do not match columns');
+  return { columns, types, rows: rows as ChunkData['rows'] };
 }
 
 export function lowWatermark(slot: string, backfill: string, table: string): string {

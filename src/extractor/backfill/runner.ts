@@ -2,9 +2,27 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../log.ts';
 import { ident, type Db } from '../../state/db.ts';
 import { formatLsn, type Lsn } from '../../util/lsn.ts';
-import { endWatermark, lowWatermark, syncWatermark, WATERMARK_PREFIX, type Signal } from './messages.ts';
+import {
+  endWatermark,
+  lowWatermark,
+  parseChunkData,
+  syncWatermark,
+  WATERMARK_PREFIX,
+  type ChunkData,
+  type Signal,
+} from './messages.ts';
 import { BackfillService, type BackfillRequest } from './service.ts';
-import { backfillTables, claimBackfill, describeTable, emitChunk, emitMessage, startTable } from './sql.ts';
+import {
+  backfillTables,
+  claimBackfill,
+  describeTable,
+  emitMessage,
+  forgetChunks,
+  forgetDurableChunks,
+  loadChunk,
+  readChunk,
+  startTable,
+} from './sql.ts';
 import type { BackfillListener, BackfillStream, ChunkReads } from './stream.ts';
 
 /** The counters the runner keeps up to date (metrics.ts). */
@@ -41,16 +59,31 @@ interface TableRow {
   estimated_rows: number | null;
 }
 
+interface ChunkResult {
+  alive: number;
+  n: number;
+  last_key: string[] | null;
+  total: number | null;
+  rows: (string | null)[][];
+}
+
 class Stopped extends Error {}
 class Canceled extends Error {}
 
 /**
+ * Chunks of one table read but not yet emitted by the stream: the next chunk is read while the
+ * previous one is emitted, and no further (memory: this many chunks per table being read).
+ */
+const CHUNKS_IN_FLIGHT = 2;
+
+/**
  * Does the backfills (docs/backfill.md): one at a time, its tables `parallel` at a time, each table in
- * chunks: low watermark, then one statement that reads the chunk, writes it as the high watermark and
- * records the progress; then it waits for the stream to emit that chunk before the next, so live
- * changes never wait behind more than one chunk and WAL holds at most one chunk per table. Resumes a
- * running backfill after a restart from its recorded last key (a chunk recorded but not yet durable
- * in a sink is still in the WAL the slot holds, and the stream emits it again with the same ids).
+ * chunks: low watermark, then one statement that reads the chunk, keeps a copy of it (unlogged),
+ * writes the high watermark and records the progress; the rows go to the stream in memory, which
+ * emits them when it reaches the high watermark. The next chunk is read while the stream emits the
+ * previous one (CHUNKS_IN_FLIGHT). Resumes a running backfill after a restart from its recorded last
+ * key (a chunk recorded but not yet durable in a sink is replayed by the stream from the stored copy,
+ * with the same ids).
  */
 export class BackfillRunner implements BackfillListener {
   private readonly o: BackfillRunnerOptions;
@@ -63,6 +96,11 @@ export class BackfillRunner implements BackfillListener {
   private readonly syncWaiters = new Map<string, (commitLsn: Lsn) => void>();
   private readonly stopWaiters = new Set<() => void>();
   private readonly remaining = new Map<string, number>();
+  /** Chunks read and not yet taken by the stream (a promise while their statement runs). */
+  private readonly chunks = new Map<string, Promise<ChunkData | undefined>>();
+  /** Emitted chunks whose stored copy waits for the slot to be confirmed past them. */
+  private readonly stored: { nonce: string; commitLsn: string }[] = [];
+  private forgetting = false;
 
   constructor(options: BackfillRunnerOptions) {
     this.o = options;
@@ -92,7 +130,62 @@ export class BackfillRunner implements BackfillListener {
   // BackfillListener: called by the pipeline, in stream order.
   chunkEmitted(reads: ChunkReads): void {
     if (reads.rows.length > 0) this.o.metrics?.rows.inc({ table: reads.table }, reads.rows.length);
-    this.chunkWaiters.get(reads.nonce)?.(reads);
+    if (reads.read > 0) this.stored.push({ nonce: reads.nonce, commitLsn: formatLsn(reads.commitLsn) });
+    const waiter = this.chunkWaiters.get(reads.nonce);
+    if (waiter) return waiter(reads);
+    // A replayed chunk (after a restart) whose rows are gone: the backfill cannot be exact any more.
+    if (reads.lost)
+      void this.o.service
+        .finish(
+          reads.backfill,
+          'failed',
+          `the rows of a chunk of ${reads.table} were lost; start the backfill again`,
+        )
+        .catch((err: Error) =>
+          this.log.error({ backfill: reads.backfill, err: err.message }, 'could not record the failure'),
+        );
+  }
+
+  chunk(backfill: string, nonce: string): ChunkData | Promise<ChunkData | undefined> {
+    const mine = this.chunks.get(nonce);
+    if (mine) {
+      this.chunks.delete(nonce);
+      return mine;
+    }
+    return this.loadChunk(nonce).catch((err: Error) => {
+      // The stream cannot go on without the rows: a fatal error, and the replay after the restart reads them.
+      throw new Error(`could not read the stored chunk ${nonce} of backfill ${backfill}: ${err.message}`);
+    });
+  }
+
+  private async loadChunk(nonce: string): Promise<ChunkData | undefined> {
+    const q = loadChunk(this.s, nonce);
+    const row = (await this.o.db.query<Record<string, unknown>>(q.text, q.values)).rows[0];
+    return row ? parseChunkData(row) : undefined;
+  }
+
+  /** Forgets the stored copies the slot has been confirmed past (no replay reaches them again). */
+  private forgetDurable(): void {
+    if (this.forgetting || this.stored.length === 0) return;
+    this.forgetting = true;
+    const batch = this.stored.splice(0, this.stored.length);
+    const q = forgetDurableChunks(
+      this.s,
+      this.o.slot,
+      batch.map((c) => c.nonce),
+      batch.map((c) => c.commitLsn),
+    );
+    this.o.db
+      .query<{ nonce: string }>(q.text, q.values)
+      .then(({ rows }) => {
+        const gone = new Set(rows.map((r) => r.nonce));
+        this.stored.unshift(...batch.filter((c) => !gone.has(c.nonce)));
+      })
+      .catch((err: Error) => {
+        this.stored.unshift(...batch);
+        this.log.warn({ err: err.message }, 'could not forget durable chunks');
+      })
+      .finally(() => (this.forgetting = false));
   }
 
   synced(nonce: string, commitLsn: Lsn): void {
@@ -184,12 +277,14 @@ export class BackfillRunner implements BackfillListener {
       await this.barrier(id);
       if (await this.o.service.finish(id, 'done', null))
         this.log.info({ backfill: id, seconds: (Date.now() - started) / 1000 }, 'backfill done');
+      await this.forgetAll(id);
     } catch (err) {
       if (err instanceof Stopped) return;
       if (err instanceof Canceled) {
         this.log.info({ backfill: id }, 'backfill canceled');
         // A low watermark may have been written after the cancel's end watermark: close it too.
         await this.message(endWatermark(this.o.slot, id)).catch(() => undefined);
+        await this.forgetAll(id);
         return;
       }
       const message = (err as Error).message;
@@ -199,6 +294,7 @@ export class BackfillRunner implements BackfillListener {
         .catch((e: Error) =>
           this.log.error({ backfill: id, err: e.message }, 'could not record the failure'),
         );
+      await this.forgetAll(id);
     } finally {
       for (const key of [...this.remaining.keys()])
         if (key.startsWith(`${id}\u0000`)) this.remaining.delete(key);
@@ -221,53 +317,79 @@ export class BackfillRunner implements BackfillListener {
       'backfill table started',
     );
     const remainingKey = `${id}\u0000${table}`;
-    for (;;) {
-      if (this.stopping) throw new Stopped();
-      // The low watermark, only while the backfill runs (the row lock orders it against a cancel).
-      const low = await this.o.db.query(
-        `SELECT pg_logical_emit_message(true, '${WATERMARK_PREFIX}', $2)
-           FROM ${this.s}.backfills WHERE id = $1 AND state = 'running' FOR UPDATE`,
-        [id, lowWatermark(this.o.slot, id, table)],
-      );
-      if (low.rows.length === 0) throw new Canceled();
-      const desc = await this.describe(table); // each chunk reads the columns as they are now
-      const nonce = randomBytes(8).toString('hex');
-      const emitted = this.waitFor(this.chunkWaiters, nonce);
-      const q = emitChunk({
-        schema: this.s,
-        backfill: id,
-        slot: this.o.slot,
-        table,
-        columns: desc.columns.map((c) => c.name),
-        types: desc.columns.map((c) => c.type),
-        keyColumns: t.key_columns,
-        keyTypes: t.key_types,
-        ctid,
-        where,
-        chunkSize,
-        lastKey,
-        nonce,
-      });
-      let r: { alive: number; n: number; last_key: string[] | null; total: number | null };
-      try {
-        r = (await this.o.db.query<typeof r>(q.text, q.values)).rows[0]!;
-      } catch (err) {
-        emitted.cancel();
-        throw err;
-      }
-      if (r.alive === 0) {
-        emitted.cancel();
-        throw new Canceled();
-      }
-      const reads = await emitted.promise;
-      if (reads.lost)
+    // Chunks read whose emission by the stream is still awaited, oldest first.
+    const inFlight: Promise<void>[] = [];
+    const whenEmitted = async (reads: Promise<ChunkReads>): Promise<void> => {
+      if ((await reads).lost)
         throw new Error(`the stream lost the window of a chunk of ${table}; start the backfill again`);
-      chunks++;
-      rows = r.total ?? rows + r.n;
-      lastKey = r.last_key ?? lastKey;
-      if (t.estimated_rows !== null) this.remaining.set(remainingKey, Math.max(0, t.estimated_rows - rows));
-      this.updateRemaining();
-      if (r.n < chunkSize) break;
+      this.forgetDurable();
+    };
+    try {
+      for (;;) {
+        if (this.stopping) throw new Stopped();
+        // The low watermark, only while the backfill runs (the row lock orders it against a cancel).
+        const low = await this.o.db.query(
+          `SELECT pg_logical_emit_message(true, '${WATERMARK_PREFIX}', $2)
+             FROM ${this.s}.backfills WHERE id = $1 AND state = 'running' FOR UPDATE`,
+          [id, lowWatermark(this.o.slot, id, table)],
+        );
+        if (low.rows.length === 0) throw new Canceled();
+        const desc = await this.describe(table); // each chunk reads the columns as they are now
+        const nonce = randomBytes(8).toString('hex');
+        const emitted = this.waitFor(this.chunkWaiters, nonce);
+        const columns = desc.columns.map((c) => c.name);
+        const types = desc.columns.map((c) => c.type);
+        const q = readChunk({
+          schema: this.s,
+          backfill: id,
+          slot: this.o.slot,
+          table,
+          columns,
+          types,
+          keyColumns: t.key_columns,
+          keyTypes: t.key_types,
+          ctid,
+          where,
+          chunkSize,
+          lastKey,
+          nonce,
+        });
+        const result = this.o.db.query<ChunkResult>(q.text, q.values).then((res) => res.rows[0]!);
+        // In the map before the statement commits: the stream may reach the high watermark before
+        // this client reads the answer. If the answer is lost after the commit, the stored copy serves.
+        this.chunks.set(
+          nonce,
+          result.then(
+            (r) => ({ columns, types, rows: r.rows }),
+            () => this.loadChunk(nonce),
+          ),
+        );
+        let r: ChunkResult;
+        try {
+          r = await result;
+        } catch (err) {
+          this.chunks.delete(nonce);
+          emitted.cancel();
+          throw err;
+        }
+        if (r.alive === 0) {
+          this.chunks.delete(nonce);
+          emitted.cancel();
+          throw new Canceled();
+        }
+        if (r.n === 0) this.chunks.delete(nonce); // an empty chunk: the stream needs no rows
+        inFlight.push(whenEmitted(emitted.promise));
+        chunks++;
+        rows = r.total ?? rows + r.n;
+        lastKey = r.last_key ?? lastKey;
+        if (t.estimated_rows !== null) this.remaining.set(remainingKey, Math.max(0, t.estimated_rows - rows));
+        this.updateRemaining();
+        if (r.n < chunkSize) break;
+        if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
+      }
+      while (inFlight.length > 0) await inFlight.shift();
+    } finally {
+      for (const p of inFlight) p.catch(() => undefined);
     }
     this.remaining.delete(remainingKey);
     const seconds = (Date.now() - started) / 1000;
@@ -309,6 +431,16 @@ export class BackfillRunner implements BackfillListener {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.log.debug({ backfill: id, lsn: formatLsn(commitLsn) }, 'backfill durable in every sink');
+  }
+
+  /** The backfill ended: its stored chunks are durable everywhere (done) or no longer wanted. */
+  private async forgetAll(id: string): Promise<void> {
+    const q = forgetChunks(this.s, id);
+    await this.o.db
+      .query(q.text, q.values)
+      .catch((err: Error) =>
+        this.log.warn({ backfill: id, err: err.message }, 'could not forget its chunks'),
+      );
   }
 
   private async message(content: string): Promise<void> {

@@ -60,6 +60,7 @@ export class BackfillService {
     req: BackfillRequest,
     origin: string,
     signalId: number | null = null,
+    fixedId?: string,
   ): Promise<BackfillState | null> {
     if (!Array.isArray(req.tables) || req.tables.length === 0)
       throw new BackfillRequestError('E_BACKFILL_TABLES', 'tables: name at least one schema.table');
@@ -74,7 +75,7 @@ export class BackfillService {
       throw new BackfillRequestError('E_BACKFILL_WHERE', 'where: one SQL predicate, without ";"');
     const plans: TablePlan[] = [];
     for (const name of [...new Set(req.tables)]) plans.push(await this.plan(name, where));
-    const id = `bf_${randomBytes(6).toString('hex')}`;
+    const id = fixedId ?? `bf_${randomBytes(6).toString('hex')}`;
     const q = insertBackfill(this.s, { id, slot: this.o.slot, where, chunkSize, origin, signalId }, plans);
     const { rows } = await this.o.db.query(q.text, q.values);
     if (rows.length === 0) return null; // this signal's backfill exists already
@@ -139,8 +140,12 @@ export class BackfillService {
     return rows.map((r) => r.t).filter((t) => this.o.isTracked(t));
   }
 
-  /** The `initial` backfill: every table that can be backfilled; the others are reported and skipped. */
+  /**
+   * The `initial` backfill (`id` from initial.ts): every table that can be backfilled; the others are
+   * reported and skipped. null when there is nothing to read, or a backfill with that id exists.
+   */
   async createInitial(
+    id: string,
     tables: string[],
     skipped: (table: string, err: Error) => void,
   ): Promise<BackfillState | null> {
@@ -155,7 +160,7 @@ export class BackfillService {
       }
     }
     if (ok.length === 0) return null;
-    return this.create({ tables: ok }, 'initial');
+    return this.create({ tables: ok }, 'initial', null, id);
   }
 
   async get(id: string): Promise<BackfillState | null> {

@@ -39,7 +39,8 @@ export interface TablePlan {
 
 /**
  * Inserts a backfill and its tables in one statement (one transaction). A signal's backfill is made
- * once per (slot, signal id): the signal is seen again when the stream replays it after a restart.
+ * once per (slot, signal id): the signal is seen again when the stream replays it after a restart; an
+ * initial backfill once per id (initial.ts). Either conflict inserts nothing.
  */
 export function insertBackfill(
   s: string,
@@ -56,7 +57,7 @@ export function insertBackfill(
   return {
     text: `WITH b AS (
              INSERT INTO ${s}.backfills (id, slot, where_sql, chunk_size, origin, signal_id)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (slot, signal_id) DO NOTHING RETURNING id)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id)
            INSERT INTO ${s}.backfill_tables (backfill_id, position, table_name, key_columns, key_types, estimated_rows)
            SELECT b.id, t.position, t.table_name, t.key_columns, t.key_types, t.estimated_rows
              FROM b, jsonb_to_recordset($7::jsonb)
@@ -153,13 +154,16 @@ export interface ChunkSpec {
 }
 
 /**
- * One chunk in one statement, so one transaction: reads the next `chunkSize` rows after `lastKey` in
- * key order (keyset pagination), writes them as the high watermark message, and records the
- * progress, only while the backfill is still running (a cancel takes the same row lock). The rows
- * travel as Postgres' text forms, converted by the stream as pgoutput's values are (values.ts).
- * Result: `alive` (0 when the backfill is no longer running: nothing was written), `n`, `last_key`.
+ * One chunk in one statement, so one transaction, only while the backfill is still running (a cancel
+ * takes the same row lock): reads the next `chunkSize` rows after `lastKey` in key order (keyset
+ * pagination) as Postgres' text forms, keeps a copy in the unlogged `backfill_chunks` (for a replay
+ * after a crash), writes the high watermark (small: the rows stay out of the WAL), records the
+ * progress, and returns the rows. The statement's snapshot is taken after the low watermark
+ * committed, and the high watermark commits after it: that is what the window argument needs.
+ * Result: `alive` (0 when the backfill is no longer running: nothing was written), `n`, `last_key`,
+ * `total`, `rows`.
  */
-export function emitChunk(c: ChunkSpec): Query {
+export function readChunk(c: ChunkSpec): Query {
   const keys = c.keyColumns.map(ident);
   const values: unknown[] = [c.backfill];
   const param = (v: unknown): string => {
@@ -175,10 +179,12 @@ export function emitChunk(c: ChunkSpec): Query {
   const keyAliases = keys.map((_, i) => `_k${i}`);
   const order = keyAliases.join(', ');
   const orderDesc = keyAliases.map((k) => `${k} DESC`).join(', ');
+  const nonce = param(c.nonce);
   const message = `json_build_object('kind', 'high', 'slot', ${param(c.slot)}::text, 'backfill', $1::text,
-      'table', ${param(c.table)}::text, 'nonce', ${param(c.nonce)}::text,
-      'columns', ${param(JSON.stringify(c.columns))}::json, 'types', ${param(JSON.stringify(c.types))}::json,
-      'key', ${param(JSON.stringify(c.ctid ? [] : c.keyColumns))}::json, 'rows', agg.rows)::text`;
+      'table', ${param(c.table)}::text, 'nonce', ${nonce}::text,
+      'key', ${param(JSON.stringify(c.ctid ? [] : c.keyColumns))}::json, 'count', agg.n)::text`;
+  const columns = param(JSON.stringify(c.columns));
+  const types = param(JSON.stringify(c.types));
   const tableParam = param(c.table);
   const chunkSize = Math.trunc(c.chunkSize); // a validated positive integer
   const text = `WITH b AS (
@@ -191,8 +197,12 @@ export function emitChunk(c: ChunkSpec): Query {
        LIMIT ${chunkSize}),
     agg AS (SELECT count(*)::int AS n, coalesce(json_agg(r ORDER BY ${order}), '[]'::json) AS rows FROM chunk),
     tail AS (SELECT k FROM chunk ORDER BY ${orderDesc} LIMIT 1),
-    emit AS (SELECT pg_logical_emit_message(true, '${WATERMARK_PREFIX}', ${message})::text AS lsn
+    emit AS (SELECT pg_logical_emit_message(true, '${WATERMARK_PREFIX}', ${message}) AS lsn
                FROM agg WHERE EXISTS (SELECT 1 FROM b)),
+    store AS (
+      INSERT INTO ${c.schema}.backfill_chunks (nonce, backfill_id, lsn, columns, types, rows)
+      SELECT ${nonce}, $1, emit.lsn, ${columns}::json, ${types}::json, agg.rows
+        FROM agg, emit WHERE agg.n > 0),
     progress AS (
       UPDATE ${c.schema}.backfill_tables p
          SET rows = p.rows + agg.n, chunks = p.chunks + 1,
@@ -203,9 +213,39 @@ export function emitChunk(c: ChunkSpec): Query {
        WHERE p.backfill_id = $1 AND p.table_name = ${tableParam} AND EXISTS (SELECT 1 FROM b)
       RETURNING p.rows)
     SELECT (SELECT count(*) FROM b)::int AS alive, agg.n, (SELECT k FROM tail) AS last_key,
-           (SELECT lsn FROM emit) AS lsn, (SELECT rows FROM progress)::float8 AS total
+           (SELECT lsn FROM emit)::text AS lsn, (SELECT rows FROM progress)::float8 AS total,
+           agg.rows
       FROM agg`;
   return { text, values };
+}
+
+/** A chunk's stored copy (a replay after a restart reaches its high watermark). */
+export function loadChunk(s: string, nonce: string): Query {
+  return {
+    text: `SELECT columns, types, rows
+             FROM ${s}.backfill_chunks WHERE nonce = $1`,
+    values: [nonce],
+  };
+}
+
+/**
+ * Forgets the stored copies of chunks whose high watermark's transaction the slot has confirmed (so
+ * no replay reaches them again): `commitLsns[i]` is the commit LSN of `nonces[i]`'s transaction.
+ */
+export function forgetDurableChunks(s: string, slot: string, nonces: string[], commitLsns: string[]): Query {
+  return {
+    text: `DELETE FROM ${s}.backfill_chunks c
+            USING unnest($2::text[], $3::pg_lsn[]) AS x(nonce, commit_lsn)
+            WHERE c.nonce = x.nonce
+              AND x.commit_lsn < (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1)
+            RETURNING c.nonce`,
+    values: [slot, nonces, commitLsns],
+  };
+}
+
+/** Forgets every stored chunk of a backfill that ended (done: all durable; failed or canceled). */
+export function forgetChunks(s: string, backfill: string): Query {
+  return { text: `DELETE FROM ${s}.backfill_chunks WHERE backfill_id = $1`, values: [backfill] };
 }
 
 /** Columns (with their types) and primary key of a table, and its row estimate. */

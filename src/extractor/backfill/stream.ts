@@ -2,6 +2,8 @@ import type { Logger } from '../../log.ts';
 import { formatLsn, type Lsn } from '../../util/lsn.ts';
 import type { MessageChange, Row, RowChange, TruncateChange } from '../decode/index.ts';
 import {
+  type ChunkData,
+  type HighWatermark,
   parseSignal,
   parseWatermark,
   SIGNAL_PREFIX,
@@ -9,7 +11,7 @@ import {
   WatermarkError,
   type Signal,
 } from './messages.ts';
-import { rowKey, WatermarkWindows } from './windows.ts';
+import { chunkReads, rowKey, WatermarkWindows, type ClosedWindow } from './windows.ts';
 
 /** A high watermark the stream reached: the chunk's reads to emit at its position. */
 export interface ChunkReads {
@@ -25,7 +27,10 @@ export interface ChunkReads {
   rows: Row[];
   /** Rows the chunk read, before the window dropped the changed ones. */
   read: number;
-  /** No window was open for it: nothing emitted (the runner fails the backfill rather than skip rows). */
+  /**
+   * Nothing emitted because no window was open for it, or its rows are gone (the unlogged copy lost
+   * in a PostgreSQL restart): the runner fails the backfill rather than skip rows.
+   */
   lost: boolean;
   /** Commit LSN of the high watermark's transaction. */
   commitLsn: Lsn;
@@ -43,6 +48,12 @@ export interface BackfillListener {
   /** A sync watermark reached the stream, in the transaction committed at `commitLsn`. */
   synced(nonce: string, commitLsn: Lsn): void;
   signal(signal: Signal): void;
+  /**
+   * A chunk's rows, by its nonce: the runner's in-memory copy (a promise while its statement is still
+   * answering: the stream may reach the high watermark before the client sees the result), else the
+   * stored copy read back (a replay after a restart); undefined when neither exists.
+   */
+  chunk(backfill: string, nonce: string): ChunkData | Promise<ChunkData | undefined>;
 }
 
 /**
@@ -54,13 +65,19 @@ export class BackfillStream {
   readonly windows = new WatermarkWindows();
   private readonly o: BackfillStreamOptions;
   private listener?: BackfillListener;
+  private closedWindows: { low: Lsn; high: Lsn }[] = [];
+  /** Resolves once a listener is there: a replay may reach a high watermark before the runner exists. */
+  private readonly listening: Promise<BackfillListener>;
+  private resolveListening!: (l: BackfillListener) => void;
 
   constructor(options: BackfillStreamOptions) {
     this.o = options;
+    this.listening = new Promise((r) => (this.resolveListening = r));
   }
 
   listen(listener: BackfillListener): void {
     this.listener = listener;
+    this.resolveListening(listener);
   }
 
   /** Whether a message might be ours (a cheap test before parsing). */
@@ -70,10 +87,11 @@ export class BackfillStream {
 
   /**
    * A transactional message of ours at `commitLsn` (its transaction's): a low watermark opens a
-   * window, a high one closes it and returns the reads to emit, an end drops the backfill's windows,
-   * a signal is passed on.
+   * window, a high one closes it and gives the reads to emit (a promise when the rows are still on
+   * their way from the runner or the state store), an end drops the backfill's windows, a signal is
+   * passed on. The window closes here, in stream order, whatever the rows' wait.
    */
-  message(m: MessageChange, commitLsn: Lsn): ChunkReads | undefined {
+  message(m: MessageChange, commitLsn: Lsn): ChunkReads | Promise<ChunkReads> | undefined {
     if (m.prefix === SIGNAL_PREFIX) {
       const signal = parseSignal(m.content);
       if (!signal) this.o.logger.warn({ lsn: formatLsn(m.lsn) }, 'ignoring a malformed signal');
@@ -102,26 +120,51 @@ export class BackfillStream {
       this.listener?.synced(w.nonce, commitLsn);
       return undefined;
     }
-    const rows = this.windows.close(w);
-    if (rows === undefined) {
+    const win = this.windows.close(w);
+    if (win === undefined) {
       // Only possible if the slot was confirmed past the low watermark, which the hold prevents.
       this.o.logger.error(
         { backfill: w.backfill, table: w.table, lsn: formatLsn(m.lsn) },
         'high watermark without its low watermark: chunk not emitted',
       );
+      return this.reads(w, m.lsn, commitLsn, undefined, undefined);
     }
+    this.closedWindows.push({ low: win.lowLsn, high: commitLsn });
+    if (w.inline) return this.reads(w, m.lsn, commitLsn, win, w.inline);
+    if (w.count === 0) return this.reads(w, m.lsn, commitLsn, win, { columns: [], types: [], rows: [] });
+    const data = this.listener?.chunk(w.backfill, w.nonce);
+    if (data !== undefined && !(data instanceof Promise)) return this.reads(w, m.lsn, commitLsn, win, data);
+    return (async () => {
+      const got = await (data ?? (await this.listening).chunk(w.backfill, w.nonce));
+      if (got === undefined)
+        this.o.logger.error(
+          { backfill: w.backfill, table: w.table, lsn: formatLsn(m.lsn) },
+          'the rows of a chunk are gone (PostgreSQL restarted?): chunk not emitted',
+        );
+      return this.reads(w, m.lsn, commitLsn, win, got);
+    })();
+  }
+
+  private reads(
+    w: HighWatermark,
+    lsn: Lsn,
+    commitLsn: Lsn,
+    win: ClosedWindow | undefined,
+    data: ChunkData | undefined,
+  ): ChunkReads {
     const dot = w.table.indexOf('.');
+    const lost = win === undefined || data === undefined;
     return {
       backfill: w.backfill,
       nonce: w.nonce,
       table: w.table,
       schema: w.table.slice(0, dot),
       name: w.table.slice(dot + 1),
-      lsn: formatLsn(m.lsn),
+      lsn: formatLsn(lsn),
       key: w.key,
-      rows: rows ?? [],
-      read: w.rows.length,
-      lost: rows === undefined,
+      rows: lost ? [] : chunkReads(data, w.key, win),
+      read: data?.rows.length ?? w.count,
+      lost,
       commitLsn,
     };
   }
@@ -142,6 +185,16 @@ export class BackfillStream {
 
   hold(): Lsn | null {
     return this.windows.holdLsn();
+  }
+
+  /**
+   * Windows closed since the last call, as (low watermark commit, high watermark commit): each keeps
+   * holding the slot until its high watermark's transaction is delivered (CheckpointTracker).
+   */
+  takeClosed(): { low: Lsn; high: Lsn }[] {
+    const out = this.closedWindows;
+    if (out.length > 0) this.closedWindows = [];
+    return out;
   }
 
   /** A reconnect: Postgres resends from before the oldest open window, which rebuilds them. */

@@ -1,6 +1,6 @@
 import type { Lsn } from '../../util/lsn.ts';
 import { type Row, jsonKey, keyOf, converterFor } from '../decode/index.ts';
-import type { HighWatermark, LowWatermark } from './messages.ts';
+import type { ChunkData, HighWatermark, LowWatermark } from './messages.ts';
 
 /** One chunk's window: keys of its table the stream changed between the low and high watermark. */
 interface Window {
@@ -28,20 +28,65 @@ export function rowKey(row: Row, columns: readonly string[]): string | undefined
   return out;
 }
 
-/** A chunk row (Postgres text forms) as a Row with typed JSON values, as the decoders make them. */
+/**
+ * Chunk rows (Postgres text forms) → Rows with typed JSON values, as the decoders make them. The
+ * converters and key names are looked up once per chunk, and the rows share one key array (nothing
+ * changes a read's keys).
+ */
+export function chunkRowMaker(
+  columns: readonly string[],
+  types: readonly string[],
+): (values: readonly (string | null)[]) => Row {
+  const keys = columns.map((c) => jsonKey(c));
+  const convert = types.map((t) => converterFor(t));
+  const n = columns.length;
+  return (values) => {
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      out[i] = v === null || v === undefined ? 'null' : (JSON.stringify(convert[i]!(v)) ?? 'null');
+    }
+    return { keys, values: out };
+  };
+}
+
+/** One chunk row as a Row (chunkRowMaker for a whole chunk). */
 export function chunkRow(
   columns: readonly string[],
   types: readonly string[],
   values: readonly (string | null)[],
 ): Row {
-  const keys: string[] = [];
-  const out: string[] = [];
-  for (let i = 0; i < columns.length; i++) {
-    keys.push(jsonKey(columns[i]!));
-    const v = values[i];
-    out.push(v === null || v === undefined ? 'null' : (JSON.stringify(converterFor(types[i]!)(v)) ?? 'null'));
+  return chunkRowMaker(columns, types)(values);
+}
+
+/** What the stream saw between a chunk's watermarks. */
+export interface ClosedWindow {
+  /** Commit LSN of the low watermark's transaction. */
+  lowLsn: Lsn;
+  /** Keys of the table changed in the window. */
+  changed: ReadonlySet<string>;
+  /** A TRUNCATE inside the window: every read of the chunk may be stale. */
+  truncated: boolean;
+}
+
+/**
+ * The chunk's reads to emit at its high watermark, in key order: every row whose key changed in the
+ * window is dropped (the stream already carries a state at least as new), all of them after a
+ * TRUNCATE; with no key (ctid mode) none is dropped.
+ */
+export function chunkReads(data: ChunkData, key: readonly string[], win: ClosedWindow): Row[] {
+  if (win.truncated) return [];
+  const rows: Row[] = [];
+  const make = chunkRowMaker(data.columns, data.types);
+  for (const values of data.rows) {
+    const row = make(values);
+    if (key.length > 0 && win.changed.size > 0) {
+      const k = rowKey(row, key);
+      if (k !== undefined && win.changed.has(k)) continue;
+    }
+    rows.push(row);
   }
-  return { keys, values: out };
+  return rows;
 }
 
 /**
@@ -95,25 +140,15 @@ export class WatermarkWindows {
   }
 
   /**
-   * A high watermark: closes its window and returns the chunk's rows to emit, in key order; undefined
-   * when no window is open for it (its low watermark was never seen: the chunk cannot be placed).
+   * A high watermark: closes its window and returns what the stream saw in it; undefined when no
+   * window is open for it (its low watermark was never seen: the chunk cannot be placed).
    */
-  close(h: HighWatermark): Row[] | undefined {
+  close(h: HighWatermark): ClosedWindow | undefined {
     const id = `${h.backfill}\u0000${h.table}`;
     const win = this.windows.get(id);
     if (!win) return undefined;
     this.remove(id);
-    if (win.truncated) return [];
-    const rows: Row[] = [];
-    for (const values of h.rows) {
-      const row = chunkRow(h.columns, h.types, values);
-      if (h.key.length > 0) {
-        const key = rowKey(row, h.key);
-        if (key !== undefined && win.changed.has(key)) continue;
-      }
-      rows.push(row);
-    }
-    return rows;
+    return { lowLsn: win.lowLsn, changed: win.changed, truncated: win.truncated };
   }
 
   /** The backfill ended: its open windows (a chunk that will never close) are dropped. */

@@ -9,6 +9,7 @@ import type { Lsn } from '../../util/lsn.ts';
  * row-json.ts reads values back where the mapper needs them.
  */
 export interface Row {
+  /** Never changed in place: a decoder may give many rows one keys array (pgoutput does). */
   readonly keys: string[];
   readonly values: string[];
 }

@@ -10,6 +10,8 @@ import {
   type TruncateChange,
 } from './changes.ts';
 import type { Decoder } from '../pipeline/index.ts';
+import { jsonString } from './row-json.ts';
+import { jsonStringFromUtf8 } from './utf8-json.ts';
 import { textToJsonFor, type TextToJson } from './value-json.ts';
 
 /**
@@ -164,6 +166,8 @@ interface RelationColumn {
   typmod: number;
   /** The value's text → its JSON text, spliced into the row (value-json.ts). */
   toJson: TextToJson;
+  /** Its value travels as a JSON string of its text (text, varchar, int8, numeric, ...): utf8-json.ts. */
+  plainText: boolean;
 }
 
 interface Relation {
@@ -174,6 +178,8 @@ interface Relation {
   replicaIdentity: string;
   columns: RelationColumn[];
   keyColumns: string[];
+  /** Every column's key, in order: the keys of each tuple that sends them all (no copy per row). */
+  keys: string[];
 }
 
 /** TupleData column kinds. */
@@ -182,6 +188,21 @@ const KIND_NULL = 110; // n
 const KIND_UNCHANGED = 117; // u (unchanged TOAST)
 const KIND_BINARY = 98; // b
 const NONE: readonly string[] = Object.freeze([]);
+
+/** What a tuple's errors call it and its parts (made once, not per column of every row). */
+interface TupleNames {
+  what: string;
+  count: string;
+  kind: string;
+}
+const tupleNames = (what: string): TupleNames => ({
+  what,
+  count: `${what} column count`,
+  kind: `${what} column kind`,
+});
+const NEW_TUPLE = tupleNames('new tuple');
+const OLD_TUPLE = tupleNames('old tuple');
+const KEY_TUPLE = tupleNames('key tuple');
 
 /** A decoded tuple: the values it sent, and the columns it marked as unchanged TOAST. */
 interface Tuple {
@@ -211,7 +232,7 @@ export function pgTimestampToIso(us: bigint): string {
 
 /** A cursor over one pgoutput message; every read is bounds-checked and fails with the LSN. */
 class Reader {
-  private pos = 0;
+  pos = 0;
   private readonly buf: Buffer;
   private readonly walLsn: string;
 
@@ -263,17 +284,41 @@ class Reader {
     this.pos = end + 1;
     return s;
   }
-  /** A length-prefixed (Int32) UTF-8 value. */
-  text(what: string): string {
+  /**
+   * A tuple value (length-prefixed UTF-8) of `col` → its JSON text. The error names the column and
+   * table; the message is only built on failure (two per column of every row otherwise).
+   */
+  value(col: RelationColumn, rel: Relation): string {
     const buf = this.buf;
     const at = this.pos;
-    if (at + 4 > buf.length) this.fail(`message ends inside the length of ${what}`);
-    const n = buf.readInt32BE(at);
-    if (n < 0) this.fail(`negative length ${n} for ${what}`);
+    const n = at + 4 <= buf.length ? buf.readInt32BE(at) : -1;
     const end = at + 4 + n;
-    if (end > buf.length) this.fail(`message ends inside ${what} (offset ${at + 4}, length ${buf.length})`);
+    if (n < 0 || end > buf.length) {
+      const what = `value of column ${col.name} of ${rel.schema}.${rel.table}`;
+      if (at + 4 > buf.length) this.fail(`message ends inside the length of ${what}`);
+      if (n < 0) this.fail(`negative length ${n} for ${what}`);
+      this.fail(`message ends inside ${what} (offset ${at + 4}, length ${buf.length})`);
+    }
     this.pos = end;
-    return buf.toString('utf8', at + 4, end);
+    return col.plainText
+      ? jsonStringFromUtf8(buf, at + 4, end)
+      : col.toJson(buf.toString('utf8', at + 4, end));
+  }
+  /**
+   * Whether the tuple value at the cursor has the bytes of `buf[start, end)` (the same column of the
+   * old tuple); if so the cursor moves past it. Otherwise (or if it is malformed) nothing moves, and
+   * value() reads it, with its checks.
+   */
+  sameValue(start: number, end: number): boolean {
+    const buf = this.buf;
+    const at = this.pos + 4;
+    const n = end - start;
+    if (at + n > buf.length || buf.readInt32BE(at - 4) !== n) return false;
+    if (n <= 32) {
+      for (let i = 0; i < n; i++) if (buf[at + i] !== buf[start + i]) return false;
+    } else if (buf.compare(buf, start, end, at, at + n) !== 0) return false;
+    this.pos = at + n;
+    return true;
   }
   utf8(n: number, what: string): string {
     if (n < 0) this.fail(`negative length ${n} for ${what}`);
@@ -300,27 +345,56 @@ export function createPgoutputDecoder(): Decoder {
     return rel;
   }
 
-  function readTuple(r: Reader, rel: Relation, what: string): Tuple {
-    const n = r.int16(`${what} column count`);
+  /**
+   * The old tuple of the Update being decoded, by column: where each text value lies in the message
+   * and its JSON. Under REPLICA IDENTITY FULL an Update carries the whole old row and most of its
+   * values come again, byte for byte, in the new one: those are compared instead of decoded and
+   * converted again (bytea, arrays, timestamps, documents), and the new row gets the very same string.
+   */
+  const oldStarts: number[] = [];
+  const oldEnds: number[] = [];
+  const oldValues: string[] = [];
+
+  function readTuple(r: Reader, rel: Relation, w: TupleNames, old: 'keep' | 'reuse' | 'none'): Tuple {
+    const n = r.int16(w.count);
     const columns = rel.columns;
     if (n !== columns.length)
       r.fail(
-        `${what} of ${rel.schema}.${rel.table} has ${n} columns, its Relation message ${columns.length}`,
+        `${w.what} of ${rel.schema}.${rel.table} has ${n} columns, its Relation message ${columns.length}`,
       );
-    const keys: string[] = [];
+    // the relation's own keys array unless a column is left out (unchanged TOAST): rows share it
+    let keys: string[] | undefined;
     const values: string[] = [];
     let unchanged: string[] | undefined;
     for (let i = 0; i < n; i++) {
       const col = columns[i]!;
-      const kind = r.byte(`${what} column kind`);
+      const kind = r.byte(w.kind);
       if (kind === KIND_TEXT) {
         // the value's text spliced in as JSON (value-json.ts): no typed value, no JSON.stringify
-        keys.push(col.key);
-        values.push(col.toJson(r.text(`value of column ${col.name} of ${rel.schema}.${rel.table}`)));
-      } else if (kind === KIND_NULL) {
-        keys.push(col.key);
+        keys?.push(col.key);
+        if (old === 'reuse' && oldEnds[i]! >= 0) {
+          const same = r.sameValue(oldStarts[i]!, oldEnds[i]!);
+          if (same) {
+            values.push(oldValues[i]!);
+            continue;
+          }
+        }
+        const start = r.pos + 4;
+        const value = r.value(col, rel);
+        values.push(value);
+        if (old === 'keep') {
+          oldStarts[i] = start;
+          oldEnds[i] = r.pos;
+          oldValues[i] = value;
+        }
+        continue;
+      }
+      if (old === 'keep') oldEnds[i] = -1;
+      if (kind === KIND_NULL) {
+        keys?.push(col.key);
         values.push('null');
       } else if (kind === KIND_UNCHANGED) {
+        keys ??= rel.keys.slice(0, i);
         (unchanged ??= []).push(col.name);
       } else if (kind === KIND_BINARY) {
         r.fail(
@@ -331,7 +405,7 @@ export function createPgoutputDecoder(): Decoder {
           `unknown tuple column kind ${JSON.stringify(String.fromCharCode(kind))} for column ${col.name}`,
         );
     }
-    return { row: { keys, values }, unchanged: unchanged ?? NONE };
+    return { row: { keys: keys ?? rel.keys, values }, unchanged: unchanged ?? NONE };
   }
 
   /** The replica identity columns of a tuple (K tuples send the other columns as nulls). */
@@ -350,8 +424,8 @@ export function createPgoutputDecoder(): Decoder {
   }
 
   /** The old row of an UPDATE/DELETE from its K (key) or O (whole old row) tuple. */
-  function oldRow(r: Reader, rel: Relation, marker: string): Row {
-    const tuple = readTuple(r, rel, marker === 'K' ? 'key tuple' : 'old tuple');
+  function oldRow(r: Reader, rel: Relation, marker: string, keep: boolean): Row {
+    const tuple = readTuple(r, rel, marker === 'K' ? KEY_TUPLE : OLD_TUPLE, keep ? 'keep' : 'none');
     return marker === 'K' ? identityOf(rel, tuple) : tuple.row;
   }
 
@@ -412,6 +486,7 @@ export function createPgoutputDecoder(): Decoder {
           const typeOid = r.uint32('column type OID');
           const typmod = r.int32('column type modifier');
           const typeName = pgoutputTypeName(typeOid, userTypes);
+          const toJson = textToJsonFor(typeName);
           columns.push({
             name,
             key: JSON.stringify(name),
@@ -419,7 +494,8 @@ export function createPgoutputDecoder(): Decoder {
             typeOid,
             typeName,
             typmod,
-            toJson: textToJsonFor(typeName),
+            toJson,
+            plainText: toJson === jsonString,
           });
         }
         r.end('Relation');
@@ -431,6 +507,7 @@ export function createPgoutputDecoder(): Decoder {
           replicaIdentity,
           columns,
           keyColumns: columns.filter((c) => c.identity).map((c) => c.name),
+          keys: columns.map((c) => c.key),
         });
         return { kind: 'noop' };
       }
@@ -452,7 +529,7 @@ export function createPgoutputDecoder(): Decoder {
         const rel = relationFor(r, r.uint32('relation OID'));
         const marker = r.char('tuple marker');
         if (marker !== 'N') r.fail(`Insert without a new tuple (marker ${JSON.stringify(marker)})`);
-        const tuple = readTuple(r, rel, 'new tuple');
+        const tuple = readTuple(r, rel, NEW_TUPLE, 'none');
         r.end('Insert');
         return rowChange('insert', rel, walLsn, tuple, null);
       }
@@ -461,11 +538,11 @@ export function createPgoutputDecoder(): Decoder {
         let marker = r.char('tuple marker');
         let old: Row | null = null;
         if (marker === 'K' || marker === 'O') {
-          old = oldRow(r, rel, marker);
+          old = oldRow(r, rel, marker, true);
           marker = r.char('tuple marker');
         }
         if (marker !== 'N') r.fail(`Update without a new tuple (marker ${JSON.stringify(marker)})`);
-        const tuple = readTuple(r, rel, 'new tuple');
+        const tuple = readTuple(r, rel, NEW_TUPLE, old ? 'reuse' : 'none');
         r.end('Update');
         // The identity did not change: Postgres sent no old tuple; take it from the new row (wal2json does).
         if (!old && (rel.replicaIdentity === 'd' || rel.replicaIdentity === 'i') && rel.keyColumns.length)
@@ -477,7 +554,7 @@ export function createPgoutputDecoder(): Decoder {
         const marker = r.char('tuple marker');
         if (marker !== 'K' && marker !== 'O')
           r.fail(`Delete without an old tuple (marker ${JSON.stringify(marker)})`);
-        const old = oldRow(r, rel, marker);
+        const old = oldRow(r, rel, marker, false);
         r.end('Delete');
         return rowChange('delete', rel, walLsn, null, old);
       }

@@ -208,9 +208,14 @@ class Scanner {
     } else this.scalar();
   }
 
-  /** `[{"name":..,"type":..,"value":..},...]` → a row (JSON text per column). */
-  row(): Row {
+  /**
+   * `[{"name":..,"type":..,"value":..},...]` → a row (JSON text per column). `tokens`: KEEP for an
+   * update's new row (its tokens are kept), REUSE for its old one (a value whose token the new row had at the
+   * same place, for the same column, takes the new row's JSON: see `kept`).
+   */
+  row(tokens: typeof NONE | typeof KEEP | typeof REUSE): Row {
     const row: Row = { keys: [], values: [] };
+    if (tokens === KEEP) kept.count = 0;
     this.expect(OPEN_BRACKET);
     this.ws();
     if (this.t.charCodeAt(this.p) === CLOSE_BRACKET) {
@@ -260,7 +265,8 @@ class Scanner {
             if (t.charCodeAt(this.p) === CLOSE_BRACE) {
               this.p++;
               row.keys.push(name);
-              row.values.push(value === 'null' ? value : convert(value));
+              if (tokens === NONE) row.values.push(value === 'null' ? value : convert(value));
+              else row.values.push(keptJson(tokens, i, name, value, convert));
               continue;
             }
           }
@@ -304,6 +310,34 @@ class Scanner {
     } while (this.more(CLOSE_BRACKET));
     return out;
   }
+}
+
+const NONE = 0;
+const KEEP = 1;
+const REUSE = 2;
+
+/**
+ * The new row's value tokens of the message being scanned, by column index, with their JSON, up to the
+ * first column that took another path. Under REPLICA IDENTITY FULL an update's `identity` repeats
+ * most of `columns` token for token (wal2json prints them in that order); those are compared, not
+ * converted again (a jsonb unescaped, an array parsed and printed, a bytea re-encoded), and the old
+ * row gets the very same string. A column left out of `columns` (unchanged TOAST) shifts the indexes:
+ * the name check then stops the reuse, never mismatches it.
+ */
+const kept = { count: 0, tokens: [] as string[], names: [] as string[], values: [] as string[] };
+
+/** A value's JSON in an update's new row (kept) or old row (reused when the new row had it). */
+function keptJson(tokens: number, i: number, name: string, value: string, convert: TokenConverter): string {
+  if (tokens === REUSE && i < kept.count && kept.tokens[i] === value && kept.names[i] === name)
+    return kept.values[i]!;
+  const json = value === 'null' ? value : convert(value);
+  if (tokens === KEEP && kept.count === i) {
+    kept.tokens[i] = value;
+    kept.names[i] = name;
+    kept.values[i] = json;
+    kept.count = i + 1;
+  }
+  return json;
 }
 
 const byTypeToken = new Map<string, TokenConverter>();
@@ -444,6 +478,7 @@ class Fields {
 
 function scan(text: string): Fields {
   const s = new Scanner(text);
+  kept.count = 0; // tokens of this message only
   const f = new Fields();
   s.expect(OPEN_BRACE);
   s.ws();
@@ -475,10 +510,11 @@ function scan(text: string): Fields {
           f.table = s.text();
           break;
         case K_COLUMNS:
-          f.columns = s.row();
+          // only an update has an identity after its columns (wal2json prints "action" first)
+          f.columns = s.row(f.action === 'U' ? KEEP : NONE);
           break;
         case K_IDENTITY:
-          f.identity = s.row();
+          f.identity = s.row(REUSE);
           break;
         case K_PK:
           f.pk = s.names();
@@ -514,7 +550,7 @@ function need<T>(value: T | undefined, what: string, walLsn: string): T {
 const isoTime = converterFor('timestamp with time zone');
 
 export function decodeWal2Json(payload: Buffer | string, walLsn: string): Change {
-  const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+  const text = typeof payload === 'string' ? payload : payload.toString(); // UTF-8; no encoding argument: no lookup of one
   let f: Fields;
   try {
     f = scan(text);

@@ -23,6 +23,12 @@ export class CheckpointTracker {
   private reached: Lsn;
   /** While set, the confirmed LSN stays at or below it (an open backfill window: docs/backfill.md). */
   private holdAt: Lsn | null = null;
+  /**
+   * Closed backfill windows whose high watermark's transaction is not delivered yet, in stream order:
+   * until it is, a restart must replay from the low watermark (else the high one arrives without its
+   * window), so the confirmed LSN stays at or below `low` until `reached` passes `high`.
+   */
+  private readonly closing: { low: Lsn; high: Lsn }[] = [];
   /** (ordinal, bytes) of events not yet durable everywhere, for the in-flight byte bound. */
   private readonly sizes: number[] = [];
   private sizesHead = 0;
@@ -45,12 +51,25 @@ export class CheckpointTracker {
     this.settle();
   }
 
+  /**
+   * A backfill window (low watermark committed at `low`) closed by a high watermark in the transaction
+   * committed at `high`: the hold of the window lasts until that transaction is delivered everywhere.
+   */
+  holdUntilDelivered(low: Lsn, high: Lsn): void {
+    this.closing.push({ low, high });
+    this.settle();
+  }
+
   private reach(lsn: Lsn): void {
     if (lsn > this.reached) this.reached = lsn;
   }
 
   private settle(): void {
-    const hold = this.holdAt;
+    // `reached` past a transaction's commit LSN means it was delivered (reached is the end of a
+    // delivered transaction, or a keepalive's position with nothing pending).
+    while (this.closing.length > 0 && this.closing[0]!.high < this.reached) this.closing.shift();
+    let hold = this.holdAt;
+    for (const c of this.closing) if (hold === null || c.low < hold) hold = c.low;
     const c = hold !== null && hold < this.reached ? hold : this.reached;
     if (c > this.confirmed) this.confirmed = c;
   }

@@ -22,22 +22,26 @@ export function epochMs(iso: string): number {
 
 /**
  * Commit-to-ack latency once per transaction of an acknowledged batch (its events are consecutive):
- * per event would weigh big transactions by their size, per batch would hide all but the last.
+ * per event would weigh big transactions by their size, per batch would hide all but the last. A
+ * backfill chunk's reads (`*.read`, at its high watermark's transaction) are left out: that is the
+ * backfill's pace, not the live stream's latency (docs/backfill.md).
  */
 export function observeTransactions(events: SinkBatch, nowMs: number, observe: (ms: number) => void): void {
   const batch = asPacked(events);
   let lastLsn: bigint | undefined;
   let lastTime = '';
+  let lastRead = false;
   for (let r = 0; r < batch.blocks.length; r++) {
     const b = batch.blocks[r]!;
     for (let i = batch.froms[r]!; i < batch.tos[r]!; i++) {
       const lsn = b.commitLsns[i]!;
-      if (lastLsn !== undefined && lsn !== lastLsn) observeOne(lastTime, nowMs, observe);
+      if (lastLsn !== undefined && lsn !== lastLsn && !lastRead) observeOne(lastTime, nowMs, observe);
       lastLsn = lsn;
       lastTime = b.times[i]!;
+      lastRead = b.types[i]!.endsWith('.read');
     }
   }
-  if (lastLsn !== undefined) observeOne(lastTime, nowMs, observe);
+  if (lastLsn !== undefined && !lastRead) observeOne(lastTime, nowMs, observe);
 }
 
 function observeOne(time: string, nowMs: number, observe: (ms: number) => void): void {

@@ -64,6 +64,8 @@ export type PipelineState =
  */
 const INPUT_HIGH_WATER = 512;
 const NO_COLUMNS: string[] = [];
+/** Reads of a chunk mapped between two yields to the event loop (emitReads). */
+const READ_SLICE = 256;
 
 /**
  * replication stream → decoder → transaction assembly → mapper → sink runners → checkpoint tracker →
@@ -378,15 +380,27 @@ export class Pipeline {
     const backfill = this.o.backfill!;
     const tx = this.txs.tx!;
     const reads = backfill.message(change, tx.commitLsn);
+    for (const c of backfill.takeClosed()) this.tracker.holdUntilDelivered(c.low, c.high);
     this.tracker.hold(backfill.hold());
     if (!reads) return;
+    // The rows may still be on their way (the runner's statement, or the stored copy after a
+    // restart): the input waits, so nothing after the high watermark overtakes its reads.
+    if (reads instanceof Promise) return reads.then((r) => this.emitChunk(r, tx));
+    return this.emitChunk(reads, tx);
+  }
+
+  private emitChunk(reads: ChunkReads, tx: TxContext): Promise<void> | void {
     const first = this.txs.reserve(reads.rows.length);
     const info = this.tables.cached(reads.schema, reads.name);
     if (info) return this.emitReads(reads, first, info, tx);
     return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, first, i, tx));
   }
 
-  /** Emits a chunk's reads from `from` on; a read sent to the dead letters is awaited in order. */
+  /**
+   * Emits a chunk's reads from `from` on; a read sent to the dead letters is awaited in order. Every
+   * READ_SLICE reads it yields to the event loop, so the sinks write the chunk's first events while
+   * the rest are mapped (a live change after the chunk waits for the chunk's end, not a sink's turn).
+   */
   private emitReads(
     reads: ChunkReads,
     first: number,
@@ -396,6 +410,10 @@ export class Pipeline {
   ): Promise<void> | void {
     if (this.o.filter.isTracked(info.root)) {
       for (let i = from; i < reads.rows.length; i++) {
+        if (i > from && i % READ_SLICE === 0)
+          return new Promise<void>((r) => setImmediate(r)).then(() =>
+            this.emitReads(reads, first, info, tx, i),
+          );
         const row = reads.rows[i]!;
         const change: ReadChange = {
           kind: 'read',

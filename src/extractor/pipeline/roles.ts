@@ -15,7 +15,16 @@ export interface ResolvedRoles {
   eventStore?: RoleDef;
 }
 
-export function resolveRoles(config: Config): ResolvedRoles {
+/** What role resolution reads of the config. */
+export type RolesConfig = Pick<Config, 'preset' | 'roles' | 'stateSchema'>;
+
+/** What the table filter reads of the config. */
+export type TableFilterConfig = Pick<
+  Config,
+  'schemas' | 'tables' | 'excludeTables' | 'tableRules' | 'stateSchema'
+>;
+
+export function resolveRoles(config: RolesConfig): ResolvedRoles {
   const s = config.stateSchema;
   const preset: ResolvedRoles =
     config.preset === 'none'
@@ -43,7 +52,7 @@ export class TableFilter {
   private readonly roleTables: Set<string>;
   readonly stateSchema: string;
 
-  constructor(config: Config, roles: ResolvedRoles) {
+  constructor(config: TableFilterConfig, roles: ResolvedRoles) {
     this.schemas = new Set(config.schemas);
     this.explicit = new Set(config.tables);
     this.excluded = new Set(config.excludeTables);

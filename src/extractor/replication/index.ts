@@ -6,3 +6,5 @@ export { PgReplicationSource, type ReplicationSource } from './replication-sourc
 export { identifyServer, readServerState } from './server-identity.ts';
 export { startSlotMonitor } from './slot-monitor.ts';
 export { checkPluginAllowed, ensurePublication, ensureSlot, preflight } from './slot.ts';
+export { isAuthError, isConnectionError } from './connection-errors.ts';
+export { untilReachable } from './startup.ts';

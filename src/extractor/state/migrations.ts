@@ -120,6 +120,35 @@ export const extractorMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'backfill chunks, initial snapshots',
+    sql: `
+      -- docs/backfill.md. A chunk's rows, kept until the slot is confirmed past its high watermark: the
+      -- runner hands them to the stream in memory, this copy is what a replay after a daemon crash
+      -- reads. UNLOGGED: nothing of it goes through the WAL (that is the point); a PostgreSQL crash
+      -- empties it, and a backfill whose chunk is then missing fails rather than skip rows.
+      CREATE UNLOGGED TABLE {{schema}}.backfill_chunks (
+        nonce text PRIMARY KEY,
+        backfill_id text NOT NULL,
+        lsn pg_lsn NOT NULL,
+        columns json NOT NULL,
+        types json NOT NULL,
+        rows json NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- Stored out of line uncompressed: compressing a chunk costs more than it saves here.
+      ALTER TABLE {{schema}}.backfill_chunks ALTER COLUMN rows SET STORAGE EXTERNAL;
+      CREATE INDEX ON {{schema}}.backfill_chunks (backfill_id);
+      -- --snapshot-mode initial: written before the slot is created, cleared once its backfill is
+      -- queued, so a daemon that dies in between queues it at its next start.
+      CREATE TABLE {{schema}}.initial_snapshots (
+        slot text PRIMARY KEY,
+        token text NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Internal tables never streamed (our own writes would otherwise loop back). */
@@ -134,4 +163,6 @@ export const INTERNAL_TABLES = [
   'backfill_tables',
   'signals',
   'leader_epochs',
+  'backfill_chunks',
+  'initial_snapshots',
 ] as const;

@@ -17,11 +17,11 @@ interface TableEntry {
   type: AvroType;
 }
 
-/** One event to encode: its table, the topic it goes to and its structured JSON. */
+/** One event to encode: its table, the topic it goes to and the event (its structured JSON parsed). */
 export interface AvroItem {
   table: string;
   topic: string;
-  json: string;
+  event: CloudEvent;
 }
 
 /**
@@ -53,7 +53,7 @@ export class AvroEventEncoder {
 
   /** One event's value, framed (schema derived and registered as needed). */
   async encode(item: AvroItem): Promise<Buffer> {
-    const event = JSON.parse(item.json) as CloudEvent;
+    const event = item.event;
     let entry = this.tables.get(item.table) ?? (await this.derive(item.table));
     let record: Record<string, unknown>;
     try {

@@ -18,7 +18,10 @@ export class SchemaIncompatibleError extends ConnectorError {
 }
 
 export interface SchemaRegistryOptions {
-  /** Base URL, e.g. http://registry:8081 (Confluent) or http://apicurio:8080/apis/ccompat/v7. */
+  /**
+   * Base URL, e.g. http://registry:8081 (Confluent) or http://apicurio:8080/apis/ccompat/v7; user info
+   * (`https://key:secret@host`) is sent as HTTP Basic authentication and never shown in errors.
+   */
   url: string;
   /** Per request [10000]. */
   timeoutMs?: number;
@@ -33,8 +36,19 @@ export class SchemaRegistryClient {
   private readonly base: string;
   private readonly timeoutMs: number;
 
+  /** HTTP Basic credentials from the URL's user info (fetch refuses URLs that carry them). */
+  private readonly authorization?: string;
+
   constructor(o: SchemaRegistryOptions) {
-    this.base = o.url.replace(/\/+$/, '');
+    const url = new URL(o.url);
+    if (url.username || url.password) {
+      const user = decodeURIComponent(url.username);
+      const password = decodeURIComponent(url.password);
+      this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      url.username = '';
+      url.password = '';
+    }
+    this.base = url.toString().replace(/\/+$/, '');
     this.timeoutMs = o.timeoutMs ?? 10_000;
   }
 
@@ -73,7 +87,11 @@ export class SchemaRegistryClient {
     try {
       res = await fetch(url, {
         method,
-        headers: { accept: CONTENT_TYPE, ...(payload ? { 'content-type': CONTENT_TYPE } : {}) },
+        headers: {
+          accept: CONTENT_TYPE,
+          ...(payload ? { 'content-type': CONTENT_TYPE } : {}),
+          ...(this.authorization ? { authorization: this.authorization } : {}),
+        },
         ...(payload ? { body: JSON.stringify(payload) } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
       });

@@ -51,7 +51,7 @@ export async function toAvroWireBatch(
     for (let i = batch.froms[r]!; i < batch.tos[r]!; i++) {
       const table = b.tables[i]!;
       const type = b.types[i]!;
-      items.push({ table, topic: route(type, table), json: b.json(i) });
+      items.push({ table, topic: route(type, table), event: JSON.parse(b.json(i)) as CloudEvent });
       keys.push(b.keys[i]!);
       commitLsns.push(b.commitLsns[i]!);
       seqs.push(b.seqs[i]!);
@@ -59,7 +59,7 @@ export async function toAvroWireBatch(
     }
   }
   const values = await avro.encodeAll(items);
-  const headers = items.map((it) => headerBlock(JSON.parse(it.json) as CloudEvent));
+  const headers = items.map((it) => headerBlock(it.event));
   const keyBufs = keys.map((k) => Buffer.from(k));
 
   const tombs = stones.filter(Boolean).length;

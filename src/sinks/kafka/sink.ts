@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Admin, type BaseOptions, type SASLOptions } from '@platformatic/kafka';
-import type { Config } from '../../config/index.ts';
 import type { Position } from '../../util/lsn.ts';
-import type { SinkContext } from '../context.ts';
+import type { KafkaConnectionConfig, KafkaSinkConfig, SinkContext } from '../context.ts';
 import { asPacked, type PackedBatch, type SinkBatch } from '../batch.ts';
 import { configRoutes, DEFAULT_TOPIC, routedTopics, topicRoute } from '../route.ts';
 import type { Sink } from '../sink.ts';
@@ -206,7 +205,7 @@ export class KafkaSink implements Sink {
 }
 
 /** TLS / SASL options for every Kafka client, from the config. */
-export function kafkaConnectionOptions(config: Config): Partial<BaseOptions> {
+export function kafkaConnectionOptions(config: KafkaConnectionConfig): Partial<BaseOptions> {
   const out: Partial<BaseOptions> = {};
   if (config.kafkaTls || config.kafkaCaFile) {
     out.tls = config.kafkaCaFile ? { ca: readFileSync(config.kafkaCaFile) } : {};
@@ -222,7 +221,7 @@ export function kafkaConnectionOptions(config: Config): Partial<BaseOptions> {
   return out;
 }
 
-export async function createKafkaSink(ctx: SinkContext): Promise<Sink> {
+export async function createKafkaSink(ctx: SinkContext<KafkaSinkConfig>): Promise<Sink> {
   const c = ctx.config;
   if (!c.kafkaBrokers?.length) {
     throw new KafkaSinkError('--sink kafka needs --kafka-brokers host:port[,host:port...]');

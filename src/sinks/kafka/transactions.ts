@@ -3,11 +3,49 @@ import { hasKafkaError } from './errors.ts';
 import type { KafkaProducer, Msg, Transaction } from './options.ts';
 
 /**
- * How long addAllPartitions keeps retrying CONCURRENT_TRANSACTIONS beyond the client's own retries
- * (which give up after about 31 ms): a busy coordinator can take longer to finish the previous
- * commit, and failing the transaction for it would cost a new producer and a checkpoint read.
+ * How long CONCURRENT_TRANSACTIONS is retried beyond the client's own retries (which give up after
+ * about 31 ms): a busy coordinator can take longer to finish the previous commit, or, at a producer's
+ * first InitProducerId, to abort what a fenced instance left open. Failing for it would cost a new
+ * producer and a checkpoint read, or at start the whole sink.
  */
 const CONCURRENT_TRANSACTIONS_PATIENCE_MS = 5000;
+const OPEN_PATIENCE_MS = 30_000;
+
+/** The coordinator is busy or moving: worth waiting for at a producer's first InitProducerId. */
+const COORDINATOR_BUSY = [
+  'CONCURRENT_TRANSACTIONS',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR',
+];
+
+/** Runs `op` again while it fails with one of `retriable`, for at most `patienceMs`. */
+async function patiently<T>(
+  op: () => Promise<T>,
+  patienceMs: number,
+  retriable = ['CONCURRENT_TRANSACTIONS'],
+): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!retriable.some((id) => hasKafkaError(err, id)) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/**
+ * Begins a transaction. The producer's first one initialises the transactional id, which fences an
+ * older instance and makes the coordinator abort what that one left open: until it has, InitProducerId
+ * answers CONCURRENT_TRANSACTIONS, for longer than the client retries on a busy broker.
+ */
+export function beginTransaction(producer: KafkaProducer): Promise<Transaction> {
+  return producer.producerId === undefined
+    ? patiently(() => producer.beginTransaction(), OPEN_PATIENCE_MS, COORDINATOR_BUSY)
+    : patiently(() => producer.beginTransaction(), CONCURRENT_TRANSACTIONS_PATIENCE_MS);
+}
 
 /**
  * Adds every partition of `topics` to the transaction. @platformatic/kafka merges concurrent
@@ -29,16 +67,7 @@ export async function addAllPartitions(
     const n = metadata.topics.get(topic)?.partitionsCount ?? 0;
     for (let partition = 0; partition < n; partition++) partitions.push({ topic, partition, value: EMPTY });
   }
-  const deadline = Date.now() + CONCURRENT_TRANSACTIONS_PATIENCE_MS;
-  for (;;) {
-    try {
-      await tx.addPartitions(metadata, partitions);
-      return;
-    } catch (err) {
-      if (!hasKafkaError(err, 'CONCURRENT_TRANSACTIONS') || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+  await patiently(() => tx.addPartitions(metadata, partitions), CONCURRENT_TRANSACTIONS_PATIENCE_MS);
 }
 
 /**

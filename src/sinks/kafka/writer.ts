@@ -27,7 +27,7 @@ import {
 import { produceTarget, produceVersion, Sequences, type PartitionBatch } from './produce.ts';
 import { partitionOf, recordBatch } from './records.ts';
 import { PARTITION_SPAN, recordsSize, writeRecords, type RecordParts } from './record-parts.ts';
-import { addAllPartitions, EMPTY, settleAll } from './transactions.ts';
+import { addAllPartitions, beginTransaction, EMPTY, settleAll } from './transactions.ts';
 import { asBuffer, packed, positionOf, startOf, type WireBatch } from './wire-batch.ts';
 
 export type SinkLogger = Pick<Logger, 'info' | 'warn'>;
@@ -68,7 +68,7 @@ export class KafkaWriter {
     // Beginning a transaction initialises the transactional id: it fences an older instance and makes
     // the coordinator finish (abort) any transaction that one left open, so what we read next is final.
     const producer = this.newProducer();
-    const tx = await producer.beginTransaction();
+    const tx = await beginTransaction(producer);
     await tx.cancel();
     const stored = await readKafkaCheckpoint(this.base('checkpoint-reader'), this.o.checkpointTopic, this.o);
     this.checkpoint = stored?.position ?? null;
@@ -89,7 +89,7 @@ export class KafkaWriter {
     const producer = this.producer ?? this.newProducer();
     let tx: Transaction | undefined;
     try {
-      tx = await producer.beginTransaction();
+      tx = await beginTransaction(producer);
       await tx.send({
         messages: [
           {
@@ -153,7 +153,7 @@ export class KafkaWriter {
     }
     let tx: Transaction | undefined;
     try {
-      tx = await producer.beginTransaction();
+      tx = await beginTransaction(producer);
       // events are in stream order: those above the checkpoint are a suffix of the batch
       let from = 0;
       if (this.recheck) {
