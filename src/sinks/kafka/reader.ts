@@ -5,12 +5,14 @@ import {
   type ClusterTopicMetadata,
   type KafkaRecord,
 } from '@platformatic/kafka';
+import { fetchApiFor, fetchCommitted, type FetchResponse } from './fetch.ts';
 import { committedRecords } from './txn.ts';
 
 /**
  * A read_committed reader of one topic without a consumer group: plain Fetch requests from chosen
- * offsets, aborted transactions filtered by `committedRecords` (the client's own filter misses some,
- * see txn.ts). Used for the sink's checkpoint, `tag-connector tail --from kafka` and the tests.
+ * offsets (sent by fetch.ts, past the client's own aborted-transaction filter, which hides committed
+ * records), aborted transactions filtered by `committedRecords` (txn.ts, the Java client's algorithm).
+ * Used for the sink's checkpoint, `tag-connector tail --from kafka` and the tests.
  */
 
 export interface ReadRecord {
@@ -24,11 +26,15 @@ export interface ReadRecord {
 }
 
 const OFFSET_OUT_OF_RANGE = 1;
+/** Attempts at one Fetch (the client's own default: 3 retries, 1 s apart), metadata refreshed between. */
+const FETCH_ATTEMPTS = 4;
+const FETCH_RETRY_MS = 1000;
 
 export class CommittedReader {
   readonly topic: string;
   private readonly consumer: Consumer<Buffer, Buffer, Buffer, Buffer>;
   private meta?: ClusterTopicMetadata;
+  private fetchApi?: Awaited<ReturnType<typeof fetchApiFor>>;
   /** Next offset to fetch per partition. */
   readonly next = new Map<number, bigint>();
 
@@ -87,24 +93,7 @@ export class CommittedReader {
     }
     const out: ReadRecord[] = [];
     for (const [node, partitions] of byLeader) {
-      const response = await this.consumer.fetch({
-        node,
-        topics: [
-          {
-            topicId: t.id,
-            partitions: partitions.map((partition) => ({
-              partition,
-              fetchOffset: this.next.get(partition)!,
-              currentLeaderEpoch: -1,
-              lastFetchedEpoch: -1,
-              partitionMaxBytes: 4 << 20,
-            })),
-          },
-        ],
-        maxWaitTime,
-        maxBytes: 16 << 20,
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      });
+      const response = await this.fetch(node, partitions, maxWaitTime);
       for (const p of response.responses.flatMap((r) => r.partitions)) {
         if (p.errorCode === OFFSET_OUT_OF_RANGE) {
           this.next.set(p.partitionIndex, p.logStartOffset);
@@ -133,6 +122,43 @@ export class CommittedReader {
       }
     }
     return out;
+  }
+
+  /** One Fetch of `partitions` from their leader `node`, retried (network errors, a moved leader). */
+  private async fetch(node: number, partitions: number[], maxWaitTime: number): Promise<FetchResponse> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.fetchApi ??= await fetchApiFor(this.consumer);
+        const t = this.meta!;
+        // after a retry's metadata refresh, where the (first) partition's leader is now
+        const leader = attempt === 1 ? node : t.partitions[partitions[0]!]!.leader;
+        return await fetchCommitted(
+          this.consumer,
+          this.fetchApi,
+          leader,
+          [
+            {
+              topicId: t.id,
+              partitions: partitions.map((partition) => ({
+                partition,
+                fetchOffset: this.next.get(partition)!,
+                currentLeaderEpoch: -1,
+                lastFetchedEpoch: -1,
+                partitionMaxBytes: 4 << 20,
+              })),
+            },
+          ],
+          { maxWaitTime, maxBytes: 16 << 20 },
+        );
+      } catch (err) {
+        if (attempt >= FETCH_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, FETCH_RETRY_MS));
+        const fresh = await this.consumer
+          .metadata({ topics: [this.topic], forceUpdate: true })
+          .catch(() => undefined);
+        this.meta = fresh?.topics.get(this.topic) ?? this.meta;
+      }
+    }
   }
 
   /** Reads from where it stands up to the current last stable offsets. */
