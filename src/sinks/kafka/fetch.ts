@@ -32,7 +32,8 @@ type FetchApi = (typeof BY_TOPIC_ID)[number];
 
 export async function fetchApiFor(client: Consumer<Buffer, Buffer, Buffer, Buffer>): Promise<FetchApi> {
   const fetch = (await client.listApis()).find((a) => a.apiKey === FETCH_API_KEY);
-  const api = fetch && BY_TOPIC_ID.find((a) => a.version >= fetch.minVersion && a.version <= fetch.maxVersion);
+  const api =
+    fetch && BY_TOPIC_ID.find((a) => a.version >= fetch.minVersion && a.version <= fetch.maxVersion);
   if (!api) {
     throw new Error(
       `the Kafka broker speaks Fetch v${fetch?.minVersion ?? '?'}-v${fetch?.maxVersion ?? '?'}: ` +
