@@ -335,9 +335,16 @@ describe('CommittedReader on a one-transactional-id log with crashes (own broker
       }
       await producer.close(true).catch(() => undefined);
     }
-    // the last one's open transaction is aborted by the next InitProducerId
+    // the last one's open transaction is aborted by the next InitProducerId (a new instance's)
     const last = newProducer();
-    await (await last.beginTransaction()).abort();
+    const tx = await last.beginTransaction();
+    const sent = await send(tx, await last.metadata({ topics: [topic] }), [
+      [0, 5],
+      [1, 5],
+    ]);
+    await tx.commit();
+    committed[0]!.push(...sent[0]!);
+    committed[1]!.push(...sent[1]!);
     await last.close();
 
     const expected = [...committed[0]!, ...committed[1]!];

@@ -417,6 +417,39 @@ describe('Kafka sink (real broker)', () => {
     expect(new Set(ids).size).toBe(40);
   });
 
+  it('a bare ABORT in the checkpoint topic (partition added, the process died before writing) hides no checkpoint', async () => {
+    // The soak's duplicates: a new leader read an older checkpoint and wrote again. The checkpoint
+    // partition here: A's commit (event 19), two aborted zombie transactions, B's commit (event 39),
+    // then the ABORT marker of a zombie that only added the partition (no aborted-transaction entry);
+    // @platformatic/kafka's own read_committed filter hid B's commit behind it (src/sinks/kafka/fetch.ts).
+    const n = names('bare');
+    await withAbandonedTransactions(brokers, n);
+    const b = new KafkaSink(sinkOptions(brokers, n));
+    expect(formatPosition((await b.open())!)).toBe(formatPosition(makeEvent(19).position));
+    await b.write(makeEvents(20, 20));
+    await b.close();
+    const zombie = new Producer<string, string, string, string>({
+      clientId: 'zombie',
+      bootstrapBrokers: [brokers],
+      idempotent: true,
+      transactionalId: transactionalIdFor('tagc-test', n.slot),
+      producerId: -1n, // see KafkaSink.newProducer
+      producerEpoch: -1,
+      serializers: stringSerializers,
+    });
+    const metadata = await zombie.metadata({ topics: [n.checkpointTopic] });
+    const tx = await zombie.beginTransaction();
+    await tx.addPartitions(metadata, [{ topic: n.checkpointTopic, partition: 0, value: Buffer.alloc(0) }]);
+    await zombie.close(true); // died before its Produce request
+    const c = new KafkaSink(sinkOptions(brokers, n));
+    await c.open(); // fences the zombie: the coordinator writes the bare ABORT marker
+    await c.close();
+    const d = new KafkaSink(sinkOptions(brokers, n));
+    const cp = await d.open();
+    await d.close();
+    expect(cp && formatPosition(cp)).toBe(formatPosition(makeEvent(39).position));
+  });
+
   it('SIGKILLed writer processes: every event exactly once for a read_committed consumer', async () => {
     const n = names('kill');
     const TOTAL = 6000;
