@@ -9,7 +9,6 @@ import type { KafkaProducer, Msg, Transaction } from './options.ts';
  * producer and a checkpoint read, or at start the whole sink.
  */
 const CONCURRENT_TRANSACTIONS_PATIENCE_MS = 5000;
-const OPEN_PATIENCE_MS = 30_000;
 
 /** The coordinator is busy or moving: worth waiting for at a producer's first InitProducerId. */
 const COORDINATOR_BUSY = [
@@ -19,32 +18,25 @@ const COORDINATOR_BUSY = [
   'NOT_COORDINATOR',
 ];
 
-/** Runs `op` again while it fails with one of `retriable`, for at most `patienceMs`. */
-async function patiently<T>(
-  op: () => Promise<T>,
-  patienceMs: number,
-  retriable = ['CONCURRENT_TRANSACTIONS'],
-): Promise<T> {
+/** Whether a producer's first beginTransaction failed only because the coordinator is busy. */
+export function coordinatorBusy(err: unknown): boolean {
+  return COORDINATOR_BUSY.some((id) => hasKafkaError(err, id));
+}
+
+/** How long open() keeps making a fresh producer while the coordinator is busy. */
+export const OPEN_PATIENCE_MS = 30_000;
+
+/** Runs `op` again while it fails with CONCURRENT_TRANSACTIONS, for at most `patienceMs`. */
+async function patiently<T>(op: () => Promise<T>, patienceMs: number): Promise<T> {
   const deadline = Date.now() + patienceMs;
   for (;;) {
     try {
       return await op();
     } catch (err) {
-      if (!retriable.some((id) => hasKafkaError(err, id)) || Date.now() > deadline) throw err;
+      if (!hasKafkaError(err, 'CONCURRENT_TRANSACTIONS') || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 20));
     }
   }
-}
-
-/**
- * Begins a transaction. The producer's first one initialises the transactional id, which fences an
- * older instance and makes the coordinator abort what that one left open: until it has, InitProducerId
- * answers CONCURRENT_TRANSACTIONS, for longer than the client retries on a busy broker.
- */
-export function beginTransaction(producer: KafkaProducer): Promise<Transaction> {
-  return producer.producerId === undefined
-    ? patiently(() => producer.beginTransaction(), OPEN_PATIENCE_MS, COORDINATOR_BUSY)
-    : patiently(() => producer.beginTransaction(), CONCURRENT_TRANSACTIONS_PATIENCE_MS);
 }
 
 /**

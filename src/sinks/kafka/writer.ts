@@ -27,7 +27,7 @@ import {
 import { produceTarget, produceVersion, Sequences, type PartitionBatch } from './produce.ts';
 import { partitionOf, recordBatch } from './records.ts';
 import { PARTITION_SPAN, recordsSize, writeRecords, type RecordParts } from './record-parts.ts';
-import { addAllPartitions, beginTransaction, EMPTY, settleAll } from './transactions.ts';
+import { addAllPartitions, coordinatorBusy, EMPTY, OPEN_PATIENCE_MS, settleAll } from './transactions.ts';
 import { asBuffer, packed, positionOf, startOf, type WireBatch } from './wire-batch.ts';
 
 export type SinkLogger = Pick<Logger, 'info' | 'warn'>;
@@ -67,9 +67,7 @@ export class KafkaWriter {
     if (!this.o.exactlyOnce) return null;
     // Beginning a transaction initialises the transactional id: it fences an older instance and makes
     // the coordinator finish (abort) any transaction that one left open, so what we read next is final.
-    const producer = this.newProducer();
-    const tx = await beginTransaction(producer);
-    await tx.cancel();
+    await this.fence();
     const stored = await readKafkaCheckpoint(this.base('checkpoint-reader'), this.o.checkpointTopic, this.o);
     this.checkpoint = stored?.position ?? null;
     this.log?.info(
@@ -89,7 +87,7 @@ export class KafkaWriter {
     const producer = this.producer ?? this.newProducer();
     let tx: Transaction | undefined;
     try {
-      tx = await beginTransaction(producer);
+      tx = await producer.beginTransaction();
       await tx.send({
         messages: [
           {
@@ -118,6 +116,29 @@ export class KafkaWriter {
   async close(): Promise<void> {
     this.closed = true;
     await this.dropProducer();
+  }
+
+  /**
+   * Begins (and cancels) a first transaction: that initialises the transactional id, which fences an
+   * older instance and makes the coordinator abort what that one left open. Until it has, InitProducerId
+   * answers CONCURRENT_TRANSACTIONS, on a busy broker for longer than the client's retries (about 31 ms),
+   * so a fresh producer tries again for OPEN_PATIENCE_MS. (A fresh one: the client keeps a failed
+   * beginTransaction's transaction as active, and refuses the next on the same producer.)
+   */
+  private async fence(): Promise<void> {
+    const deadline = Date.now() + OPEN_PATIENCE_MS;
+    for (;;) {
+      const producer = this.newProducer();
+      try {
+        const tx = await producer.beginTransaction();
+        await tx.cancel();
+        return;
+      } catch (err) {
+        await this.dropProducer();
+        if (!coordinatorBusy(err) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   private newProducer(): KafkaProducer {
@@ -153,7 +174,7 @@ export class KafkaWriter {
     }
     let tx: Transaction | undefined;
     try {
-      tx = await beginTransaction(producer);
+      tx = await producer.beginTransaction();
       // events are in stream order: those above the checkpoint are a suffix of the batch
       let from = 0;
       if (this.recheck) {
