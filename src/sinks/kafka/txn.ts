@@ -20,9 +20,10 @@ export interface CommittedRecord {
  * This is the Java client's algorithm: a producer's batches are dropped from the first offset of one of
  * its aborted transactions up to its ABORT marker; control batches are never records.
  *
- * We do it ourselves for the checkpoint topic because @platformatic/kafka 2.12's own filter keeps one
- * aborted range per producer id, so of several aborted transactions of one producer in a fetch only the
- * last one is dropped (see test/integration/kafka-sink.test.ts).
+ * We do it ourselves because @platformatic/kafka 2.12's own filter keeps one aborted range per producer
+ * id: of several aborted transactions of one producer in a fetch only the last one is dropped, and an
+ * ABORT marker with no aborted-transaction entry stretches the range over committed transactions (so
+ * CommittedReader sends its Fetch past that filter, fetch.ts; test/integration/kafka-read-committed.test.ts).
  */
 export function committedRecords(
   batches: readonly RecordsBatch[],
