@@ -92,9 +92,16 @@ describe('backfill --plugin pgoutput into Pub/Sub (pstest)', () => {
 
     type Event = { id: string; data: { op: string; table: string; after: { id: number } | null } };
     let events: Event[] = [];
+    // Pub/Sub orders per ordering key only (16 buckets): the marker may come before another bucket's
+    // last events, so the read ends when the marker is in and nothing new came for 3 s.
+    let lastCount = -1;
+    let stableSince = Date.now();
     await waitUntil(
-      'the marker in Pub/Sub',
+      'the marker in Pub/Sub and the subscription quiet',
       async () => {
+        const count = collector!.received.length;
+        if (count !== lastCount) [lastCount, stableSince] = [count, Date.now()];
+        if (Date.now() - stableSince < 3000) return false;
         const seen = new Set<string>();
         events = [];
         for (const msg of collector!.received) {

@@ -94,8 +94,11 @@ export async function readCommitted(
     }
     let last = Date.now();
     while (out.length < count && Date.now() - last < quietMs && Date.now() - started < timeoutMs) {
+      const before = [...reader.next.values()].join();
       const got = await reader.poll(200);
-      if (got.length) last = Date.now();
+      // Progress is the offsets, not the records: a fetch through aborted transactions or markers
+      // returns none, and stopping there would leave the partitions behind them unread.
+      if (got.length || [...reader.next.values()].join() !== before) last = Date.now();
       for (const r of got) {
         out.push({
           topic: r.topic,

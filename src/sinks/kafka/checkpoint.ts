@@ -89,6 +89,9 @@ export function transactionalIdFor(clientId: string, scope: CheckpointScope | st
   return o ? `${clientId}.${o.systemId}.${o.database}.${o.slot}` : `${clientId}.${s.slot}`;
 }
 
+/** How long a checkpoint read waits for its topic to show in the metadata. */
+const CHECKPOINT_TOPIC_PATIENCE_MS = 30_000;
+
 /**
  * Reads the compacted checkpoint topic from its start to the last stable offset (read_committed,
  * aborted transactions filtered by us) and returns the latest committed record for our key: the
@@ -110,7 +113,18 @@ export async function readKafkaCheckpoint(
   const legacyKey = s.origin ? s.slot : undefined;
   const reader = new CommittedReader(base, topic);
   try {
-    if (!(await reader.init('beginning'))) return null;
+    // The sink created the topic before it reads (open()), so a topic that does not show is the
+    // broker's metadata lagging, not an empty checkpoint: taking it as "no checkpoint" would write
+    // everything above the slot's position again (fail closed, as for a checkpoint it cannot read).
+    const deadline = Date.now() + CHECKPOINT_TOPIC_PATIENCE_MS;
+    while (!(await reader.init('beginning'))) {
+      if (Date.now() > deadline)
+        throw new KafkaSinkError(
+          `kafka: the checkpoint topic ${topic} does not show in the broker's metadata ` +
+            `${CHECKPOINT_TOPIC_PATIENCE_MS / 1000} s after the sink created it: not reading it as empty`,
+        );
+      await new Promise((r) => setTimeout(r, 250));
+    }
     let found: string | undefined;
     let legacy: string | undefined;
     await reader.readToEnd((records) => {
