@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './ports.ts';
+import { detachServer } from './server-process.ts';
 import { CACHE_DIR, type ServiceDef } from './services.ts';
 
 /**
@@ -68,18 +69,7 @@ export class PubSubEmulator {
       });
     });
     proc.removeAllListeners('exit');
-    proc.stdout?.removeAllListeners('data');
-    proc.stderr?.removeAllListeners('data');
-    if (guarded) {
-      proc.stdout?.resume();
-      proc.stderr?.resume();
-      this.pstestPid = childOf(proc.pid!);
-    } else {
-      proc.stdout?.destroy();
-      proc.stderr?.destroy();
-      proc.unref();
-      this.pstestPid = proc.pid;
-    }
+    this.pstestPid = detachServer(proc, guarded);
     return this;
   }
 
@@ -98,15 +88,6 @@ export class PubSubEmulator {
   async restart(): Promise<void> {
     await this.stop();
     await this.start();
-  }
-}
-
-function childOf(pid: number): number | undefined {
-  try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
-    return kids[0] ? Number(kids[0]) : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.ts';
+import { detachServer } from './server-process.ts';
 import { CACHE_DIR, type ServiceDef } from './services.ts';
 
 /**
@@ -99,18 +100,7 @@ export class ApicurioRegistry {
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    proc.stdout?.removeAllListeners('data');
-    proc.stderr?.removeAllListeners('data');
-    if (guarded) {
-      proc.stdout?.resume();
-      proc.stderr?.resume();
-      this.registryPid = childOf(proc.pid!);
-    } else {
-      proc.stdout?.destroy();
-      proc.stderr?.destroy();
-      proc.unref();
-      this.registryPid = proc.pid;
-    }
+    this.registryPid = detachServer(proc, guarded);
     return this;
   }
 
@@ -125,15 +115,6 @@ export class ApicurioRegistry {
     }
     this.proc = undefined;
     rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-function childOf(pid: number): number | undefined {
-  try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
-    return kids[0] ? Number(kids[0]) : undefined;
-  } catch {
-    return undefined;
   }
 }
 
