@@ -1,7 +1,12 @@
-import type { Row } from '../decode/index.ts';
-import { jsonKey, jsonString } from '../decode/row-json.ts';
-import { baseType, converterFor } from '../decode/values.ts';
-import { textToJsonFor, type TextToJson } from '../decode/value-json.ts';
+import {
+  baseType,
+  converterFor,
+  jsonKey,
+  jsonString,
+  textToJsonFor,
+  type Row,
+  type TextToJson,
+} from '../decode/index.ts';
 import { WatermarkError } from './messages.ts';
 
 /**
