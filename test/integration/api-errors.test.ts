@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, waitStreaming, type Daemon } from '../support/daemon.ts';
+import { sql, testDatabase } from '../support/db.ts';
+import { freePort } from '../support/ports.ts';
+
+/**
+ * What a running extract-tasks tells a client when a route fails inside (docs/security.md): a 5xx
+ * names its request id only, the cause goes to the log under that id. And --metrics-public opens
+ * /metrics alone, nothing else.
+ */
+describe('extract-tasks --metrics-public with a tokens file', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let d: Daemon;
+  let base: string;
+  const admin = { authorization: 'Bearer errors-admin-token' };
+  beforeAll(async () => {
+    db = await testDatabase('apierr');
+    const dir = mkdtempSync(join(tmpdir(), 'tagc-apierr-'));
+    writeFileSync(join(dir, 'tokens'), 'errors-admin-token\n');
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    d = runCli([
+      'extract-tasks',
+      '--pg-url',
+      db.url,
+      '--slot',
+      'apierr_slot',
+      '--sink',
+      'file',
+      '--file-path',
+      join(dir, 'e.ndjson'),
+      '--serverPort',
+      String(port),
+      '--stream-retention-dir',
+      join(dir, 's'),
+      '--auth-tokens-file',
+      join(dir, 'tokens'),
+      '--metrics-public',
+    ]);
+    await waitStreaming(d);
+  });
+  afterAll(async () => {
+    await d?.kill('SIGTERM');
+    await db?.drop();
+  });
+
+  it('serves /metrics without a token, and every other non-public route still needs one', async () => {
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^# HELP /m);
+    expect((await fetch(`${base}/info`)).status).toBe(401);
+    expect((await fetch(`${base}/v1/api/ws/Snapshot`)).status).toBe(401);
+    expect((await fetch(`${base}/info`, { headers: admin })).status).toBe(200);
+  });
+
+  it('answers a failure inside a route with 500 and the request id only; the cause is logged under it', async () => {
+    // An event store whose tables lack the columns the route reads: PostgreSQL refuses the query
+    // (42703), an error no client mistake can cause, with a message naming our SQL.
+    await sql(db.url, `CREATE SCHEMA IF NOT EXISTS tag_connector`);
+    await sql(db.url, `CREATE TABLE tag_connector.etl_context (unrelated int)`);
+    await sql(db.url, `CREATE TABLE tag_connector.event_store (unrelated int)`);
+    try {
+      const res = await fetch(`${base}/v1/api/etl-contexts`, { headers: admin });
+      expect(res.status).toBe(500);
+      const body = (await res.json()) as { error: string; message: string; requestId: string };
+      expect(Object.keys(body).sort()).toEqual(['error', 'message', 'requestId']);
+      expect(body.error).toBe('internal_error');
+      expect(body.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(body.message).toBe(`internal error; see the log for request ${body.requestId}`);
+      // The cause is in the log, under the request id, and nowhere in the answer.
+      const deadline = Date.now() + 5000;
+      const logged = () =>
+        d
+          .stderr()
+          .split('\n')
+          .find((l) => l.includes(body.requestId));
+      while (!logged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const line = JSON.parse(logged() ?? '{}') as { err?: string; status?: number; url?: string };
+      expect(line).toMatchObject({ status: 500, url: '/v1/api/etl-contexts' });
+      expect(line.err).toMatch(/does not exist/);
+      expect(JSON.stringify(body)).not.toMatch(/does not exist|etl_context|column/);
+      // The daemon serves on.
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    } finally {
+      await sql(db.url, `DROP TABLE tag_connector.etl_context, tag_connector.event_store`);
+    }
+  });
+});
