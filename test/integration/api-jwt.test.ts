@@ -1,3 +1,4 @@
+/** @services pg oidc */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { createServer, request } from 'node:http';
