@@ -8,8 +8,8 @@ import { freePort } from '../support/ports.ts';
 
 /**
  * What a running extract-tasks tells a client when a route fails inside (docs/security.md): a 5xx
- * names its request id only, the cause goes to the log under that id. And --metrics-public opens
- * /metrics alone, nothing else.
+ * names its request id only, the cause goes to the log under that id; a body over the limit is a 413.
+ * And --metrics-public opens /metrics alone, nothing else.
  */
 describe('extract-tasks --metrics-public with a tokens file', () => {
   let db: { url: string; drop: () => Promise<void> };
@@ -54,6 +54,16 @@ describe('extract-tasks --metrics-public with a tokens file', () => {
     expect((await fetch(`${base}/info`)).status).toBe(401);
     expect((await fetch(`${base}/v1/api/ws/Snapshot`)).status).toBe(401);
     expect((await fetch(`${base}/info`, { headers: admin })).status).toBe(200);
+  });
+
+  it('refuses a request body over the limit (64 KiB) with 413 before the route runs', async () => {
+    const res = await fetch(`${base}/v1/api/backfills`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ tables: ['public.items'], where: 'x'.repeat(100 * 1024) }),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: 'payload_too_large' });
   });
 
   it('answers a failure inside a route with 500 and the request id only; the cause is logged under it', async () => {
