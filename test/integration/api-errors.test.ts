@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, waitStreaming, type Daemon } from '../support/daemon.ts';
@@ -11,7 +12,7 @@ import { freePort } from '../support/ports.ts';
  * names its request id only, the cause goes to the log under that id; a body over the limit is a 413.
  * And --metrics-public opens /metrics alone, nothing else.
  */
-describe('extract-tasks --metrics-public with a tokens file', () => {
+describe('extract-tasks error answers (tokens file, --metrics-public)', () => {
   let db: { url: string; drop: () => Promise<void> };
   let d: Daemon;
   let base: string;
@@ -54,6 +55,32 @@ describe('extract-tasks --metrics-public with a tokens file', () => {
     expect((await fetch(`${base}/info`)).status).toBe(401);
     expect((await fetch(`${base}/v1/api/ws/Snapshot`)).status).toBe(401);
     expect((await fetch(`${base}/info`, { headers: admin })).status).toBe(200);
+  });
+
+  it('documents 400/401/403/404/409/410/429 on every operation, and answers an undeclared method 405', async () => {
+    const doc = (await (await fetch(`${base}/openapi.json`, { headers: admin })).json()) as {
+      paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+    };
+    const missing: string[] = [];
+    for (const [path, item] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(item))
+        for (const code of ['400', '401', '403', '404', '409', '410', '429'])
+          if (!op.responses?.[code]) missing.push(`${method.toUpperCase()} ${path} ${code}`);
+    expect(Object.keys(doc.paths).length).toBeGreaterThan(5);
+    expect(missing).toEqual([]);
+    // fetch() refuses to send TRACE, so a plain HTTP request.
+    const trace = await new Promise<{ status: number; allow?: string; body: string }>((resolve, reject) => {
+      const req = request(`${base}/info`, { method: 'TRACE', headers: admin }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(trace.status).toBe(405);
+    expect(trace.allow).toMatch(/GET/);
+    expect(JSON.parse(trace.body)).toMatchObject({ error: 'method_not_allowed' });
   });
 
   it('refuses a request body over the limit (64 KiB) with 413 before the route runs', async () => {
