@@ -14,3 +14,4 @@ export { completeToast, toastToComplete } from './toast.ts';
 export { baseType, converterFor } from './values.ts';
 export { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
 export { governedColumns, tableColumnsQuery, type GovernedColumn } from './table-columns.ts';
+export { skippedChange, type ServerNotice, type SkippedChange } from './server-notices.ts';

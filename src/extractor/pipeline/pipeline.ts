@@ -13,8 +13,10 @@ import {
   type RowChange,
   type TruncateChange,
   completeToast,
+  skippedChange,
   toastToComplete,
 } from '../decode/index.ts';
+import { errors } from '../../errors.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import { Connection, type ReplicationSource } from '../replication/index.ts';
 import { GovernanceError } from '../governance/index.ts';
@@ -123,6 +125,8 @@ export class Pipeline {
         else this.acceptChange(lsn, decoded);
       },
       onKeepalive: (lsn, reply) => this.accept({ k: 'ka', lsn, reply }),
+      // In stream order: the notice of a change left out comes between its neighbours' data.
+      onNotice: (severity, message) => this.accept({ k: 'n', lsn: '', severity, message }),
       onBreak: () => this.o.metrics?.reconnects.inc(),
       settle: () => this.settle(),
       onLive: () => {
@@ -302,6 +306,7 @@ export class Pipeline {
   }
 
   private handle(item: InputItem): Promise<void> | void {
+    if (item.k === 'n') return this.handleNotice(item.severity, item.message);
     this.lastReceivedLsn = item.lsn;
     if (item.k === 'ka') {
       this.tracker.keepalive(parseLsn(item.lsn));
@@ -342,6 +347,42 @@ export class Pipeline {
         return this.tables.load(change.schema, change.table).then((i) => this.emit(change, seq, i, tx));
       }
     }
+  }
+
+  /**
+   * A notice from the walsender. One that reports a change of a tracked table left out of the stream
+   * (wal2json: an UPDATE or DELETE of a table without a replica identity) stops the daemon before
+   * anything after it is confirmed: the change is missing and a replay leaves it out again.
+   */
+  private handleNotice(severity: string, message: string): Promise<void> | void {
+    const skipped = skippedChange({ severity, message });
+    if (!skipped) {
+      this.log.warn({ severity, notice: message }, 'PostgreSQL notice on the replication connection');
+      return;
+    }
+    const tx = this.txs.tx;
+    const where = tx
+      ? `in the transaction committed at ${formatLsn(tx.commitLsn)}, after the change at LSN ${this.lastReceivedLsn}`
+      : `after LSN ${this.lastReceivedLsn}`;
+    const dot = skipped.table.indexOf('.');
+    const fail = (info?: TableInfo) => {
+      if (info && !this.o.filter.isTracked(info.root)) {
+        this.log.warn(
+          { table: skipped.table, notice: message },
+          'the output plugin left out a change of an untracked table',
+        );
+        return;
+      }
+      this.o.metrics?.errors.inc({ kind: 'change_left_out' });
+      throw errors.changeLeftOut(skipped.table, skipped.action, where, message);
+    };
+    // format-version 1 names no schema: judged as tracked (stopping is the safe side).
+    if (dot < 0) return fail();
+    const schema = skipped.table.slice(0, dot);
+    const table = skipped.table.slice(dot + 1);
+    const info = this.tables.cached(schema, table);
+    if (info) return fail(info);
+    return this.tables.load(schema, table).then(fail);
   }
 
   private emit(

@@ -26,6 +26,9 @@ describe('a connection error names the service it was for, never its credentials
       'extract-tasks',
       '--pg-url',
       'postgres://u:s3cret@127.0.0.1:9/db',
+      // no wait for a server that is not up yet (default 60 s): the error is the same, at once
+      '--startup-wait-ms',
+      '0',
       '--serverPort',
       '0',
     ]);
