@@ -431,43 +431,38 @@ export class Pipeline {
   }
 
   private emitChunk(reads: ChunkReads, tx: TxContext): Promise<void> | void {
-    const first = this.txs.reserve(reads.rows.length);
     const info = this.tables.cached(reads.schema, reads.name);
-    if (info) return this.emitReads(reads, first, info, tx);
-    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, first, i, tx));
+    if (info) return this.emitReads(reads, info, tx);
+    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, i, tx));
   }
 
   /**
-   * Emits a chunk's reads from `from` on; a read sent to the dead letters is awaited in order. Every
+   * Emits a chunk's reads, made one at a time from its rows (ChunkReadCursor), each with the next seq
+   * of the high watermark's transaction (nothing else of it is handled until the chunk is emitted, so
+   * a replay gives the same ids); a read sent to the dead letters is awaited in order. Every
    * READ_SLICE reads it yields to the event loop, so the sinks write the chunk's first events while
    * the rest are mapped (a live change after the chunk waits for the chunk's end, not a sink's turn).
    */
-  private emitReads(
-    reads: ChunkReads,
-    first: number,
-    info: TableInfo,
-    tx: TxContext,
-    from = 0,
-  ): Promise<void> | void {
-    if (this.o.filter.isTracked(info.root)) {
-      for (let i = from; i < reads.rows.length; i++) {
-        if (i > from && i % READ_SLICE === 0)
-          return new Promise<void>((r) => setImmediate(r)).then(() =>
-            this.emitReads(reads, first, info, tx, i),
-          );
-        const row = reads.rows[i]!;
-        const change: ReadChange = {
-          kind: 'read',
-          lsn: reads.lsn,
-          schema: reads.schema,
-          table: reads.name,
-          new: row,
-          old: null,
-          pk: reads.key.length > 0 ? reads.key : info.pk,
-        };
-        const pending = this.push(change, first + i, info, row, NO_COLUMNS, tx);
-        if (pending) return pending.then(() => this.emitReads(reads, first, info, tx, i + 1));
-      }
+  private emitReads(reads: ChunkReads, info: TableInfo, tx: TxContext): Promise<void> | void {
+    const tracked = this.o.filter.isTracked(info.root);
+    const pk = reads.key.length > 0 ? reads.key : info.pk;
+    let n = 0;
+    for (let row = reads.rows.next(); row; row = reads.rows.next()) {
+      const seq = this.txs.reserve(1);
+      if (!tracked) continue;
+      const change: ReadChange = {
+        kind: 'read',
+        lsn: reads.lsn,
+        schema: reads.schema,
+        table: reads.name,
+        new: row,
+        old: null,
+        pk,
+      };
+      const pending = this.push(change, seq, info, row, NO_COLUMNS, tx);
+      if (pending) return pending.then(() => this.emitReads(reads, info, tx));
+      if (++n === READ_SLICE)
+        return new Promise<void>((r) => setImmediate(r)).then(() => this.emitReads(reads, info, tx));
     }
     this.o.backfill!.emitted(reads);
   }
