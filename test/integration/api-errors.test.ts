@@ -126,3 +126,60 @@ describe('extract-tasks error answers (tokens file, --metrics-public)', () => {
     }
   });
 });
+
+describe('/readyz with auth on: the reason of a problem is for admins', () => {
+  let d: Daemon;
+  let base: string;
+  const admin = { authorization: 'Bearer readyz-admin-token' };
+  const streamOnly = { authorization: 'Bearer readyz-stream-token' };
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tagc-readyz-'));
+    writeFileSync(
+      join(dir, 'tokens'),
+      '- token: readyz-admin-token\n- token: readyz-stream-token\n  roles: [stream]\n',
+    );
+    // PostgreSQL is not there (a port nobody listens on): the daemon waits, /readyz says why.
+    const pgPort = await freePort();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    d = runCli([
+      'extract-tasks',
+      '--pg-url',
+      `postgres://readyz_user@127.0.0.1:${pgPort}/readyz_db`,
+      '--sink',
+      'file',
+      '--file-path',
+      join(dir, 'e.ndjson'),
+      '--serverPort',
+      String(port),
+      '--stream-retention-dir',
+      join(dir, 's'),
+      '--auth-tokens-file',
+      join(dir, 'tokens'),
+    ]);
+  });
+  afterAll(async () => {
+    await d?.kill('SIGTERM');
+  });
+
+  it('gives anyone the code, an admin token the message', async () => {
+    const readyz = async (headers: Record<string, string> = {}) => {
+      const res = await fetch(`${base}/readyz`, { headers }).catch(() => undefined);
+      return res && { status: res.status, body: (await res.json()) as { reason?: string } };
+    };
+    const deadline = Date.now() + 30_000;
+    let full = await readyz(admin);
+    while (!full?.body.reason && Date.now() < deadline && d.proc.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 100));
+      full = await readyz(admin);
+    }
+    expect(full).toMatchObject({ status: 503, body: { reason: expect.stringMatching(/ECONNREFUSED/) } });
+    for (const headers of [{}, streamOnly, { authorization: 'Bearer nobody' }]) {
+      const brief = await readyz(headers);
+      expect(brief?.status).toBe(503);
+      expect(brief?.body.reason).toBe(
+        '[ECONNREFUSED] not ready (the log, or /readyz with an admin token, says why)',
+      );
+    }
+  });
+});
