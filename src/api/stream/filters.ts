@@ -181,7 +181,7 @@ export class StreamFilter {
 
   private workspaceVerdict(e: EventLike, workspaces: Set<string>): Verdict {
     const d = e.data ?? {};
-    if (d.op === 't' || e.type === 'row.truncate') return 'send';
+    if (d.op === 't' || d.op === 's' || e.type === 'row.truncate') return 'send'; // whole-table events
     const col = this.column;
     const key = e.subject ?? '';
     const before = d.before ?? null;

@@ -1,6 +1,7 @@
 export { Catalog, type TableInfo } from './catalog.ts';
 export {
   type BeginChange,
+  type ChangeShape,
   type Change,
   DecodeError,
   type MessageChange,

@@ -18,7 +18,7 @@ import {
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import { Connection, type ReplicationSource } from '../replication/index.ts';
 import { GovernanceError } from '../governance/index.ts';
-import type { Mapper, TxContext } from './mapper.ts';
+import type { MappedEvent, Mapper, TxContext } from './mapper.ts';
 import type { DeadLetterRoute } from '../../sinks/dead-letter/index.ts';
 import { EventCounts } from './event-counts.ts';
 import { EventPacker } from './event-packer.ts';
@@ -27,6 +27,7 @@ import { InputQueue, type InputItem } from './input-queue.ts';
 import { StatusUpdates } from './status-updates.ts';
 import { TableLookup } from './tables.ts';
 import { TransactionAssembler } from './transactions.ts';
+import { ShapeTracker, type ShapeChange, type ShapeStore } from '../shapes/index.ts';
 import type { TableFilter } from './roles.ts';
 
 /** Bytes of one XLogData message → its change(s): a pgoutput Truncate naming n tables is n changes. */
@@ -52,6 +53,8 @@ export interface PipelineOptions {
   statusIntervalMs: number;
   /** Backfills' watermarks and signals in the stream (docs/backfill.md); none: messages are skipped. */
   backfill?: BackfillStream;
+  /** Where the tables' shapes are recorded; with it, a change of columns emits `schema.changed`. */
+  shapes?: ShapeStore;
 }
 
 export type PipelineState =
@@ -87,6 +90,7 @@ export class Pipeline {
   private readonly tables: TableLookup;
   private readonly status: StatusUpdates;
   private readonly eventCounts: EventCounts;
+  private readonly shapes?: ShapeTracker;
   private processing = false;
   private sinceYield = 0;
   private statusTimer?: NodeJS.Timeout;
@@ -140,6 +144,7 @@ export class Pipeline {
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     this.eventCounts = new EventCounts(options.metrics);
+    if (options.shapes) this.shapes = new ShapeTracker(options.shapes);
     this.done = new Promise((res, rej) => {
       this.doneResolve = res;
       this.doneReject = rej;
@@ -223,6 +228,7 @@ export class Pipeline {
     await Promise.all(this.o.runners.map((r) => r.drain()));
     this.tracker.resetPending();
     this.txs.reset();
+    this.shapes?.reset(); // the replay's first change of each table reads the record again
     // The tracker's hold stays: the replay reopens the windows from their low watermarks.
     this.o.backfill?.reset();
   }
@@ -351,6 +357,50 @@ export class Pipeline {
     tx: TxContext,
   ): Promise<void> | void {
     if (!this.o.filter.isTracked(info.root)) return;
+    if (this.shapes && change.kind !== 'truncate' && change.shape) {
+      const shaped = this.shapes.check(info.root, change.shape, { commitLsn: tx.commitLsn, seq }, () =>
+        info.columns.map((c) => ({ name: c.name, type: c.type })),
+      );
+      if (shaped instanceof Promise)
+        return shaped.then((c) =>
+          this.emitRow(change, this.schemaChanged(c, change, seq, info, tx), info, tx),
+        );
+      if (shaped) return this.emitRow(change, this.schemaChanged(shaped, change, seq, info, tx), info, tx);
+    }
+    return this.emitRow(change, seq, info, tx);
+  }
+
+  /**
+   * The `schema.changed` event of a change that first shows new columns takes the change's seq, and
+   * the change the next one (shapes/tracker.ts: every replay decides the same); returns the change's seq.
+   */
+  private schemaChanged(
+    c: ShapeChange | null,
+    change: RowChange,
+    seq: number,
+    info: TableInfo,
+    tx: TxContext,
+  ): number {
+    if (!c) return seq;
+    const mapped = this.o.mapper.mapSchemaChange(
+      { root: info.root, schema: change.schema, table: change.table, lsn: change.lsn, change: c },
+      tx,
+      seq,
+    );
+    this.log.info(
+      { table: info.root, id: `${formatLsn(tx.commitLsn)}/${seq}`, emitted: mapped !== null },
+      'table columns changed',
+    );
+    if (mapped) this.deliver(mapped, seq, info, tx);
+    return this.txs.nextSeq(change.lsn, change.kind);
+  }
+
+  private emitRow(
+    change: RowChange | TruncateChange,
+    seq: number,
+    info: TableInfo,
+    tx: TxContext,
+  ): Promise<void> | void {
     const backfill = this.o.backfill;
     if (backfill !== undefined && backfill.windows.size > 0)
       backfill.observe(info.root, change, change.kind === 'truncate' ? NO_COLUMNS : (change.pk ?? info.pk));
@@ -453,6 +503,10 @@ export class Pipeline {
       throw err;
     }
     if (!mapped) return; // left out by a filter; its transaction's end still moves the checkpoint
+    this.deliver(mapped, seq, info, tx);
+  }
+
+  private deliver(mapped: MappedEvent, seq: number, info: TableInfo, tx: TxContext): void {
     // Packed into the current block (event-block.ts: why not an object per event). The JSON, spliced
     // together from pieces of the wal2json message, is written to the block's slab as UTF-8 at once,
     // so neither it nor the message it was sliced from outlives this call.
