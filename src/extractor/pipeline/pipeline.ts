@@ -401,6 +401,9 @@ export class Pipeline {
     info: TableInfo,
     tx: TxContext,
   ): Promise<void> | void {
+    // the columns at this change as the WAL showed them (shapes), rather than the catalog's now
+    const columns = this.shapes?.columnInfo(info.root);
+    if (columns) info = this.withColumns(info, columns);
     const backfill = this.o.backfill;
     if (backfill !== undefined && backfill.windows.size > 0)
       backfill.observe(info.root, change, change.kind === 'truncate' ? NO_COLUMNS : (change.pk ?? info.pk));
@@ -420,6 +423,17 @@ export class Pipeline {
       unchangedToast = t.unchangedToast;
     }
     return this.push(change, seq, info, row, unchangedToast, tx);
+  }
+
+  private lastWithColumns?: { base: TableInfo; columns: TableInfo['columns']; info: TableInfo };
+
+  /** The table's info with the WAL's columns (one object per table and shape, not per change). */
+  private withColumns(base: TableInfo, columns: TableInfo['columns']): TableInfo {
+    const last = this.lastWithColumns;
+    if (last?.base === base && last.columns === columns) return last.info;
+    const info = { ...base, columns };
+    this.lastWithColumns = { base, columns, info };
+    return info;
   }
 
   /**

@@ -1,5 +1,4 @@
-import type { ChangeShape } from '../decode/changes.ts';
-import { isToastable } from '../decode/values.ts';
+import { isToastable, type ChangeShape } from '../decode/index.ts';
 import { comparePosition, type Position } from '../../util/lsn.ts';
 
 export type { ChangeShape };
@@ -15,6 +14,8 @@ export interface KnownShape {
   columns: ShapeColumn[];
   keys: readonly string[];
   types: readonly string[];
+  /** The columns with their toastability (tracker.ts `columnInfo`), made on first use. */
+  info?: { name: string; type: string; toastable: boolean }[];
 }
 
 export function knownShape(columns: ShapeColumn[]): KnownShape {

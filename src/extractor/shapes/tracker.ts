@@ -1,3 +1,4 @@
+import { isToastable, type ColumnInfo } from '../decode/index.ts';
 import type { Position } from '../../util/lsn.ts';
 import {
   decideShape,
@@ -85,6 +86,17 @@ export class ShapeTracker {
     if (d.record) await this.store.record(table, { position, columns: d.columns });
     this.known.set(table, knownShape(d.columns));
     return d.changed && before ? { before: before.columns, after: d.columns } : null;
+  }
+
+  /**
+   * The table's columns as of its last change, as the TOAST completion wants them (name, type,
+   * toastable): from the WAL, so that an update is completed the same way on every replay, whatever
+   * the catalog says by then (a column dropped since, a cache from before an ALTER).
+   */
+  columnInfo(table: string): ColumnInfo[] | undefined {
+    const known = this.known.get(table);
+    if (!known) return undefined;
+    return (known.info ??= known.columns.map((c) => ({ ...c, toastable: isToastable(c.type) })));
   }
 
   /** Forgets the session's shapes: a reconnection replays from the confirmed position. */
