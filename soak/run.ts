@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'tagc-soak-'));
   mkdirSync(join(dir, 'logs'));
   say(`seed ${seed}, ${minutes} min, work dir ${dir}`);
-  const servers = await startServers();
+  const servers = await startServers(join(dir, 'logs', 'pg.log'));
   process.env.PUBSUB_EMULATOR_HOST = servers.pubsub.host;
   // Google's auth library probes the GCE metadata server (off loopback): not here.
   process.env.METADATA_SERVER_DETECTION = 'none';

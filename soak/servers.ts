@@ -26,8 +26,9 @@ export interface SoakServers {
 /** A server's session is ended this long after its peer went silent (see docs/soak.md). */
 export const WAL_SENDER_TIMEOUT_S = 10;
 
-export async function startServers(): Promise<SoakServers> {
+export async function startServers(pgLogFile?: string): Promise<SoakServers> {
   const pg = new PgCluster({
+    ...(pgLogFile ? { logFile: pgLogFile } : {}),
     settings: {
       wal_sender_timeout: `'${WAL_SENDER_TIMEOUT_S}s'`,
       // a restart mid-soak must not lose the slot's WAL: the reference slot holds it anyway

@@ -143,6 +143,18 @@ export const errors = {
         `or move the file away, then start again: the sink resumes after its last complete event.`,
       EXIT.sinkData,
     ),
+  changeLeftOut: (table: string, action: string, where: string, notice: string) =>
+    new ConnectorError(
+      'E_CHANGE_LEFT_OUT',
+      `the output plugin left ${action === 'CHANGE' ? 'a change' : `an ${action}`} of tracked table ${table} out of the ` +
+        `stream ${where}; it said: "${notice}". Stopping rather than skipping it silently: nothing after it is ` +
+        `confirmed. wal2json leaves out UPDATE and DELETE of a table without a replica identity. Give the ` +
+        `table one (a primary key, or ALTER TABLE ${table} REPLICA IDENTITY FULL; \`tag-connector doctor\` lists ` +
+        `such tables); changes already written stay keyless in the WAL, so to pass them either leave the table ` +
+        `out (--exclude-tables ${table}) until the slot is past them, or use --plugin pgoutput, with which ` +
+        `PostgreSQL refuses such writes instead.`,
+      EXIT.fatal,
+    ),
   sinkTruncateFailed: (path: string, size: number, cause: Error, truncateError: Error) =>
     new ConnectorError(
       'E_SINK_TORN',

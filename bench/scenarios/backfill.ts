@@ -62,6 +62,8 @@ export async function backfillScenario(ctx: BenchContext): Promise<Row[]> {
     table: `${TABLE},${LIVE}`,
     sinks: ['noop'],
     args: ['--backfill-chunk-size', process.env.BENCH_BACKFILL_CHUNK ?? '8192'],
+    // Another source tree's CLI (its src/cli/main.ts), to compare builds run by run on a shared machine.
+    ...(process.env.BENCH_BACKFILL_CLI ? { cli: process.env.BENCH_BACKFILL_CLI } : {}),
   });
   const client = new pg.Client({ connectionString: ctx.url });
   await client.connect();

@@ -55,7 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   useAuth(app, auth);
-  await app.register(healthRoutes, deps);
+  await app.register(healthRoutes, { ...deps, auth });
   await app.register(infoRoutes, deps);
   await app.register(streamRoutes, deps);
   await app.register(snapshotRoutes, deps);

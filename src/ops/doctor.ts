@@ -535,7 +535,7 @@ function replicaIdentityFindings(f: DoctorFacts, o: DoctorOptions): Finding[] {
         `${broken.length} tracked table(s) have no replica identity (no primary key, or REPLICA IDENTITY NOTHING): ${list(broken)}. ` +
         (o.plugin === 'pgoutput'
           ? 'In a publication, UPDATE and DELETE on them fail in the application'
-          : 'their updates and deletes carry no key'),
+          : 'wal2json leaves their updates and deletes out of the stream, and the daemon stops at the first (E_CHANGE_LEFT_OUT)'),
       fix: `add a primary key, or:\n${alterFull(broken)}`,
     });
   }

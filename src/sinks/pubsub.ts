@@ -129,16 +129,29 @@ export class PubSubSink implements Sink {
 
   /** Creates missing topics (needs pubsub.topics.create; without it they must exist already). */
   async ensureTopics(): Promise<void> {
+    // 20 s, not the client's default of 60 s of retries, which left an unreachable service unnamed for
+    // a minute at start-up; not the publish timeout either: after an outage gRPC's reconnect backoff
+    // alone can take seconds.
+    const gaxOpts = { timeout: TOPIC_CHECK_TIMEOUT_MS };
     for (const name of routedTopics(this.o.routes, this.o.topic)) {
       try {
-        const [exists] = await this.client.topic(name).exists();
+        const exists = await this.client
+          .topic(name)
+          .getMetadata(gaxOpts)
+          .then(
+            () => true,
+            (err: { code?: number }) => {
+              if (err.code === 5 /* NOT_FOUND */) return false;
+              throw err;
+            },
+          );
         if (!exists)
-          await this.client.createTopic(name).catch((err: { code?: number }) => {
+          await this.client.createTopic(name, gaxOpts).catch((err: { code?: number }) => {
             if (err.code !== 6 /* ALREADY_EXISTS */) throw err;
           });
       } catch (err) {
         throw new PubSubSinkError(
-          `pubsub: cannot check/create topic ${name} in project ${this.o.projectId}: ${(err as Error).message}`,
+          `pubsub: cannot check/create topic ${name} in project ${this.o.projectId}: ${firstError(err)}`,
           { cause: err },
         );
       }
@@ -301,4 +314,11 @@ export async function createPubSubSink(ctx: SinkContext<PubSubSinkConfig>): Prom
     version: ctx.version,
     logger: ctx.logger,
   });
+}
+
+const TOPIC_CHECK_TIMEOUT_MS = 20_000;
+
+/** A gax error's own message, without the list of every earlier attempt's identical error it appends. */
+function firstError(err: unknown): string {
+  return (err as Error).message.split(' : Previous errors')[0]!.trim();
 }

@@ -1,12 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+/** @services pg oidc */
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Authenticator, authOptions } from '../../src/api/auth.ts';
 import { runCli, waitStreaming, type Daemon } from '../support/daemon.ts';
 import { testDatabase } from '../support/db.ts';
 import { freePort } from '../support/ports.ts';
-import { startProvider } from '../support/oidc.ts';
+import { startProvider, writeSigningKeys } from '../support/oidc.ts';
 import {
   accessClaims,
   clientToken,
@@ -144,6 +147,133 @@ describe('JWT auth against the real OpenID provider (in-process Authenticator)',
       // The other issuer's token is not this one's.
       expect(await status(auth({ issuer: slashed.issuer }), await clientToken({ resource: API }))).toBe(401);
     });
+  });
+});
+
+/**
+ * A pass-through proxy in front of the provider that counts JWKS fetches: the issuer is the proxy's
+ * address, so a provider restarted with new keys (on another port) keeps the same issuer.
+ */
+/** Every timer API jest can fake but Date (the JWKS cache reads Date.now; the I/O keeps real timers). */
+const NOT_DATE = [
+  'hrtime',
+  'nextTick',
+  'performance',
+  'queueMicrotask',
+  'requestAnimationFrame',
+  'cancelAnimationFrame',
+  'requestIdleCallback',
+  'cancelIdleCallback',
+  'setImmediate',
+  'clearImmediate',
+  'setInterval',
+  'clearInterval',
+  'setTimeout',
+  'clearTimeout',
+] as const;
+
+async function countingProxy() {
+  let upstream = 0;
+  let jwksFetches = 0;
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/jwks') jwksFetches++;
+    const out = request(
+      { host: '127.0.0.1', port: upstream, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    jwksFetches: () => jwksFetches,
+    /** Starts a provider for this issuer with the given signing keys; the proxy forwards to it. */
+    provider: async (jwksFile: string) =>
+      startProvider(process.pid, jwksFile, (port) => {
+        upstream = port;
+        return url;
+      }),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe('JWKS keys are cached and rotated (an unknown kid refetches the set, at most once per cooldown)', () => {
+  let proxy: Awaited<ReturnType<typeof countingProxy>>;
+  const pids: number[] = [];
+  const keys = async () => writeSigningKeys(mkdtempSync(join(tmpdir(), 'tagc-rotate-')));
+  const kidOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid;
+  beforeAll(async () => {
+    proxy = await countingProxy();
+  });
+  afterAll(async () => {
+    for (const pid of pids)
+      try {
+        process.kill(pid);
+      } catch {
+        // already gone
+      }
+    await proxy?.close();
+  });
+
+  it('fetches the keys once, refetches for a new kid, and not again for another within the cooldown', async () => {
+    const a = Authenticator.fromOptions(
+      authOptions({
+        serverHost: '127.0.0.1',
+        insecureListen: false,
+        authJwtIssuer: proxy.url,
+        authJwtAudience: 'tag-connector',
+      }),
+    );
+    const status = (t: string) =>
+      a.authenticate(`Bearer ${t}`).then(
+        () => 200,
+        (err: { statusCode?: number }) => err.statusCode ?? 500,
+      );
+    const token = () => clientToken({ resource: API, issuer: proxy.url });
+    const rotate = async () => {
+      const old = pids.pop();
+      pids.push((await proxy.provider(await keys())).pid);
+      if (old) process.kill(old);
+    };
+    // The JWKS cooldown (30 s) is measured on the clock: the test moves Date only, not the timers, so
+    // it need not sleep through it. The tokens (10 min) stay valid across the moves.
+    const t0 = Date.now();
+    jest.useFakeTimers({ now: t0, doNotFake: [...NOT_DATE] });
+    try {
+      await rotate();
+      const first = await token();
+      expect(await status(first)).toBe(200);
+      expect(await status(await token())).toBe(200);
+      expect(proxy.jwksFetches()).toBe(1); // cached
+
+      // Rotation past the cooldown: the issuer signs with a new key, unknown to the cache.
+      jest.setSystemTime(t0 + 31_000);
+      await rotate();
+      const rotated = await token();
+      expect(kidOf(rotated)).not.toBe(kidOf(first));
+      expect(await status(rotated)).toBe(200);
+      expect(proxy.jwksFetches()).toBe(2); // one refetch for the new kid
+
+      // Another new key within the cooldown: no refetch, so forged kids cannot hammer the issuer.
+      jest.setSystemTime(t0 + 32_000);
+      await rotate();
+      const third = await token();
+      expect(await status(third)).toBe(401);
+      for (let i = 0; i < 5; i++) expect(await status(await signedByForeignKey(accessClaims()))).toBe(401);
+      expect(proxy.jwksFetches()).toBe(2);
+
+      // Once the cooldown has passed, the next unknown kid refetches again.
+      jest.setSystemTime(t0 + 62_000);
+      expect(await status(third)).toBe(200);
+      expect(proxy.jwksFetches()).toBe(3);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
 

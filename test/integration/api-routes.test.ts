@@ -1,3 +1,4 @@
+/** @services pg mongo graphql */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -156,6 +157,8 @@ describe('route × credential table: extract-tasks', () => {
     const rows = w1.filter((l) => l.type === 'snapshot.row');
     expect(rows.length).toBe(20);
     for (const r of rows) expect(r.after.workspace).toBe('w1');
+    // The header lists the tables it reads: none without the workspace column (public.plain).
+    expect([...w1[0].tables].sort()).toEqual(['public.items', 'public.other']);
     const items = await read('table');
     expect(items[0].tables).toEqual(['public.items']);
     expect(

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * THE route × credential table (docs/security.md): every route either daemon registers, with the
  * status each kind of caller must get. test/integration/api-routes.test.ts enumerates the registered
@@ -30,9 +32,11 @@ export const TOKENS: Record<Exclude<CredentialKind, 'none'>, string> = {
   table: 'route-table-items-token',
 };
 
-/** The --auth-tokens-file both daemons get in the route table test. */
+const sha256 = (t: string) => `sha256:${createHash('sha256').update(t).digest('hex')}`;
+
+/** The --auth-tokens-file both daemons get in the route table test (admin's stored as its hash). */
 export const TOKENS_FILE = `# route table credentials (test/support/api-routes.ts)
-- token: ${TOKENS.admin}
+- token: ${sha256(TOKENS.admin)}
   name: admin
 - token: ${TOKENS.stream}
   roles: [stream]

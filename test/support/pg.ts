@@ -49,6 +49,8 @@ export interface PgClusterOptions {
   settings?: Record<string, string | number>;
   /** Process whose death stops the server (defaults to this process); 0 = none (services up). */
   ownerPid?: number;
+  /** Appends the server's log (stderr) to this file, across restarts (the soak keeps it). */
+  logFile?: string;
 }
 
 export class PgCluster {
@@ -138,7 +140,11 @@ export class PgCluster {
       }
     });
     this.proc.stderr?.removeAllListeners('data');
-    this.proc.stderr?.resume();
+    const logFile = this.options.logFile;
+    if (logFile) {
+      appendFileSync(logFile, stderr);
+      this.proc.stderr?.on('data', (d: Buffer) => appendFileSync(logFile, d));
+    } else this.proc.stderr?.resume();
     return this;
   }
 

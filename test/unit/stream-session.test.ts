@@ -174,6 +174,7 @@ describe('StreamSession', () => {
       rowEvent(7, { op: 'd', key: 'p', table: 'plain', before: { id: 'p' } }), // table without workspaces
       rowEvent(8, { op: 't' }), // TRUNCATE
       rowEvent(9, { op: 'u', key: 'b', after: { id: 'b', workspace: 'w1', v: 9 } }), // b comes in
+      rowEvent(10, { op: 't', table: 'plain' }), // TRUNCATE of a table without workspaces: not even its name
     ]);
     const got = t.sent.map((s) => JSON.parse(s.json) as CloudEvent & { data: Record<string, unknown> });
     expect(got.map((e) => [e.id.split('/')[1], e.type, e.subject])).toEqual([

@@ -9,8 +9,8 @@ import { AuthError, defaultRoles, isScoped, ROLES, type Credential, type Role } 
  * - only asymmetric algorithms: `none` and HS* (a public key used as an HMAC secret) are refused;
  * - ID tokens are refused: they prove a login to some client, they do not grant access to us;
  * - at most 60 s of clock skew;
- * - keys are cached; a token with an unknown `kid` refetches the JWKS, at most once per cooldown
- *   (jose's remote JWK set: a flood of forged kids cannot hammer the issuer).
+ * - keys are cached; a token with an unknown `kid` refetches the JWKS, never within the cooldown of
+ *   the last fetch (jose's remote JWK set: a flood of forged kids cannot hammer the issuer).
  */
 
 export interface JwtOptions {
@@ -35,7 +35,7 @@ export const ASYMMETRIC_ALGS = [
 ] as const;
 
 export const CLOCK_SKEW_SECONDS = 60;
-/** A JWKS refetch for an unknown kid happens at most this often. */
+/** No JWKS refetch for an unknown kid within this long of the last fetch (docs/security.md). */
 const JWKS_COOLDOWN_MS = 30_000;
 /** Keys are refetched at least this often even when every kid is known (rotation, revocation). */
 const JWKS_MAX_AGE_MS = 10 * 60_000;

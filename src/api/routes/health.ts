@@ -6,6 +6,26 @@ function describe(err: Error): string {
   return typeof code === 'string' ? `[${code}] ${err.message}` : err.message;
 }
 
+/**
+ * What /readyz says of a problem. It is a public route, and a PostgreSQL error names users, hosts or
+ * tables: with auth on, only an admin credential gets the message, anyone else its code alone
+ * (docs/security.md: the open port shows readiness, not data).
+ */
+export function readinessReason(err: Error, full: boolean): string {
+  if (full) return describe(err);
+  const code = (err as { code?: unknown }).code;
+  return `${typeof code === 'string' ? `[${code}] ` : ''}not ready (the log, or /readyz with an admin token, says why)`;
+}
+
+async function isAdmin(auth: AppDeps['auth'], header: string | undefined): Promise<boolean> {
+  if (!auth?.enabled) return true;
+  try {
+    return (await auth.authenticate(header)).roles.has('admin');
+  } catch {
+    return false;
+  }
+}
+
 export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { extractor } = deps;
   app.get(
@@ -50,7 +70,9 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise
         pipeline: state,
         sinks,
         // What the pipeline is waiting out (e.g. E_PG_AUTH after a password rotation), if anything.
-        ...(problem ? { reason: describe(problem) } : {}),
+        ...(problem
+          ? { reason: readinessReason(problem, await isAdmin(deps.auth, req.headers.authorization)) }
+          : {}),
       });
     },
   );

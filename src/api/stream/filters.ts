@@ -136,10 +136,11 @@ export const SCOPE_MEMORY_ROWS = 50_000;
  * session does not remember (it came with a Snapshot, or was forgotten) is sent anyway: deleting a
  * row one does not hold is a no-op for the client, whereas dropping it would leave that row with the
  * client forever. It carries the key only, never row values. Tables known to have no workspace
- * column are never sent to a workspace-scoped session. With REPLICA IDENTITY FULL (or an identity
- * index covering the workspace column) the old row tells its workspace and every verdict is exact
- * without memory, including moves of rows this session never saw. TRUNCATE empties every
- * workspace's rows of the table, so it reaches every session whose table filter admits it.
+ * column are never sent to a workspace-scoped session, their TRUNCATEs included. With REPLICA
+ * IDENTITY FULL (or an identity index covering the workspace column) the old row tells its workspace
+ * and every verdict is exact without memory, including moves of rows this session never saw. TRUNCATE
+ * empties every workspace's rows of the table, so it reaches every session whose table filter admits
+ * it (when the table has the workspace column).
  */
 export class StreamFilter {
   private readonly f: EventFilter;
@@ -181,7 +182,11 @@ export class StreamFilter {
 
   private workspaceVerdict(e: EventLike, workspaces: Set<string>): Verdict {
     const d = e.data ?? {};
-    if (d.op === 't' || d.op === 's' || e.type === 'row.truncate') return 'send'; // whole-table events
+    // A TRUNCATE empties every workspace's rows, a schema.changed concerns them all (whole-table
+    // events); but a table without the workspace column is never shown to a workspace-scoped session,
+    // not even its name (as Snapshot and /v1/api/schemas).
+    if (d.op === 't' || d.op === 's' || e.type === 'row.truncate')
+      return this.hasWorkspaceColumn(d.schema ?? '', d.table ?? '') === false ? 'skip' : 'send';
     const col = this.column;
     const key = e.subject ?? '';
     const before = d.before ?? null;

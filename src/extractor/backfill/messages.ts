@@ -36,11 +36,14 @@ export interface HighWatermark {
   inline?: ChunkData;
 }
 
-/** A chunk as read: the rows as Postgres' text forms (null for SQL NULL), in key order. */
+/**
+ * A chunk as read: its rows in key order as the JSON text of an array of rows, each an array of the
+ * columns' text forms (null for SQL NULL), as the database writes it (chunk-rows.ts reads it).
+ */
 export interface ChunkData {
   columns: string[];
   types: string[];
-  rows: (string | null)[][];
+  rows: string;
 }
 
 /** The backfill ended (done, failed or canceled): any window of it still open is dropped. */
@@ -98,22 +101,25 @@ export function parseWatermark(content: string): Watermark {
     throw new WatermarkError('high watermark without nonce or key');
   const high: HighWatermark = { kind, slot, backfill, table: v.table, nonce, key, count: 0 };
   if (v.rows !== undefined) {
-    high.inline = parseChunkData(v);
-    high.count = high.inline.rows.length;
+    if (!Array.isArray(v.rows)) throw new WatermarkError('high watermark: rows is not an array');
+    high.count = v.rows.length;
+    high.inline = parseChunkData({ ...v, rows: JSON.stringify(v.rows) });
   } else if (typeof v.count === 'number' && Number.isInteger(v.count) && v.count >= 0) high.count = v.count;
   else throw new WatermarkError('high watermark without count');
   return high;
 }
 
-/** A chunk's columns, types and rows (a stored chunk, or a high watermark's inline one); throws WatermarkError. */
+/**
+ * A chunk's columns, types and rows' JSON text (a stored chunk, or a high watermark's inline one);
+ * throws WatermarkError. The rows' shape is checked as they are read (chunk-rows.ts).
+ */
 export function parseChunkData(v: Record<string, unknown>): ChunkData {
   const { columns, types, rows } = v;
   if (!isStringArray(columns) || !isStringArray(types))
     throw new WatermarkError('chunk without columns or types');
   if (types.length !== columns.length) throw new WatermarkError('chunk: types do not match columns');
-  if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r) && r.length === columns.length))
-    throw new WatermarkError('chunk: rows do not match columns');
-  return { columns, types, rows: rows as ChunkData['rows'] };
+  if (typeof rows !== 'string') throw new WatermarkError('chunk: rows are not JSON text');
+  return { columns, types, rows };
 }
 
 export function lowWatermark(slot: string, backfill: string, table: string): string {

@@ -64,7 +64,8 @@ interface ChunkResult {
   n: number;
   last_key: string[] | null;
   total: number | null;
-  rows: (string | null)[][];
+  /** The rows' JSON text (ChunkData.rows). */
+  rows: string;
 }
 
 class Stopped extends Error {}
@@ -129,7 +130,7 @@ export class BackfillRunner implements BackfillListener {
 
   // BackfillListener: called by the pipeline, in stream order.
   chunkEmitted(reads: ChunkReads): void {
-    if (reads.rows.length > 0) this.o.metrics?.rows.inc({ table: reads.table }, reads.rows.length);
+    if (reads.rows.emitted > 0) this.o.metrics?.rows.inc({ table: reads.table }, reads.rows.emitted);
     if (reads.read > 0) this.stored.push({ nonce: reads.nonce, commitLsn: formatLsn(reads.commitLsn) });
     const waiter = this.chunkWaiters.get(reads.nonce);
     if (waiter) return waiter(reads);

@@ -1,4 +1,5 @@
 import { ident, qualified, type Query } from '../../state/db.ts';
+import { baseType } from '../decode/index.ts';
 import { WATERMARK_PREFIX } from './messages.ts';
 
 /**
@@ -154,6 +155,43 @@ export interface ChunkSpec {
 }
 
 /**
+ * Types whose cast to text is their output function (an I/O cast), the common ones by name: for
+ * them `::text` is what the replication stream carries. Others may cast through a function that
+ * writes something else (bpchar drops its padding, inet adds its netmask, boolean spells `true`),
+ * or be a domain over such a type, so they are written by their output function (format's `%s`).
+ */
+const TEXT_CASTS_AS_OUTPUT = new Set([
+  'smallint',
+  'integer',
+  'bigint',
+  'numeric',
+  'real',
+  'double precision',
+  'text',
+  'character varying',
+  'uuid',
+  'date',
+  'timestamp with time zone',
+  'timestamp without time zone',
+  'time with time zone',
+  'time without time zone',
+  'interval',
+  'json',
+  'jsonb',
+  'bytea',
+  'money',
+  'oid',
+]);
+
+/** A column's value as its type's output text (what pgoutput and wal2json print), NULL as NULL. */
+function outputText(column: string, type: string): string {
+  const base = baseType(type);
+  // arrays cast to text by I/O (array_out, which writes each element by its output function)
+  if (base.endsWith('[]') || TEXT_CASTS_AS_OUTPUT.has(base)) return `${column}::text`;
+  return `CASE WHEN ${column} IS NULL THEN NULL ELSE format('%s', ${column}) END`;
+}
+
+/**
  * One chunk in one statement, so one transaction, only while the backfill is still running (a cancel
  * takes the same row lock): reads the next `chunkSize` rows after `lastKey` in key order (keyset
  * pagination) as Postgres' text forms, keeps a copy in the unlogged `backfill_chunks` (for a replay
@@ -174,7 +212,7 @@ export function readChunk(c: ChunkSpec): Query {
     ? `AND (${keys.join(', ')}) > (${c.lastKey.map((k, i) => `${param(k)}::${c.keyTypes[i]}`).join(', ')})`
     : '';
   const predicate = c.where ? `AND (${c.where})` : '';
-  const rowText = `json_build_array(${c.columns.map((col) => `t.${ident(col)}::text`).join(', ')})`;
+  const rowText = `json_build_array(${c.columns.map((col, i) => outputText(`t.${ident(col)}`, c.types[i]!)).join(', ')})`;
   const keyText = `ARRAY[${keys.map((k) => `t.${k}::text`).join(', ')}]`;
   const keyAliases = keys.map((_, i) => `_k${i}`);
   const order = keyAliases.join(', ');
@@ -214,7 +252,7 @@ export function readChunk(c: ChunkSpec): Query {
       RETURNING p.rows)
     SELECT (SELECT count(*) FROM b)::int AS alive, agg.n, (SELECT k FROM tail) AS last_key,
            (SELECT lsn FROM emit)::text AS lsn, (SELECT rows FROM progress)::float8 AS total,
-           agg.rows
+           agg.rows::text AS rows
       FROM agg`;
   return { text, values };
 }
@@ -222,7 +260,7 @@ export function readChunk(c: ChunkSpec): Query {
 /** A chunk's stored copy (a replay after a restart reaches its high watermark). */
 export function loadChunk(s: string, nonce: string): Query {
   return {
-    text: `SELECT columns, types, rows
+    text: `SELECT columns, types, rows::text AS rows
              FROM ${s}.backfill_chunks WHERE nonce = $1`,
     values: [nonce],
   };

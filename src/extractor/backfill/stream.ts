@@ -1,6 +1,6 @@
 import type { Logger } from '../../log.ts';
 import { formatLsn, type Lsn } from '../../util/lsn.ts';
-import type { MessageChange, Row, RowChange, TruncateChange } from '../decode/index.ts';
+import type { MessageChange, RowChange, TruncateChange } from '../decode/index.ts';
 import {
   type ChunkData,
   type HighWatermark,
@@ -11,7 +11,7 @@ import {
   WatermarkError,
   type Signal,
 } from './messages.ts';
-import { chunkReads, rowKey, WatermarkWindows, type ClosedWindow } from './windows.ts';
+import { ChunkReadCursor, rowKey, WatermarkWindows, type ClosedWindow } from './windows.ts';
 
 /** A high watermark the stream reached: the chunk's reads to emit at its position. */
 export interface ChunkReads {
@@ -24,7 +24,8 @@ export interface ChunkReads {
   /** LSN of the high watermark message. */
   lsn: string;
   key: string[];
-  rows: Row[];
+  /** The reads to emit, one at a time (the rows the window did not drop). */
+  rows: ChunkReadCursor;
   /** Rows the chunk read, before the window dropped the changed ones. */
   read: number;
   /**
@@ -131,7 +132,7 @@ export class BackfillStream {
     }
     this.closedWindows.push({ low: win.lowLsn, high: commitLsn });
     if (w.inline) return this.reads(w, m.lsn, commitLsn, win, w.inline);
-    if (w.count === 0) return this.reads(w, m.lsn, commitLsn, win, { columns: [], types: [], rows: [] });
+    if (w.count === 0) return this.reads(w, m.lsn, commitLsn, win, { columns: [], types: [], rows: '[]' });
     const data = this.listener?.chunk(w.backfill, w.nonce);
     if (data !== undefined && !(data instanceof Promise)) return this.reads(w, m.lsn, commitLsn, win, data);
     return (async () => {
@@ -162,8 +163,8 @@ export class BackfillStream {
       name: w.table.slice(dot + 1),
       lsn: formatLsn(lsn),
       key: w.key,
-      rows: lost ? [] : chunkReads(data, w.key, win),
-      read: data?.rows.length ?? w.count,
+      rows: new ChunkReadCursor(lost ? undefined : data, w.key, win),
+      read: w.count,
       lost,
       commitLsn,
     };

@@ -1,5 +1,6 @@
 import type { Lsn } from '../../util/lsn.ts';
-import { type Row, jsonKey, keyOf, converterFor } from '../decode/index.ts';
+import { type Row, keyOf } from '../decode/index.ts';
+import { ChunkRows, chunkRowsText } from './chunk-rows.ts';
 import type { ChunkData, HighWatermark, LowWatermark } from './messages.ts';
 
 /** One chunk's window: keys of its table the stream changed between the low and high watermark. */
@@ -28,35 +29,13 @@ export function rowKey(row: Row, columns: readonly string[]): string | undefined
   return out;
 }
 
-/**
- * Chunk rows (Postgres text forms) → Rows with typed JSON values, as the decoders make them. The
- * converters and key names are looked up once per chunk, and the rows share one key array (nothing
- * changes a read's keys).
- */
-export function chunkRowMaker(
-  columns: readonly string[],
-  types: readonly string[],
-): (values: readonly (string | null)[]) => Row {
-  const keys = columns.map((c) => jsonKey(c));
-  const convert = types.map((t) => converterFor(t));
-  const n = columns.length;
-  return (values) => {
-    const out = new Array<string>(n);
-    for (let i = 0; i < n; i++) {
-      const v = values[i];
-      out[i] = v === null || v === undefined ? 'null' : (JSON.stringify(convert[i]!(v)) ?? 'null');
-    }
-    return { keys, values: out };
-  };
-}
-
-/** One chunk row as a Row (chunkRowMaker for a whole chunk). */
+/** One chunk row (its columns' text forms, null for NULL) as a Row, as scanChunkRows makes it (tests). */
 export function chunkRow(
   columns: readonly string[],
   types: readonly string[],
   values: readonly (string | null)[],
 ): Row {
-  return chunkRowMaker(columns, types)(values);
+  return new ChunkRows(chunkRowsText([values]), columns, types).next()!;
 }
 
 /** What the stream saw between a chunk's watermarks. */
@@ -70,22 +49,45 @@ export interface ClosedWindow {
 }
 
 /**
- * The chunk's reads to emit at its high watermark, in key order: every row whose key changed in the
- * window is dropped (the stream already carries a state at least as new), all of them after a
- * TRUNCATE; with no key (ctid mode) none is dropped.
+ * The chunk's reads to emit at its high watermark, in key order, one at a time (ChunkRows: why):
+ * every row whose key changed in the window is dropped (the stream already carries a state at least
+ * as new), all of them after a TRUNCATE; with no key (ctid mode) none is dropped.
  */
-export function chunkReads(data: ChunkData, key: readonly string[], win: ClosedWindow): Row[] {
-  if (win.truncated) return [];
-  const rows: Row[] = [];
-  const make = chunkRowMaker(data.columns, data.types);
-  for (const values of data.rows) {
-    const row = make(values);
-    if (key.length > 0 && win.changed.size > 0) {
-      const k = rowKey(row, key);
-      if (k !== undefined && win.changed.has(k)) continue;
-    }
-    rows.push(row);
+export class ChunkReadCursor {
+  private readonly rows: ChunkRows | undefined;
+  private readonly key: readonly string[];
+  private readonly changed: ReadonlySet<string> | undefined;
+  /** Reads given so far. */
+  emitted = 0;
+
+  /** No data or no window: nothing to read (the chunk is lost). */
+  constructor(data: ChunkData | undefined, key: readonly string[], win: ClosedWindow | undefined) {
+    this.rows =
+      data && win && !win.truncated ? new ChunkRows(data.rows, data.columns, data.types) : undefined;
+    this.key = key;
+    this.changed = key.length > 0 && win && win.changed.size > 0 ? win.changed : undefined;
   }
+
+  next(): Row | undefined {
+    const rows = this.rows;
+    if (!rows) return undefined;
+    for (let row = rows.next(); row; row = rows.next()) {
+      if (this.changed) {
+        const k = rowKey(row, this.key);
+        if (k !== undefined && this.changed.has(k)) continue;
+      }
+      this.emitted++;
+      return row;
+    }
+    return undefined;
+  }
+}
+
+/** All of a chunk's reads (ChunkReadCursor) at once (tests). */
+export function chunkReads(data: ChunkData, key: readonly string[], win: ClosedWindow): Row[] {
+  const cursor = new ChunkReadCursor(data, key, win);
+  const rows: Row[] = [];
+  for (let row = cursor.next(); row; row = cursor.next()) rows.push(row);
   return rows;
 }
 

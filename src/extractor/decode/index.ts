@@ -13,5 +13,7 @@ export {
 export { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row-json.ts';
 export { completeToast, toastToComplete } from './toast.ts';
 export { baseType, converterFor, isToastable } from './values.ts';
+export { textToJsonFor, type TextToJson } from './value-json.ts';
 export { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
 export { governedColumns, tableColumnsQuery, type GovernedColumn } from './table-columns.ts';
+export { skippedChange, type ServerNotice, type SkippedChange } from './server-notices.ts';

@@ -1,10 +1,11 @@
 import type { Change } from '../decode/index.ts';
 
-/** A received item that had to wait: a change, a server keepalive, or a decoding failure. */
+/** A received item that had to wait: a change, a server keepalive, a decoding failure, or a server notice. */
 export type InputItem =
   | { k: 'c'; lsn: string; change: Change }
   | { k: 'ka'; lsn: string; reply: boolean }
-  | { k: 'err'; lsn: string; error: Error };
+  | { k: 'err'; lsn: string; error: Error }
+  | { k: 'n'; lsn: string; severity: string; message: string };
 
 /** FIFO of waiting input: an array with a moving head, compacted now and then (no shift() per item). */
 export class InputQueue {

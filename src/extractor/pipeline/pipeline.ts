@@ -13,8 +13,10 @@ import {
   type RowChange,
   type TruncateChange,
   completeToast,
+  skippedChange,
   toastToComplete,
 } from '../decode/index.ts';
+import { errors } from '../../errors.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import { Connection, type ReplicationSource } from '../replication/index.ts';
 import { GovernanceError } from '../governance/index.ts';
@@ -127,6 +129,8 @@ export class Pipeline {
         else this.acceptChange(lsn, decoded);
       },
       onKeepalive: (lsn, reply) => this.accept({ k: 'ka', lsn, reply }),
+      // In stream order: the notice of a change left out comes between its neighbours' data.
+      onNotice: (severity, message) => this.accept({ k: 'n', lsn: '', severity, message }),
       onBreak: () => this.o.metrics?.reconnects.inc(),
       settle: () => this.settle(),
       onLive: () => {
@@ -308,6 +312,7 @@ export class Pipeline {
   }
 
   private handle(item: InputItem): Promise<void> | void {
+    if (item.k === 'n') return this.handleNotice(item.severity, item.message);
     this.lastReceivedLsn = item.lsn;
     if (item.k === 'ka') {
       this.tracker.keepalive(parseLsn(item.lsn));
@@ -348,6 +353,42 @@ export class Pipeline {
         return this.tables.load(change.schema, change.table).then((i) => this.emit(change, seq, i, tx));
       }
     }
+  }
+
+  /**
+   * A notice from the walsender. One that reports a change of a tracked table left out of the stream
+   * (wal2json: an UPDATE or DELETE of a table without a replica identity) stops the daemon before
+   * anything after it is confirmed: the change is missing and a replay leaves it out again.
+   */
+  private handleNotice(severity: string, message: string): Promise<void> | void {
+    const skipped = skippedChange({ severity, message });
+    if (!skipped) {
+      this.log.warn({ severity, notice: message }, 'PostgreSQL notice on the replication connection');
+      return;
+    }
+    const tx = this.txs.tx;
+    const where = tx
+      ? `in the transaction committed at ${formatLsn(tx.commitLsn)}, after the change at LSN ${this.lastReceivedLsn}`
+      : `after LSN ${this.lastReceivedLsn}`;
+    const dot = skipped.table.indexOf('.');
+    const fail = (info?: TableInfo) => {
+      if (info && !this.o.filter.isTracked(info.root)) {
+        this.log.warn(
+          { table: skipped.table, notice: message },
+          'the output plugin left out a change of an untracked table',
+        );
+        return;
+      }
+      this.o.metrics?.errors.inc({ kind: 'change_left_out' });
+      throw errors.changeLeftOut(skipped.table, skipped.action, where, message);
+    };
+    // format-version 1 names no schema: judged as tracked (stopping is the safe side).
+    if (dot < 0) return fail();
+    const schema = skipped.table.slice(0, dot);
+    const table = skipped.table.slice(dot + 1);
+    const info = this.tables.cached(schema, table);
+    if (info) return fail(info);
+    return this.tables.load(schema, table).then(fail);
   }
 
   private emit(
@@ -454,43 +495,38 @@ export class Pipeline {
   }
 
   private emitChunk(reads: ChunkReads, tx: TxContext): Promise<void> | void {
-    const first = this.txs.reserve(reads.rows.length);
     const info = this.tables.cached(reads.schema, reads.name);
-    if (info) return this.emitReads(reads, first, info, tx);
-    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, first, i, tx));
+    if (info) return this.emitReads(reads, info, tx);
+    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, i, tx));
   }
 
   /**
-   * Emits a chunk's reads from `from` on; a read sent to the dead letters is awaited in order. Every
+   * Emits a chunk's reads, made one at a time from its rows (ChunkReadCursor), each with the next seq
+   * of the high watermark's transaction (nothing else of it is handled until the chunk is emitted, so
+   * a replay gives the same ids); a read sent to the dead letters is awaited in order. Every
    * READ_SLICE reads it yields to the event loop, so the sinks write the chunk's first events while
    * the rest are mapped (a live change after the chunk waits for the chunk's end, not a sink's turn).
    */
-  private emitReads(
-    reads: ChunkReads,
-    first: number,
-    info: TableInfo,
-    tx: TxContext,
-    from = 0,
-  ): Promise<void> | void {
-    if (this.o.filter.isTracked(info.root)) {
-      for (let i = from; i < reads.rows.length; i++) {
-        if (i > from && i % READ_SLICE === 0)
-          return new Promise<void>((r) => setImmediate(r)).then(() =>
-            this.emitReads(reads, first, info, tx, i),
-          );
-        const row = reads.rows[i]!;
-        const change: ReadChange = {
-          kind: 'read',
-          lsn: reads.lsn,
-          schema: reads.schema,
-          table: reads.name,
-          new: row,
-          old: null,
-          pk: reads.key.length > 0 ? reads.key : info.pk,
-        };
-        const pending = this.push(change, first + i, info, row, NO_COLUMNS, tx);
-        if (pending) return pending.then(() => this.emitReads(reads, first, info, tx, i + 1));
-      }
+  private emitReads(reads: ChunkReads, info: TableInfo, tx: TxContext): Promise<void> | void {
+    const tracked = this.o.filter.isTracked(info.root);
+    const pk = reads.key.length > 0 ? reads.key : info.pk;
+    let n = 0;
+    for (let row = reads.rows.next(); row; row = reads.rows.next()) {
+      const seq = this.txs.reserve(1);
+      if (!tracked) continue;
+      const change: ReadChange = {
+        kind: 'read',
+        lsn: reads.lsn,
+        schema: reads.schema,
+        table: reads.name,
+        new: row,
+        old: null,
+        pk,
+      };
+      const pending = this.push(change, seq, info, row, NO_COLUMNS, tx);
+      if (pending) return pending.then(() => this.emitReads(reads, info, tx));
+      if (++n === READ_SLICE)
+        return new Promise<void>((r) => setImmediate(r)).then(() => this.emitReads(reads, info, tx));
     }
     this.o.backfill!.emitted(reads);
   }

@@ -21,6 +21,8 @@ export interface ConnectionOptions {
   /** Bytes and keepalives of the current source only: a replaced source's late messages never come here. */
   onData(walLsn: string, payload: Buffer): void;
   onKeepalive(walEnd: string, replyRequested: boolean): void;
+  /** Notices of the current source only, in stream order with its data. */
+  onNotice?(severity: string, message: string): void;
   /** The live link broke: called once per break, before settle(). */
   onBreak?(err: Error): void;
   /**
@@ -149,6 +151,9 @@ export class Connection {
       },
       onKeepalive: (lsn, reply) => {
         if (this.source === source) this.o.onKeepalive(lsn, reply);
+      },
+      onNotice: (severity, message) => {
+        if (this.source === source) this.o.onNotice?.(severity, message);
       },
       onClose: (err) => {
         if (this.source !== source) return;

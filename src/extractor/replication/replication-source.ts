@@ -7,6 +7,11 @@ import { standbyStatusUpdate } from './standby-status.ts';
 export interface SourceHandlers {
   onData(walLsn: string, payload: Buffer): void;
   onKeepalive(walEnd: string, replyRequested: boolean): void;
+  /**
+   * A NoticeResponse from the walsender, in stream order with the data (an output plugin's WARNING
+   * may be the only trace of a change it left out: decode/server-notices.ts).
+   */
+  onNotice?(severity: string, message: string): void;
   /** The stream ended: by stop() (err undefined) or by a failure. */
   onClose(err?: Error): void;
 }
@@ -127,6 +132,11 @@ export class PgReplicationSource implements ReplicationSource {
         const conn = this.connection() as unknown as NodeJS.EventEmitter | undefined;
         conn?.removeAllListeners('copyData');
         conn?.on('copyData', (msg: { chunk: Buffer }) => onCopyData(msg.chunk, handlers));
+        // pg.Client emits 'notice' as it parses, between the CopyData messages around it.
+        const client = (service as unknown as { _client?: NodeJS.EventEmitter })._client;
+        client?.on('notice', (n: { severity?: string; message?: string }) =>
+          handlers.onNotice?.(n.severity ?? 'NOTICE', n.message ?? ''),
+        );
         resolve();
       });
       const running = service.subscribe(plugin as never, this.command.slot, '0/0');
