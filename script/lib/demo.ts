@@ -4,28 +4,50 @@
  * to stdout and to a file and the HTTP stream, then a summary and the console URL. It keeps running
  * until Ctrl-C, or exits after the summary with --once (0 when events arrived).
  *
- *   script/demo [--once] [--sink kafka --kafka-brokers ...] [--sink pubsub --project-id ...]
+ *   script/demo [--once] [--out DIR] [--sink kafka --kafka-brokers ...] [--sink pubsub --project-id ...]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { createDatabase, PgCluster } from '../../test/support/pg.ts';
 import { freePort } from '../../test/support/ports.ts';
 import { parseLsn } from '../../src/util/lsn.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
+const CLI = cliEntry();
 const args = process.argv.slice(2);
 const once = args.includes('--once');
-// --keep-running was the opt-in before running on became the default; still accepted.
-const extra = args.filter((a) => a !== '--once' && a !== '--keep-running');
-const outDir = join(ROOT, 'demo-out');
+const outAt = args.indexOf('--out');
+const outDir = outAt >= 0 && args[outAt + 1] ? resolve(args[outAt + 1]!) : join(ROOT, 'demo-out');
+// The rest goes to extract-tasks. --keep-running was the opt-in before running on became the default.
+const extra = args.filter(
+  (a, i) => a !== '--once' && a !== '--keep-running' && (outAt < 0 || (i !== outAt && i !== outAt + 1)),
+);
 const file = join(outDir, 'events.ndjson');
 const children: ChildProcess[] = [];
 let cluster: PgCluster | undefined;
 
+/**
+ * dist/cli/main.js when it is at least as new as every file in src/ (it starts faster: no type
+ * stripping), else the sources, which Node 24 runs as they are: script/demo never waits for tsc.
+ */
+function cliEntry(): string {
+  const dist = join(ROOT, 'dist', 'cli', 'main.js');
+  if (existsSync(dist)) {
+    const built = statSync(dist).mtimeMs;
+    const src = join(ROOT, 'src');
+    const newer = readdirSync(src, { recursive: true }).some(
+      (f) => statSync(join(src, String(f))).mtimeMs > built,
+    );
+    if (!newer) return dist;
+  }
+  return join(ROOT, 'src', 'cli', 'main.ts');
+}
+
 function say(msg: string): void {
-  process.stderr.write(`\x1b[1m==> ${msg}\x1b[0m\n`);
+  // Bold on a terminal only: a log file or a pipe gets the plain text (URLs that can be copied).
+  process.stderr.write(process.stderr.isTTY ? `\x1b[1m==> ${msg}\x1b[0m\n` : `==> ${msg}\n`);
 }
 
 async function cleanup(code: number): Promise<never> {
@@ -41,7 +63,8 @@ process.on('SIGINT', () => void cleanup(0));
 process.on('SIGTERM', () => void cleanup(0));
 
 function cli(argv: string[], stdout: 'inherit' | 'ignore' = 'inherit'): ChildProcess {
-  const c = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...argv], {
+  // --max-semi-space-size: the V8 flag the CLI's shebang carries (src/cli/main.ts).
+  const c = spawn(process.execPath, ['--max-semi-space-size=8', CLI, ...argv], {
     stdio: ['ignore', stdout, 'pipe'],
     env: { ...process.env, TAG_CONNECTOR_LOG_LEVEL: process.env.TAG_CONNECTOR_LOG_LEVEL ?? 'warn' },
   });
@@ -62,8 +85,8 @@ async function main(): Promise<void> {
                                workspace text NOT NULL DEFAULT 'demo', updated_at timestamptz NOT NULL DEFAULT now());
     ALTER TABLE public.tasks REPLICA IDENTITY FULL;`);
 
-  rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
+  rmSync(file, { force: true }); // the previous run's events (never the directory: --out may name any)
   const port = await freePort();
   say(`extract-tasks → stdout, ${file} and http://127.0.0.1:${port}/v1/api/ws/Stream`);
   const daemon = cli([
@@ -101,15 +124,12 @@ async function main(): Promise<void> {
   await db.query(`UPDATE tasks SET status = 'done', updated_at = now() WHERE id <= 2`);
   await db.query(`DELETE FROM tasks WHERE id = 5`);
 
-  const hasTasksDemo = existsSync(join(ROOT, 'dist', 'jobrunner', 'index.js'));
-  if (hasTasksDemo) {
-    say(
-      'workload: pg-boss jobs with ETL contexts and events (tasks demo: a parent with 5 subtasks, 30% failures, retried)',
-    );
-    const t = cli(['tasks', 'demo', '--pg-url', url, '--subtasks', '5', '--failure-rate', '0.3'], 'ignore');
-    const code = await new Promise<number | null>((r) => t.on('exit', (c) => r(c)));
-    if (code !== 0) say(`tasks demo exited ${code}`);
-  }
+  say(
+    'workload: pg-boss jobs with ETL contexts and events (tasks demo: a parent with 5 subtasks, 30% failures, retried)',
+  );
+  const t = cli(['tasks', 'demo', '--pg-url', url, '--subtasks', '5', '--failure-rate', '0.3'], 'ignore');
+  const code = await new Promise<number | null>((r) => t.on('exit', (c) => r(c)));
+  if (code !== 0) say(`tasks demo exited ${code}`);
   // Wait until everything written so far is confirmed (every sink holds it), not a fixed time.
   const { rows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
   const target = parseLsn(rows[0]!.lsn);

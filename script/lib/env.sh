@@ -24,11 +24,18 @@ die() { printf 'tag-connector: %s\n' "$*" >&2; exit 1; }
 
 # Builds dist/ when it is missing or older than anything in src/ (a warm run skips tsc).
 build_if_stale() {
-  local cli="$ROOT/dist/cli/main.js" page="$ROOT/dist/console/extract-tasks.html"
+  local cli="$ROOT/dist/cli/main.js"
   if [ ! -f "$cli" ] || [ -n "$(find "$ROOT/src" -newer "$cli" -print -quit)" ]; then
     (cd "$ROOT" && npm run build --silent) >&2
-  # The console (console/ -> dist/console, esbuild, under a second) on its own when only it changed.
-  elif [ ! -f "$page" ] || [ -n "$(find "$ROOT/console" -newer "$page" -print -quit)" ]; then
+  else
+    build_console_if_stale
+  fi
+}
+
+# The console alone (console/ -> dist/console, esbuild, under a second), for what runs from src/.
+build_console_if_stale() {
+  local page="$ROOT/dist/console/extract-tasks.html"
+  if [ ! -f "$page" ] || [ -n "$(find "$ROOT/console" -newer "$page" -print -quit)" ]; then
     (cd "$ROOT" && npm run build:console --silent) >&2
   fi
 }
