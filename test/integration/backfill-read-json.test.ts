@@ -15,6 +15,8 @@ import { sql, testDatabase } from '../support/db.ts';
  * and quotes, infinite and BC timestamps, a wide TOASTed text, NULLs).
  */
 const TABLE = 'public.bf_types';
+/** Dropped while its backfill runs. */
+const GONE = 'public.bf_gone';
 
 const COLUMNS = `id bigint PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, num numeric(20,5), num_big numeric,
   f4 real, f8 double precision, b boolean, t text, vc varchar(10), ch char(5), by bytea, j json, jb jsonb,
@@ -94,6 +96,8 @@ describe.each(['wal2json', 'pgoutput'])(
       db = await testDatabase(`bf_json_${plugin}`);
       await sql(db.url, `CREATE TYPE bf_mood AS ENUM ('happy', 'sad', 'ok')`);
       await sql(db.url, `CREATE TABLE ${TABLE} (${COLUMNS})`);
+      await sql(db.url, `CREATE TABLE ${GONE} (id serial PRIMARY KEY, v text)`);
+      await sql(db.url, `INSERT INTO ${GONE} (v) SELECT md5(g::text) FROM generate_series(1, 20000) g`);
     });
     afterAll(async () => {
       await d?.kill('SIGKILL');
@@ -120,7 +124,7 @@ describe.each(['wal2json', 'pgoutput'])(
         '--preset',
         'none',
         '--tables',
-        TABLE,
+        `${TABLE},${GONE}`,
       ]);
       await waitStreaming(d);
       // Inserted while streaming: each row's insert event is the live stream's bytes for it.
@@ -165,6 +169,30 @@ describe.each(['wal2json', 'pgoutput'])(
       for (const read of reads.values()) {
         expect(JSON.parse(read)).toMatchObject({ type: 'row.read', data: { op: 'r', before: null } });
       }
+    }, 120_000);
+
+    it('fails a backfill whose table is dropped while it runs, and streams on', async () => {
+      const api = await apiUrl(d!);
+      const res = await fetch(`${api}/v1/api/backfills`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tables: [GONE], chunkSize: 5 }),
+      });
+      const body = (await res.json()) as { id: string; message?: string };
+      expect({ status: res.status, message: body.message }).toEqual({ status: 202, message: undefined });
+      await waitUntil('a few chunks', async () => (await backfillState(db.url, body.id)).chunks >= 3);
+      await sql(db.url, `DROP TABLE ${GONE}`);
+      await waitUntil(
+        'the backfill failed',
+        async () => (await backfillState(db.url, body.id)).state === 'failed',
+      );
+      const got = (await (await fetch(`${api}/v1/api/backfills/${body.id}`)).json()) as { error: string };
+      expect(got.error).toMatch(/bf_gone/);
+      // The stream goes on: a row written now reaches the file.
+      await sql(db.url, `INSERT INTO ${TABLE} (id) VALUES (100)`);
+      await waitUntil('the stream after the drop', async () =>
+        readFileSync(file, 'utf8').includes('"subject":"public.bf_types/100"'),
+      );
     }, 120_000);
   },
 );

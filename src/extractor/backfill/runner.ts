@@ -7,7 +7,6 @@ import {
   lowWatermark,
   parseChunkData,
   syncWatermark,
-  WATERMARK_PREFIX,
   type ChunkData,
   type Signal,
 } from './messages.ts';
@@ -15,7 +14,7 @@ import { BackfillService, type BackfillRequest } from './service.ts';
 import {
   backfillTables,
   claimBackfill,
-  describeTable,
+  lowWatermarkAndColumns,
   emitMessage,
   forgetChunks,
   forgetDurableChunks,
@@ -337,18 +336,21 @@ export class BackfillRunner implements BackfillListener {
     try {
       for (;;) {
         if (this.stopping) throw new Stopped();
-        // The low watermark, only while the backfill runs (the row lock orders it against a cancel).
-        const low = await this.o.db.query(
-          `SELECT pg_logical_emit_message(true, '${WATERMARK_PREFIX}', $2)
-             FROM ${this.s}.backfills WHERE id = $1 AND state = 'running' FOR UPDATE`,
-          [id, lowWatermark(this.o.slot, id, table)],
+        // The low watermark, only while the backfill runs (the row lock orders it against a cancel),
+        // and the table's columns as they are now (each chunk reads them), in one round trip.
+        const lq = lowWatermarkAndColumns(this.s, id, lowWatermark(this.o.slot, id, table), table);
+        const low = await this.o.db.query<{ columns: { name: string; type: string }[] | null }>(
+          lq.text,
+          lq.values,
         );
         if (low.rows.length === 0) throw new Canceled();
-        const desc = await this.describe(table); // each chunk reads the columns as they are now
+        const desc = low.rows[0]!;
+        if (!desc.columns) throw new Error(`${table} no longer exists`);
+        const columnsNow = desc.columns;
         const nonce = randomBytes(8).toString('hex');
         const emitted = this.waitFor(this.chunkWaiters, nonce);
-        const columns = desc.columns.map((c) => c.name);
-        const types = desc.columns.map((c) => c.type);
+        const columns = columnsNow.map((c) => c.name);
+        const types = columnsNow.map((c) => c.type);
         const size = sizer.size;
         const q = readChunk({
           schema: this.s,
@@ -415,15 +417,6 @@ export class BackfillRunner implements BackfillListener {
       },
       'backfill table done',
     );
-  }
-
-  private async describe(table: string): Promise<{ columns: { name: string; type: string }[] }> {
-    const dot = table.indexOf('.');
-    const d = describeTable(table.slice(0, dot), table.slice(dot + 1));
-    const desc = (await this.o.db.query<{ columns: { name: string; type: string }[] }>(d.text, d.values))
-      .rows[0];
-    if (!desc) throw new Error(`${table} no longer exists`);
-    return desc;
   }
 
   /** Writes a sync watermark and waits until the slot is confirmed past it. */

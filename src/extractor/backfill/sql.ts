@@ -286,10 +286,8 @@ export function forgetChunks(s: string, backfill: string): Query {
   return { text: `DELETE FROM ${s}.backfill_chunks WHERE backfill_id = $1`, values: [backfill] };
 }
 
-/** Columns (with their types) and primary key of a table, and its row estimate. */
-export function describeTable(schema: string, table: string): Query {
-  return {
-    text: `SELECT c.oid::int AS oid, c.reltuples::float8 AS reltuples,
+const DESCRIBE_TABLE = (schema: string, table: string) => `
+           SELECT c.oid::int AS oid, c.reltuples::float8 AS reltuples,
                   coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
                     'pk', array_position(i.indkey::int2[], a.attnum)) ORDER BY a.attnum)
                     FILTER (WHERE a.attnum > 0), '[]') AS columns
@@ -297,8 +295,25 @@ export function describeTable(schema: string, table: string): Query {
              JOIN pg_namespace n ON n.oid = c.relnamespace
              LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
-            GROUP BY c.oid, c.reltuples`,
-    values: [schema, table],
+            WHERE n.nspname = ${schema} AND c.relname = ${table} AND c.relkind IN ('r', 'p')
+            GROUP BY c.oid, c.reltuples`;
+
+/** Columns (with their types) and primary key of a table, and its row estimate. */
+export function describeTable(schema: string, table: string): Query {
+  return { text: DESCRIBE_TABLE('$1', '$2'), values: [schema, table] };
+}
+
+/**
+ * A chunk's low watermark, written only while the backfill is running (the row lock orders it
+ * against a cancel: no row when it is not), with the table's columns as they are now (`columns`
+ * null when the table is gone).
+ */
+export function lowWatermarkAndColumns(s: string, id: string, content: string, table: string): Query {
+  const dot = table.indexOf('.');
+  return {
+    text: `SELECT pg_logical_emit_message(true, '${WATERMARK_PREFIX}', $2)::text AS lsn, d.columns
+             FROM ${s}.backfills b LEFT JOIN LATERAL (${DESCRIBE_TABLE('$3', '$4')}) d ON true
+            WHERE b.id = $1 AND b.state = 'running' FOR UPDATE OF b`,
+    values: [id, content, table.slice(0, dot), table.slice(dot + 1)],
   };
 }
