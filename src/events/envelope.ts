@@ -2,7 +2,8 @@
  * The event envelope: CloudEvents 1.0, structured JSON by default (docs/design.md §4). The id is
  * `<commitLsn>/<seq>`, so a change Postgres redelivers after a crash gets the same id.
  */
-export type Op = 'c' | 'u' | 'd' | 't' | 'r';
+/** s: `schema.changed` (a table's columns changed: docs/governance.md "Schema changes"). */
+export type Op = 'c' | 'u' | 'd' | 't' | 'r' | 's';
 
 export interface ChangeData {
   op: Op;
@@ -49,6 +50,7 @@ export const EVENT_TYPES = [
   'row.update',
   'row.delete',
   'row.truncate',
+  'schema.changed',
 ] as const;
 
 /** CloudEvents binary mode: the context attributes as `ce_`-prefixed headers / attributes, data as body. */

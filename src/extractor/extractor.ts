@@ -33,6 +33,7 @@ import {
 } from './backfill/index.ts';
 import { Catalog, decodeWal2Json, governedColumns, WAL2JSON_OPTIONS } from './decode/index.ts';
 import { PgCheckpointStore, extractorMigrations } from './state/index.ts';
+import { PgShapeStore } from './shapes/index.ts';
 import {
   assertSameServer,
   checkpointIdentity,
@@ -269,8 +270,18 @@ export class Extractor {
           };
 
     const backfillStream = new BackfillStream({ slot: config.slot, stateSchema: config.stateSchema, logger });
+    // schema.changed: the tables' shapes, recorded per life of the slot (docs/governance.md)
+    const shapes = new PgShapeStore({
+      db: this.pool,
+      stateSchema: config.stateSchema,
+      slot: config.slot,
+      incarnation: `${server.origin.systemId}/${server.origin.slotIncarnation}`,
+      logger,
+      keepTrying: () => !this.stopped && !pipelineRef.p?.fatalError,
+    });
     const pipeline = new Pipeline({
       backfill: backfillStream,
+      shapes,
       logger,
       metrics: this.metrics,
       decoder,

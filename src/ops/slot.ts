@@ -238,6 +238,10 @@ export async function dropSlot(
     );
     await db.query(`DELETE FROM ${ident2(o.stateSchema, 'initial_snapshots')} WHERE slot = $1`, [o.slot]);
   }
+  // the tables' recorded shapes (src/extractor/shapes/): a later slot of this name streams anew
+  if (await hasTable(db, o.stateSchema, 'table_shapes')) {
+    await db.query(`DELETE FROM ${ident2(o.stateSchema, 'table_shapes')} WHERE slot = $1`, [o.slot]);
+  }
   return { slot: o.slot, plugin: r.plugin, confirmedFlushLsn: r.confirmed_flush_lsn, forced: o.force };
 }
 

@@ -172,15 +172,15 @@ describe.each(['wal2json', 'pgoutput'] as const)('Avro values with Apicurio Regi
       const got = await readTopic(brokers, topic, { count: 5, quietMs: 1000 });
       return got.length >= 5 ? got : undefined;
     });
-    // a changed table: a new column, a new (compatible) schema version
+    // a changed table: a new column, a schema.changed event, a new (compatible) schema version
     await sql(db.url, `ALTER TABLE items ADD COLUMN note text`);
     await sql(db.url, `INSERT INTO items (id, big, note) VALUES (3, 3, 'new column')`);
 
-    const all = await until('five records and a tombstone', d, async () => {
-      const got = await readTopic(brokers, topic, { count: 6, quietMs: 2000 });
-      return got.length >= 6 ? got : undefined;
+    const all = await until('six records and a tombstone', d, async () => {
+      const got = await readTopic(brokers, topic, { count: 7, quietMs: 2000 });
+      return got.length >= 7 ? got : undefined;
     });
-    expect(all).toHaveLength(6);
+    expect(all).toHaveLength(7);
     // the delete's tombstone: its key, a null value, no headers, right after it in its partition
     const stones = all.filter((m) => m.valueBytes.length === 0);
     expect(stones).toHaveLength(1);
@@ -220,6 +220,7 @@ describe.each(['wal2json', 'pgoutput'] as const)('Avro values with Apicurio Regi
       ['row.insert', 'c'],
       ['row.update', 'u'],
       ['row.delete', 'd'],
+      ['schema.changed', 's'],
       ['row.insert', 'c'],
     ]);
     expect(decoded[0]!.event.data.after).toEqual(row1);
@@ -227,15 +228,23 @@ describe.each(['wal2json', 'pgoutput'] as const)('Avro values with Apicurio Regi
     expect(decoded[2]!.event.data.after).toEqual({ ...row1, flag: false });
     expect(decoded[3]!.event.data.after).toBeNull();
     expect(decoded[3]!.event.data.before).toMatchObject({ id: 2 });
-    expect(decoded[4]!.event.data.after).toEqual({ ...nulls, id: 3, big: 3n, note: 'new column' });
+    // the columns before and after, governed (ssn excluded, email masked), as JSON text in Avro
+    const change = decoded[4]!.event.data as unknown as { changed: string[]; columns: string };
+    expect(change.changed).toEqual(['note']);
+    const columns = JSON.parse(change.columns) as Record<string, { name: string; mask?: string }[]>;
+    expect(columns.after!.map((c) => c.name)).toEqual([...columns.before!.map((c) => c.name), 'note']);
+    expect(columns.after!.find((c) => c.name === 'email')?.mask).toBe('redact');
+    expect(JSON.stringify(columns)).not.toContain('ssn');
+    expect(decoded[5]!.event.data.after).toEqual({ ...nulls, id: 3, big: 3n, note: 'new column' });
     // excluded columns absent from the schema too
     for (const x of decoded)
       for (const r of [x.event.data.before, x.event.data.after]) if (r) expect(r).not.toHaveProperty('ssn');
 
-    // the first four under version 1, the last under version 2 of <topic>-value
+    // the first four under version 1, the schema.changed event and the last under version 2 of <topic>-value
     const ids = decoded.map((x) => x.id);
     expect(new Set(ids.slice(0, 4)).size).toBe(1);
     expect(ids[4]).not.toBe(ids[0]);
+    expect(ids[5]).toBe(ids[4]);
     const versions = (await (await fetch(`${registryUrl}/subjects/${subject}/versions`)).json()) as number[];
     expect(versions).toEqual([1, 2]);
     const v2 = (await (await fetch(`${registryUrl}/subjects/${subject}/versions/2`)).json()) as {

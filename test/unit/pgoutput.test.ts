@@ -132,7 +132,10 @@ function row(c: Change | Change[]): RowChange {
   const ch = typed(single(c));
   if (ch.kind !== 'insert' && ch.kind !== 'update' && ch.kind !== 'delete')
     throw new Error(`not a row change: ${ch.kind}`);
-  return ch;
+  // every change carries its relation's shape (schema.changed): checked in a test of its own
+  const copy = { ...ch };
+  delete copy.shape;
+  return copy;
 }
 function decodeError(f: () => unknown): DecodeError {
   try {
@@ -328,7 +331,8 @@ describe('pgoutput v1 decoder', () => {
       '0/10',
     );
     // Equal values; the texts may differ in number spelling (1.5e-7 vs 1.5e-07).
-    expect(typed(p)).toEqual(typed(w));
+    // (the shapes differ in typmods: the test's Relation message gives none)
+    expect({ ...typed(p), shape: undefined }).toEqual({ ...typed(w), shape: undefined });
   });
 
   it('maps type OIDs to names, unknown ones (enums, domains) to text', () => {

@@ -182,9 +182,10 @@ export class StreamFilter {
 
   private workspaceVerdict(e: EventLike, workspaces: Set<string>): Verdict {
     const d = e.data ?? {};
-    // A TRUNCATE empties every workspace's rows; but a table without the workspace column is never
-    // shown to a workspace-scoped session, not even its name (as Snapshot and /v1/api/schemas).
-    if (d.op === 't' || e.type === 'row.truncate')
+    // A TRUNCATE empties every workspace's rows, a schema.changed concerns them all (whole-table
+    // events); but a table without the workspace column is never shown to a workspace-scoped session,
+    // not even its name (as Snapshot and /v1/api/schemas).
+    if (d.op === 't' || d.op === 's' || e.type === 'row.truncate')
       return this.hasWorkspaceColumn(d.schema ?? '', d.table ?? '') === false ? 'skip' : 'send';
     const col = this.column;
     const key = e.subject ?? '';

@@ -14,6 +14,21 @@ export interface Row {
   readonly values: string[];
 }
 
+/**
+ * The columns of a row change as its plugin shows them: wal2json's `columns` (names and types of
+ * each change, include-types), or pgoutput's Relation message. Names and types are JSON string texts
+ * (`"id"`, `"integer"`), as the decoders have them: parsed only when the shape is new.
+ */
+export interface ChangeShape {
+  readonly keys: readonly string[];
+  readonly types: readonly string[];
+  /**
+   * The list may lack columns: a wal2json update leaves out unchanged TOAST values, so a toastable
+   * column missing from it may still be there (pgoutput says so itself: its shapes are never partial).
+   */
+  readonly partial: boolean;
+}
+
 export interface BeginChange {
   kind: 'begin';
   xid: number;
@@ -48,6 +63,8 @@ export interface RowChange {
   pk?: string[];
   /** Columns known to be unchanged TOAST values that Postgres did not send (pgoutput says so itself). */
   unchangedToast?: string[];
+  /** The table's columns as this change shows them (wal2json inserts and updates, every pgoutput change). */
+  shape?: ChangeShape;
 }
 
 /**

@@ -1,6 +1,7 @@
-export { Catalog, type TableInfo } from './catalog.ts';
+export { Catalog, type ColumnInfo, type TableInfo } from './catalog.ts';
 export {
   type BeginChange,
+  type ChangeShape,
   type Change,
   DecodeError,
   type MessageChange,
@@ -11,7 +12,7 @@ export {
 } from './changes.ts';
 export { hasColumn, jsonKey, jsonString, keyOf, rowJson, valueText } from './row-json.ts';
 export { completeToast, toastToComplete } from './toast.ts';
-export { baseType, converterFor } from './values.ts';
+export { baseType, converterFor, isToastable } from './values.ts';
 export { textToJsonFor, type TextToJson } from './value-json.ts';
 export { decodeWal2Json, WAL2JSON_OPTIONS } from './wal2json.ts';
 export { governedColumns, tableColumnsQuery, type GovernedColumn } from './table-columns.ts';

@@ -2,6 +2,7 @@ import { formatLsn, parseLsn, type Lsn } from '../../util/lsn.ts';
 import {
   DecodeError,
   type BeginChange,
+  type ChangeShape,
   type Change,
   type CommitChange,
   type MessageChange,
@@ -153,6 +154,63 @@ export function pgoutputTypeName(oid: number, userTypes?: ReadonlyMap<number, st
   return 'text';
 }
 
+/** pgoutput's internal type names → the SQL names `format_type` prints (and wal2json shows). */
+const SQL_NAMES: Record<string, string> = {
+  bool: 'boolean',
+  int2: 'smallint',
+  int4: 'integer',
+  int8: 'bigint',
+  float4: 'real',
+  float8: 'double precision',
+  bpchar: 'character',
+  varchar: 'character varying',
+  varbit: 'bit varying',
+  timestamp: 'timestamp without time zone',
+  timestamptz: 'timestamp with time zone',
+  time: 'time without time zone',
+  timetz: 'time with time zone',
+};
+
+/**
+ * A column's type as `format_type(oid, typmod)` prints it, for the table's shape (schema.changed):
+ * built-in names with their modifier (`character varying(20)`, `numeric(10,2)`, `timestamp(3) with
+ * time zone`), a user type by the name its Type message gave, anything else by OID. A modifier we do
+ * not spell out is kept as a number, so that a change of it still changes the shape.
+ */
+export function sqlTypeName(oid: number, typmod: number, userTypes?: ReadonlyMap<number, string>): string {
+  const element = ARRAY_TYPES[oid];
+  const internal = SCALAR_TYPES[oid] ?? element;
+  if (internal === undefined) {
+    const user = userTypes?.get(oid);
+    const name = user === undefined ? `oid ${oid}` : user.startsWith('_') ? `${user.slice(1)}[]` : user;
+    return typmod >= 0 ? `${name} (typmod ${typmod})` : name;
+  }
+  const base = SQL_NAMES[internal] ?? internal;
+  const suffix = element !== undefined ? '[]' : '';
+  if (typmod < 0) return base + suffix;
+  switch (internal) {
+    case 'varchar':
+    case 'bpchar':
+      return `${base}(${typmod - 4})${suffix}`;
+    case 'bit':
+    case 'varbit':
+      return `${base}(${typmod})${suffix}`;
+    case 'numeric': {
+      const t = typmod - 4;
+      return `numeric(${(t >> 16) & 0xffff},${t & 0xffff})${suffix}`;
+    }
+    case 'timestamp':
+    case 'timestamptz':
+    case 'time':
+    case 'timetz': {
+      const space = base.indexOf(' '); // `timestamp(3) with time zone`
+      return `${base.slice(0, space)}(${typmod})${base.slice(space)}${suffix}`;
+    }
+    default:
+      return `${base} (typmod ${typmod})${suffix}`;
+  }
+}
+
 const REPLICA_IDENTITIES = new Set(['d', 'n', 'f', 'i']);
 
 interface RelationColumn {
@@ -180,6 +238,8 @@ interface Relation {
   keyColumns: string[];
   /** Every column's key, in order: the keys of each tuple that sends them all (no copy per row). */
   keys: string[];
+  /** The table's columns at this point of the WAL, given to each of its changes (schema.changed). */
+  shape: ChangeShape;
 }
 
 /** TupleData column kinds. */
@@ -447,6 +507,7 @@ export function createPgoutputDecoder(): Decoder {
     };
     if (rel.replicaIdentity === 'd' && rel.keyColumns.length > 0) change.pk = rel.keyColumns;
     if (newTuple && newTuple.unchanged.length > 0) change.unchangedToast = newTuple.unchanged as string[];
+    change.shape = rel.shape;
     return change;
   }
 
@@ -499,6 +560,7 @@ export function createPgoutputDecoder(): Decoder {
           });
         }
         r.end('Relation');
+        const keys = columns.map((c) => c.key);
         relations.set(oid, {
           oid,
           // pgoutput sends an empty namespace for pg_catalog
@@ -507,7 +569,12 @@ export function createPgoutputDecoder(): Decoder {
           replicaIdentity,
           columns,
           keyColumns: columns.filter((c) => c.identity).map((c) => c.name),
-          keys: columns.map((c) => c.key),
+          keys,
+          shape: {
+            keys,
+            types: columns.map((c) => JSON.stringify(sqlTypeName(c.typeOid, c.typmod, userTypes))),
+            partial: false,
+          },
         });
         return { kind: 'noop' };
       }

@@ -1,5 +1,5 @@
 import { parseLsn, type Lsn } from '../../util/lsn.ts';
-import { DecodeError, type Change, type Row } from './changes.ts';
+import { DecodeError, type Change, type Row, type RowChange } from './changes.ts';
 import { jsonKey } from './row-json.ts';
 import { converterFor, tokenConverterFor, type TokenConverter } from './values.ts';
 
@@ -104,6 +104,9 @@ class Scanner {
     }
     return this.fail('expected , or a closing bracket');
   }
+
+  /** The type texts of the last row() read (none for an old row). */
+  types: string[] | undefined = undefined;
 
   /** Position of the next backslash at or after the last asked position; -1: none left. */
   private bs = -2;
@@ -215,6 +218,9 @@ class Scanner {
    */
   row(tokens: typeof NONE | typeof KEEP | typeof REUSE): Row {
     const row: Row = { keys: [], values: [] };
+    // the columns' type texts, for the table's shape (an old row's are not needed)
+    const types: string[] | undefined = tokens === REUSE ? undefined : [];
+    this.types = types;
     if (tokens === KEEP) kept.count = 0;
     this.expect(OPEN_BRACKET);
     this.ws();
@@ -248,8 +254,12 @@ class Scanner {
           const i = row.keys.length;
           const cached = columnCache[i];
           let convert: TokenConverter;
-          if (cached !== undefined && cached.type === type) convert = cached.convert;
-          else {
+          // the type text kept for the shape: the cached copy, so the message's own slice is not kept
+          let typeText = type;
+          if (cached !== undefined && cached.type === type) {
+            convert = cached.convert;
+            typeText = cached.type;
+          } else {
             convert = converterForToken(type);
             if (i < COLUMN_CACHE_SIZE) columnCache[i] = { type, convert };
           }
@@ -265,6 +275,7 @@ class Scanner {
             if (t.charCodeAt(this.p) === CLOSE_BRACE) {
               this.p++;
               row.keys.push(name);
+              types?.push(typeText);
               if (tokens === NONE) row.values.push(value === 'null' ? value : convert(value));
               else row.values.push(keptJson(tokens, i, name, value, convert));
               continue;
@@ -288,6 +299,7 @@ class Scanner {
         this.fail('column without name, type or value');
       row.keys.push(name);
       row.values.push(value === 'null' ? value : converterForToken(type)(value));
+      types?.push(type);
     } while (this.more(CLOSE_BRACKET));
     return row;
   }
@@ -469,6 +481,7 @@ class Fields {
   schema: string | undefined = undefined;
   table: string | undefined = undefined;
   columns: Row | undefined = undefined;
+  types: string[] | undefined = undefined;
   identity: Row | undefined = undefined;
   pk: string[] | undefined = undefined;
   transactional: string | undefined = undefined;
@@ -512,6 +525,7 @@ function scan(text: string): Fields {
         case K_COLUMNS:
           // only an update has an identity after its columns (wal2json prints "action" first)
           f.columns = s.row(f.action === 'U' ? KEEP : NONE);
+          f.types = s.types;
           break;
         case K_IDENTITY:
           f.identity = s.row(REUSE);
@@ -585,7 +599,7 @@ function decodeFields(f: Fields, text: string, walLsn: string): Change {
     case 'U':
     case 'D': {
       const kind = f.action === 'I' ? 'insert' : f.action === 'U' ? 'update' : 'delete';
-      return {
+      const change: RowChange = {
         kind,
         lsn: need(f.lsn, 'lsn', walLsn),
         schema: need(f.schema, 'schema', walLsn),
@@ -594,6 +608,10 @@ function decodeFields(f: Fields, text: string, walLsn: string): Change {
         old: f.identity ?? null,
         ...(f.pk ? { pk: f.pk } : {}),
       };
+      // The table's columns as this change shows them; an update may leave out unchanged TOAST values.
+      if (change.new && f.types)
+        change.shape = { keys: change.new.keys, types: f.types, partial: kind === 'update' };
+      return change;
     }
     case 'T':
       return {

@@ -49,6 +49,16 @@ export function valueSchema(typeName: string): JsonSchema {
   }
 }
 
+/** A `schema.changed` event's column list. */
+const COLUMN_LIST: JsonSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['name', 'type'],
+    properties: { name: { type: 'string' }, type: { type: 'string' }, mask: { type: 'string' } },
+  },
+};
+
 function nullable(s: JsonSchema): JsonSchema {
   if (Object.keys(s).length === 0) return s; // any JSON, null included
   const t = s.type;
@@ -115,13 +125,19 @@ export function eventSchema(
         type: 'object',
         required: ['op', 'schema', 'table', 'before', 'after'],
         properties: {
-          op: { enum: ['c', 'u', 'd', 'r', 't'] },
+          op: { enum: ['c', 'u', 'd', 'r', 't', 's'] },
           schema: { const: table.slice(0, dot) },
           table: { const: table.slice(dot + 1) },
           before: { anyOf: [{ type: 'null' }, row] },
           after: { anyOf: [{ type: 'null' }, row] },
           changed: { type: 'array', items: { type: 'string' } },
           unchanged_toast: { type: 'array', items: { type: 'string' } },
+          // schema.changed: the governed columns before and after (docs/governance.md "Schema changes")
+          columns: {
+            type: 'object',
+            required: ['before', 'after'],
+            properties: { before: COLUMN_LIST, after: COLUMN_LIST },
+          },
         },
       },
     },

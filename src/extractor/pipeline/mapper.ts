@@ -12,7 +12,9 @@ import {
   valueText,
 } from '../decode/index.ts';
 import { GovernanceError, type Governance } from '../governance/index.ts';
+import type { ShapeChange } from '../shapes/index.ts';
 import type { RoleDef, ResolvedRoles } from './roles.ts';
+import { schemaChangedData } from './schema-event.ts';
 
 /** The transaction a change belongs to. */
 export interface TxContext {
@@ -295,6 +297,32 @@ export class Mapper {
       }
     }
     return event(type, subject, ruleKey ?? id2, data);
+  }
+
+  /**
+   * The `schema.changed` event of a table whose columns changed (docs/governance.md "Schema changes"),
+   * at `seq`, just before the change that first showed the new columns (`lsn`); null when the governed
+   * view did not change (only excluded columns did).
+   */
+  mapSchemaChange(
+    c: { root: string; schema: string; table: string; lsn: string; change: ShapeChange },
+    tx: TxContext,
+    seq: number,
+  ): MappedEvent | null {
+    if (this.nextGovernance && this.txText?.tx !== tx) this.applyNextGovernance();
+    const data = schemaChangedData(c.change.before, c.change.after, this.governance?.for(c.root));
+    if (data === null) return null;
+    const t = this.forTx(tx);
+    const id = `${t.commitlsn}/${seq}`;
+    const type = 'schema.changed';
+    const root = jsonString(c.root);
+    return {
+      id,
+      type,
+      partitionkey: c.root,
+      time: tx.commitTime,
+      json: `{"specversion":"1.0","id":"${id}"${t.middle}${c.lsn}${t.xid}${type}","subject":${root},"partitionkey":${root},"data":{"op":"s",${this.tableNames(c.schema, c.table)},${data}}}`,
+    };
   }
 
   private remember(key: string, status: string): void {

@@ -20,7 +20,7 @@ import { errors } from '../../errors.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import { Connection, type ReplicationSource } from '../replication/index.ts';
 import { GovernanceError } from '../governance/index.ts';
-import type { Mapper, TxContext } from './mapper.ts';
+import type { MappedEvent, Mapper, TxContext } from './mapper.ts';
 import type { DeadLetterRoute } from '../../sinks/dead-letter/index.ts';
 import { EventCounts } from './event-counts.ts';
 import { EventPacker } from './event-packer.ts';
@@ -29,6 +29,7 @@ import { InputQueue, type InputItem } from './input-queue.ts';
 import { StatusUpdates } from './status-updates.ts';
 import { TableLookup } from './tables.ts';
 import { TransactionAssembler } from './transactions.ts';
+import { ShapeTracker, type ShapeChange, type ShapeStore } from '../shapes/index.ts';
 import type { TableFilter } from './roles.ts';
 
 /** Bytes of one XLogData message → its change(s): a pgoutput Truncate naming n tables is n changes. */
@@ -54,6 +55,8 @@ export interface PipelineOptions {
   statusIntervalMs: number;
   /** Backfills' watermarks and signals in the stream (docs/backfill.md); none: messages are skipped. */
   backfill?: BackfillStream;
+  /** Where the tables' shapes are recorded; with it, a change of columns emits `schema.changed`. */
+  shapes?: ShapeStore;
 }
 
 export type PipelineState =
@@ -89,6 +92,7 @@ export class Pipeline {
   private readonly tables: TableLookup;
   private readonly status: StatusUpdates;
   private readonly eventCounts: EventCounts;
+  private readonly shapes?: ShapeTracker;
   private processing = false;
   private sinceYield = 0;
   private statusTimer?: NodeJS.Timeout;
@@ -144,6 +148,7 @@ export class Pipeline {
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     this.eventCounts = new EventCounts(options.metrics);
+    if (options.shapes) this.shapes = new ShapeTracker(options.shapes);
     this.done = new Promise((res, rej) => {
       this.doneResolve = res;
       this.doneReject = rej;
@@ -227,6 +232,7 @@ export class Pipeline {
     await Promise.all(this.o.runners.map((r) => r.drain()));
     this.tracker.resetPending();
     this.txs.reset();
+    this.shapes?.reset(); // the replay's first change of each table reads the record again
     // The tracker's hold stays: the replay reopens the windows from their low watermarks.
     this.o.backfill?.reset();
   }
@@ -392,6 +398,53 @@ export class Pipeline {
     tx: TxContext,
   ): Promise<void> | void {
     if (!this.o.filter.isTracked(info.root)) return;
+    if (this.shapes && change.kind !== 'truncate' && change.shape) {
+      const shaped = this.shapes.check(info.root, change.shape, { commitLsn: tx.commitLsn, seq }, () =>
+        info.columns.map((c) => ({ name: c.name, type: c.type })),
+      );
+      if (shaped instanceof Promise)
+        return shaped.then((c) =>
+          this.emitRow(change, this.schemaChanged(c, change, seq, info, tx), info, tx),
+        );
+      if (shaped) return this.emitRow(change, this.schemaChanged(shaped, change, seq, info, tx), info, tx);
+    }
+    return this.emitRow(change, seq, info, tx);
+  }
+
+  /**
+   * The `schema.changed` event of a change that first shows new columns takes the change's seq, and
+   * the change the next one (shapes/tracker.ts: every replay decides the same); returns the change's seq.
+   */
+  private schemaChanged(
+    c: ShapeChange | null,
+    change: RowChange,
+    seq: number,
+    info: TableInfo,
+    tx: TxContext,
+  ): number {
+    if (!c) return seq;
+    const mapped = this.o.mapper.mapSchemaChange(
+      { root: info.root, schema: change.schema, table: change.table, lsn: change.lsn, change: c },
+      tx,
+      seq,
+    );
+    this.log.info(
+      { table: info.root, id: `${formatLsn(tx.commitLsn)}/${seq}`, emitted: mapped !== null },
+      'table columns changed',
+    );
+    if (mapped) this.deliver(mapped, seq, info, tx);
+    return this.txs.nextSeq(change.lsn, change.kind);
+  }
+
+  private emitRow(
+    change: RowChange | TruncateChange,
+    seq: number,
+    info: TableInfo,
+    tx: TxContext,
+  ): Promise<void> | void {
+    // the columns at this change as the WAL showed them (shapes), rather than the catalog's now
+    const columns = this.shapes?.columnInfo(info.root);
+    if (columns) info = this.withColumns(info, columns);
     const backfill = this.o.backfill;
     if (backfill !== undefined && backfill.windows.size > 0)
       backfill.observe(info.root, change, change.kind === 'truncate' ? NO_COLUMNS : (change.pk ?? info.pk));
@@ -411,6 +464,17 @@ export class Pipeline {
       unchangedToast = t.unchangedToast;
     }
     return this.push(change, seq, info, row, unchangedToast, tx);
+  }
+
+  private lastWithColumns?: { base: TableInfo; columns: TableInfo['columns']; info: TableInfo };
+
+  /** The table's info with the WAL's columns (one object per table and shape, not per change). */
+  private withColumns(base: TableInfo, columns: TableInfo['columns']): TableInfo {
+    const last = this.lastWithColumns;
+    if (last?.base === base && last.columns === columns) return last.info;
+    const info = { ...base, columns };
+    this.lastWithColumns = { base, columns, info };
+    return info;
   }
 
   /**
@@ -489,6 +553,10 @@ export class Pipeline {
       throw err;
     }
     if (!mapped) return; // left out by a filter; its transaction's end still moves the checkpoint
+    this.deliver(mapped, seq, info, tx);
+  }
+
+  private deliver(mapped: MappedEvent, seq: number, info: TableInfo, tx: TxContext): void {
     // Packed into the current block (event-block.ts: why not an object per event). The JSON, spliced
     // together from pieces of the wal2json message, is written to the block's slab as UTF-8 at once,
     // so neither it nor the message it was sliced from outlives this call.

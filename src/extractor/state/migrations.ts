@@ -149,6 +149,26 @@ export const extractorMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'table shapes',
+    sql: `
+      -- docs/governance.md "Schema changes": per tracked table, its columns from the change that first
+      -- showed them on (commit_lsn, seq: the position of its schema.changed event, or of the first change
+      -- seen). Written before that change is handed to the sinks, so a replay from the confirmed position
+      -- knows each table's columns before it and emits the same schema.changed events at the same ids.
+      CREATE TABLE {{schema}}.table_shapes (
+        slot text NOT NULL,
+        incarnation text NOT NULL,
+        table_name text NOT NULL,
+        commit_lsn pg_lsn NOT NULL,
+        seq int NOT NULL,
+        columns jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (slot, incarnation, table_name, commit_lsn, seq)
+      );
+    `,
+  },
 ];
 
 /** Internal tables never streamed (our own writes would otherwise loop back). */
@@ -165,4 +185,5 @@ export const INTERNAL_TABLES = [
   'leader_epochs',
   'backfill_chunks',
   'initial_snapshots',
+  'table_shapes',
 ] as const;

@@ -29,7 +29,8 @@ export interface AvroItem {
  * is derived from its governed columns on first use and registered under `<topic>-value`; the ids are
  * cached. An event the schema cannot write (a column added or retyped since) makes it derive the
  * schema again: a changed schema is registered as a new version, which the registry may refuse
- * (SchemaIncompatibleError, naming the table: the daemon stops). An event that still does not fit is
+ * (SchemaIncompatibleError, naming the table: the daemon stops); a `schema.changed` event derives it
+ * afresh and goes first under the new version. An event that still does not fit is
  * an AvroShapeError (a rejection: the dead letters, or a stop). Never a JSON fallback.
  */
 export class AvroEventEncoder {
@@ -54,7 +55,11 @@ export class AvroEventEncoder {
   /** One event's value, framed (schema derived and registered as needed). */
   async encode(item: AvroItem): Promise<Buffer> {
     const event = item.event;
-    let entry = this.tables.get(item.table) ?? (await this.derive(item.table));
+    // schema.changed says the table's columns changed: it is the first record of the new schema (an
+    // incompatible one is refused here, before any row of the new shape)
+    let entry =
+      (event.type === 'schema.changed' ? undefined : this.tables.get(item.table)) ??
+      (await this.derive(item.table));
     let record: Record<string, unknown>;
     try {
       record = entry.schema.toRecord(event);

@@ -244,6 +244,8 @@ export function avroTableSchema(table: string, columns: readonly AvroColumn[]): 
             { name: 'event_id', ...OPTIONAL_STRING },
             { name: 'etl_context_id', ...OPTIONAL_STRING },
             { name: 'event', ...OPTIONAL_STRING },
+            // schema.changed: the columns before and after, as JSON text
+            { name: 'columns', ...OPTIONAL_STRING },
           ],
         },
       },
@@ -303,6 +305,7 @@ export function avroTableSchema(table: string, columns: readonly AvroColumn[]): 
           event_id: jsonText(d.event_id),
           etl_context_id: jsonText(d.etl_context_id),
           event: jsonText(d.event),
+          columns: jsonText(d.columns),
         },
       };
     },
@@ -322,4 +325,5 @@ const DATA_MEMBERS = new Set([
   'event_id',
   'etl_context_id',
   'event',
+  'columns',
 ]);
