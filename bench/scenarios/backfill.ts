@@ -61,7 +61,14 @@ export async function backfillScenario(ctx: BenchContext): Promise<Row[]> {
     slot: SLOT,
     table: `${TABLE},${LIVE}`,
     sinks: ['noop'],
-    args: ['--backfill-chunk-size', process.env.BENCH_BACKFILL_CHUNK ?? '8192'],
+    args: [
+      '--backfill-chunk-size',
+      process.env.BENCH_BACKFILL_CHUNK ?? '8192',
+      // chunks sized by time (the daemon's default 10 ms); 0: every chunk BENCH_BACKFILL_CHUNK rows
+      ...(process.env.BENCH_BACKFILL_CHUNK_MS
+        ? ['--backfill-chunk-ms', process.env.BENCH_BACKFILL_CHUNK_MS]
+        : []),
+    ],
     // Another source tree's CLI (its src/cli/main.ts), to compare builds run by run on a shared machine.
     ...(process.env.BENCH_BACKFILL_CLI ? { cli: process.env.BENCH_BACKFILL_CLI } : {}),
   });

@@ -324,7 +324,13 @@ export const backfillOptions: Record<string, Options> = {
   'backfill-chunk-size': {
     type: 'string',
     group: 'Backfill:',
-    describe: 'Rows per backfill chunk (memory and WAL per chunk) [4096]',
+    describe: 'Rows per backfill chunk at most (memory per chunk) [4096]',
+  },
+  'backfill-chunk-ms': {
+    type: 'string',
+    group: 'Backfill:',
+    describe:
+      'Time a chunk may hold live changes back: chunks shrink below the chunk size when emitting them takes longer (0: always the chunk size) [10]',
   },
 };
 

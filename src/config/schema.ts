@@ -203,6 +203,7 @@ export const configSchema = z
     backfillAllowCtid: boolish.default(false),
     backfillParallel: intIn('a number of tables from 1 to 64', 1, 64).default(1),
     backfillChunkSize: intIn('a number of rows from 1 to 100000', 1, 100_000).default(4096),
+    backfillChunkMs: intIn('a number of milliseconds from 0 to 60000', 0, 60_000).default(10),
     // job runner
     pgbossSchema: identifier.default('pgboss'),
     preset: z.enum(['none', 'pgboss', 'etl'], { error: 'expected none|pgboss|etl' }).default('etl'),

@@ -35,6 +35,7 @@ export const EXTRACTOR_CONFIG_KEYS = [
   'snapshotMode',
   'backfillAllowCtid',
   'backfillChunkSize',
+  'backfillChunkMs',
   'backfillParallel',
   'streamRetentionBytes',
   'streamRetentionDir',

@@ -418,6 +418,7 @@ export class Extractor {
       stateSchema: config.stateSchema,
       slot: config.slot,
       parallel: config.backfillParallel,
+      chunkMs: config.backfillChunkMs,
       logger,
       metrics: { rows: this.metrics.backfillRows, remaining: this.metrics.backfillRemaining },
       confirmedLsn: () => pipeline.confirmedLsn(),

@@ -24,6 +24,7 @@ import {
   startTable,
 } from './sql.ts';
 import type { BackfillListener, BackfillStream, ChunkReads } from './stream.ts';
+import { ChunkSizer } from './chunk-sizer.ts';
 
 /** The counters the runner keeps up to date (metrics.ts). */
 export interface BackfillMetrics {
@@ -40,6 +41,11 @@ export interface BackfillRunnerOptions {
   slot: string;
   /** Tables read at the same time (--backfill-parallel). */
   parallel: number;
+  /**
+   * How long a chunk's emission may hold the stream (--backfill-chunk-ms): the chunk size adapts to
+   * it (ChunkSizer); 0 or absent: every chunk is the backfill's chunk size.
+   */
+  chunkMs?: number;
   logger: Logger;
   metrics?: BackfillMetrics;
   /** The LSN confirmed to Postgres: past a sync watermark, every chunk before it is durable in every sink. */
@@ -320,9 +326,12 @@ export class BackfillRunner implements BackfillListener {
     const remainingKey = `${id}\u0000${table}`;
     // Chunks read whose emission by the stream is still awaited, oldest first.
     const inFlight: Promise<void>[] = [];
+    const sizer = new ChunkSizer(chunkSize, this.o.chunkMs ?? 0);
     const whenEmitted = async (reads: Promise<ChunkReads>): Promise<void> => {
-      if ((await reads).lost)
+      const r = await reads;
+      if (r.lost)
         throw new Error(`the stream lost the window of a chunk of ${table}; start the backfill again`);
+      sizer.emitted(r.read, r.emitMs);
       this.forgetDurable();
     };
     try {
@@ -340,6 +349,7 @@ export class BackfillRunner implements BackfillListener {
         const emitted = this.waitFor(this.chunkWaiters, nonce);
         const columns = desc.columns.map((c) => c.name);
         const types = desc.columns.map((c) => c.type);
+        const size = sizer.size;
         const q = readChunk({
           schema: this.s,
           backfill: id,
@@ -351,7 +361,7 @@ export class BackfillRunner implements BackfillListener {
           keyTypes: t.key_types,
           ctid,
           where,
-          chunkSize,
+          chunkSize: size,
           lastKey,
           nonce,
         });
@@ -385,7 +395,7 @@ export class BackfillRunner implements BackfillListener {
         lastKey = r.last_key ?? lastKey;
         if (t.estimated_rows !== null) this.remaining.set(remainingKey, Math.max(0, t.estimated_rows - rows));
         this.updateRemaining();
-        if (r.n < chunkSize) break;
+        if (r.n < size) break;
         if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
       }
       while (inFlight.length > 0) await inFlight.shift();

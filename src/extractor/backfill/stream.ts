@@ -35,6 +35,11 @@ export interface ChunkReads {
   lost: boolean;
   /** Commit LSN of the high watermark's transaction. */
   commitLsn: Lsn;
+  /**
+   * Milliseconds from the stream reaching the high watermark to the last read handed to the sinks
+   * (set by the pipeline): how long the chunk held the live changes behind it.
+   */
+  emitMs: number;
 }
 
 export interface BackfillStreamOptions {
@@ -167,6 +172,7 @@ export class BackfillStream {
       read: w.count,
       lost,
       commitLsn,
+      emitMs: 0,
     };
   }
 

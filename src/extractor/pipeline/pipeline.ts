@@ -484,20 +484,22 @@ export class Pipeline {
   private backfillMessage(change: MessageChange): Promise<void> | void {
     const backfill = this.o.backfill!;
     const tx = this.txs.tx!;
+    const started = performance.now();
     const reads = backfill.message(change, tx.commitLsn);
     for (const c of backfill.takeClosed()) this.tracker.holdUntilDelivered(c.low, c.high);
     this.tracker.hold(backfill.hold());
     if (!reads) return;
     // The rows may still be on their way (the runner's statement, or the stored copy after a
     // restart): the input waits, so nothing after the high watermark overtakes its reads.
-    if (reads instanceof Promise) return reads.then((r) => this.emitChunk(r, tx));
-    return this.emitChunk(reads, tx);
+    if (reads instanceof Promise) return reads.then((r) => this.emitChunk(r, tx, started));
+    return this.emitChunk(reads, tx, started);
   }
 
-  private emitChunk(reads: ChunkReads, tx: TxContext): Promise<void> | void {
+  /** `started`: when the stream reached the high watermark (ChunkReads.emitMs counts from there). */
+  private emitChunk(reads: ChunkReads, tx: TxContext, started: number): Promise<void> | void {
     const info = this.tables.cached(reads.schema, reads.name);
-    if (info) return this.emitReads(reads, info, tx);
-    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, i, tx));
+    if (info) return this.emitReads(reads, info, tx, started);
+    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, i, tx, started));
   }
 
   /**
@@ -507,7 +509,12 @@ export class Pipeline {
    * READ_SLICE reads it yields to the event loop, so the sinks write the chunk's first events while
    * the rest are mapped (a live change after the chunk waits for the chunk's end, not a sink's turn).
    */
-  private emitReads(reads: ChunkReads, info: TableInfo, tx: TxContext): Promise<void> | void {
+  private emitReads(
+    reads: ChunkReads,
+    info: TableInfo,
+    tx: TxContext,
+    started: number,
+  ): Promise<void> | void {
     const tracked = this.o.filter.isTracked(info.root);
     const pk = reads.key.length > 0 ? reads.key : info.pk;
     let n = 0;
@@ -524,10 +531,11 @@ export class Pipeline {
         pk,
       };
       const pending = this.push(change, seq, info, row, NO_COLUMNS, tx);
-      if (pending) return pending.then(() => this.emitReads(reads, info, tx));
+      if (pending) return pending.then(() => this.emitReads(reads, info, tx, started));
       if (++n === READ_SLICE)
-        return new Promise<void>((r) => setImmediate(r)).then(() => this.emitReads(reads, info, tx));
+        return new Promise<void>((r) => setImmediate(r)).then(() => this.emitReads(reads, info, tx, started));
     }
+    reads.emitMs = performance.now() - started;
     this.o.backfill!.emitted(reads);
   }
 
