@@ -78,9 +78,15 @@ describe('console in a real browser (extract-tasks)', () => {
     await db?.drop();
   });
 
+  /** Every call the pages make besides their own assets: "METHOD /path". */
+  const calls = new Set<string>();
   async function open(hash: string): Promise<{ page: Page; errors: string[] }> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors = collectPageErrors(page);
+    page.on('request', (r) => {
+      const { pathname } = new URL(r.url());
+      if (!pathname.startsWith('/console')) calls.add(`${r.method()} ${pathname}`);
+    });
     await page.goto(`${base}/console${hash ? `#${hash}` : ''}`);
     return { page, errors };
   }
@@ -231,6 +237,25 @@ describe('console in a real browser (extract-tasks)', () => {
     await checkA11y(page);
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it('the pages call only routes of the public OpenAPI document (no private endpoints)', async () => {
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => ({
+        method: method.toUpperCase(),
+        path: new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      })),
+    );
+    // The pages above read /info, the lag history, the Stream, backfills and ETL contexts.
+    expect(calls.size).toBeGreaterThanOrEqual(5);
+    const unlisted = [...calls].filter((call) => {
+      const [method, path] = call.split(' ') as [string, string];
+      return !routes.some((r) => r.method === method && r.path.test(path));
+    });
+    expect(unlisted).toEqual([]);
   });
 
   it('with auth on: the page asks for a token, refuses a wrong one, keeps it out of URLs', async () => {
