@@ -78,9 +78,15 @@ describe('console in a real browser (extract-tasks)', () => {
     await db?.drop();
   });
 
+  /** Every call the pages make besides their own assets: "METHOD /path". */
+  const calls = new Set<string>();
   async function open(hash: string): Promise<{ page: Page; errors: string[] }> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors = collectPageErrors(page);
+    page.on('request', (r) => {
+      const { pathname } = new URL(r.url());
+      if (!pathname.startsWith('/console')) calls.add(`${r.method()} ${pathname}`);
+    });
     await page.goto(`${base}/console${hash ? `#${hash}` : ''}`);
     return { page, errors };
   }
@@ -108,6 +114,14 @@ describe('console in a real browser (extract-tasks)', () => {
     await page.locator('[data-field="role"] dd', { hasText: 'leader' }).waitFor();
     await page.locator('[data-field="lag"] dd', { hasText: /\d+(\.\d)? (B|KiB|MiB)/ }).waitFor();
     await page.locator('[data-field="plugin"] dd', { hasText: 'wal2json' }).waitFor();
+    await page.locator('[data-field="confirmed"] dd', { hasText: /^[0-9A-F]+\/[0-9A-F]+$/ }).waitFor();
+    await page.locator('[data-field="received"] dd', { hasText: /^[0-9A-F]+\/[0-9A-F]+$/ }).waitFor();
+    await page
+      .locator('[data-field="wal-status"] dd', { hasText: /^(reserved|extended|unreserved)$/ })
+      .waitFor();
+    await page
+      .locator('[data-field="safe-wal-size"] dd', { hasText: /^(unlimited|\d+(\.\d)? \w+)$/ })
+      .waitFor();
     await page.locator('figure.chart canvas').waitFor();
     await page.locator('figure.chart figcaption', { hasText: 'of the last hour; latest' }).waitFor();
     await page.locator('.sink-summary li[data-sink="file"]', { hasText: 'ok' }).waitFor();
@@ -128,6 +142,25 @@ describe('console in a real browser (extract-tasks)', () => {
     await row.waitFor();
     await expect(row.locator('td').first().textContent()).resolves.toBe('ok');
     await page.locator('tr[data-sink="stream-log"]').waitFor();
+    const headers = await page.locator('thead th').allTextContents();
+    expect(headers).toEqual([
+      'Sink',
+      'State',
+      'Checkpoint',
+      'Events/s',
+      'Delivered',
+      'Queued',
+      'Retries',
+      'Last error',
+    ]);
+    // The overview's row is delivered: a checkpoint (<commit LSN>/<seq>), no retries, no error.
+    await row
+      .locator('td')
+      .nth(1)
+      .filter({ hasText: /^[0-9A-F]+\/[0-9A-F]+\/\d+$/ })
+      .waitFor();
+    await expect(row.locator('td').nth(5).textContent()).resolves.toBe('0');
+    await expect(row.locator('td').nth(6).textContent()).resolves.toBe('');
     await page.screenshot({ path: join(shots, 'sinks.png'), fullPage: true });
     await checkA11y(page);
     expect(errors).toEqual([]);
@@ -152,6 +185,14 @@ describe('console in a real browser (extract-tasks)', () => {
     // Resumed with Last-Event-ID: the row committed while paused is not lost.
     await page.locator('tr[data-type="row.insert"]', { hasText: 'written while paused' }).waitFor();
     await expect(page.locator('tbody tr').count()).resolves.toBe(2);
+    // The type filter: only updates from now on.
+    await page.getByLabel('Types').fill('row.update');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.locator('[data-tail-status="live"]').waitFor();
+    await sql(db.url, `INSERT INTO items VALUES (3, 'an insert the filter hides')`);
+    await sql(db.url, `UPDATE items SET label = 'an update the filter shows' WHERE id = 1`);
+    await page.locator('tr[data-type="row.update"]', { hasText: 'an update the filter shows' }).waitFor();
+    await expect(page.locator('tbody tr[data-type="row.insert"]').count()).resolves.toBe(0);
     await page.screenshot({ path: join(shots, 'live-tail.png'), fullPage: true });
     await checkA11y(page);
     expect(errors).toEqual([]);
@@ -190,11 +231,31 @@ describe('console in a real browser (extract-tasks)', () => {
     const card = page.locator('article.card', { hasText: 'public.items' });
     await card.locator('.badge', { hasText: /^done$/ }).waitFor();
     await card.locator('progress').waitFor();
-    await expect(card.locator('progress').getAttribute('value')).resolves.toBe('3');
+    const { n } = (await sql<{ n: string }>(db.url, `SELECT count(*) AS n FROM items`))[0]!;
+    await expect(card.locator('progress').getAttribute('value')).resolves.toBe(n);
     await page.screenshot({ path: join(shots, 'backfills.png'), fullPage: true });
     await checkA11y(page);
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it('the pages call only routes of the public OpenAPI document (no private endpoints)', async () => {
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => ({
+        method: method.toUpperCase(),
+        path: new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      })),
+    );
+    // The pages above read /info, the lag history, the Stream, backfills and ETL contexts.
+    expect(calls.size).toBeGreaterThanOrEqual(5);
+    const unlisted = [...calls].filter((call) => {
+      const [method, path] = call.split(' ') as [string, string];
+      return !routes.some((r) => r.method === method && r.path.test(path));
+    });
+    expect(unlisted).toEqual([]);
   });
 
   it('with auth on: the page asks for a token, refuses a wrong one, keeps it out of URLs', async () => {

@@ -58,6 +58,25 @@ describe('console in a real browser (start-job)', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     const row = page.locator('tr[data-kind="initial-sync"]');
     await row.waitFor();
+    // The next scheduled run: healing's cron (testConfig: 1 January); dump is disabled, so none.
+    const healing = page.locator('tr[data-kind="healing"]');
+    await healing
+      .locator('td')
+      .nth(1)
+      .filter({ hasText: /^\d{4}-01-01 \d{2}:00:00Z$/ })
+      .waitFor();
+    await expect(page.locator('tr[data-kind="dump"] td').nth(1).textContent()).resolves.toBe('–');
+    // A refusal: healing before any initial sync succeeded; the page says why, and the row keeps it.
+    await page.getByRole('button', { name: 'Run healing' }).click();
+    await page
+      .locator('[role="alert"], .error', { hasText: /initial sync/i })
+      .first()
+      .waitFor();
+    await healing
+      .locator('td')
+      .nth(2)
+      .filter({ hasText: /initial sync/i })
+      .waitFor();
     await page.getByRole('button', { name: 'Run initial-sync' }).click();
     await page.getByText('scheduled initial-sync').waitFor();
     const run = page.locator('tbody tr', { hasText: 'initial-sync-' }).first();

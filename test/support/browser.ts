@@ -81,8 +81,10 @@ export function collectPageErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
-    // A 401 before signing in and a 404 of an API a daemon lacks are answers the page shows, not faults.
-    if (msg.type() === 'error' && !/status of 40[14]/.test(msg.text())) errors.push(`console: ${msg.text()}`);
+    // A 401 before signing in, a 404 of an API a daemon lacks and a 409 refusal of a job are answers
+    // the page shows, not faults.
+    if (msg.type() === 'error' && !/status of 40[149]/.test(msg.text()))
+      errors.push(`console: ${msg.text()}`);
   });
   return errors;
 }

@@ -161,3 +161,69 @@ describe('mapper: backfill reads', () => {
     expect(d.after).toEqual({ id: '42', status: 'running' });
   });
 });
+
+describe('mapper: schema.changed', () => {
+  const before = [
+    { name: 'id', type: 'integer' },
+    { name: 'email', type: 'text' },
+    { name: 'ssn', type: 'text' },
+  ];
+  const after = [...before, { name: 'tier', type: 'character varying(8)' }];
+  const c = (b: typeof before, a: typeof before) => ({
+    root: 'public.customers',
+    schema: 'public',
+    table: 'customers',
+    lsn: '0/16B36F0',
+    change: { before: b, after: a },
+  });
+
+  it('writes the envelope with the governed columns, at its own seq, keyed by the table', async () => {
+    const { Governance, tableRulesSchema } = await import('../../src/extractor/governance/index.ts');
+    const rules = { 'public.customers': { columns: { exclude: ['ssn'] }, mask: { email: 'redact' } } };
+    const governance = new Governance(tableRulesSchema.parse(rules), undefined);
+    const mapper = new Mapper({ database: 'db', slot: 'slot', roles: {}, governance });
+    const e = mapper.mapSchemaChange(c(before, after), tx, 4)!;
+    expect(e).toMatchObject({ id: '0/16B3748/4', type: 'schema.changed', partitionkey: 'public.customers' });
+    expect(JSON.parse(e.json)).toEqual({
+      specversion: '1.0',
+      id: '0/16B3748/4',
+      source: '/tag-connector/db/slot',
+      time: tx.commitTime,
+      datacontenttype: 'application/json',
+      lsn: '0/16B36F0',
+      commitlsn: '0/16B3748',
+      xid: 731,
+      type: 'schema.changed',
+      subject: 'public.customers',
+      partitionkey: 'public.customers',
+      data: {
+        op: 's',
+        schema: 'public',
+        table: 'customers',
+        before: null,
+        after: null,
+        changed: ['tier'],
+        columns: {
+          before: [
+            { name: 'id', type: 'integer' },
+            { name: 'email', type: 'text', mask: 'redact' },
+          ],
+          after: [
+            { name: 'id', type: 'integer' },
+            { name: 'email', type: 'text', mask: 'redact' },
+            { name: 'tier', type: 'character varying(8)' },
+          ],
+        },
+      },
+    });
+    // a change of the excluded column alone: nothing to tell
+    expect(mapper.mapSchemaChange(c(before.slice(0, 2), before), tx, 5)).toBeNull();
+    // Debezium consumers get op "s" and no row
+    const { toDebezium } = await import('../../src/events/debezium.ts');
+    expect(toDebezium(JSON.parse(e.json), 'db', '1.0.0')).toMatchObject({
+      op: 's',
+      before: null,
+      after: null,
+    });
+  });
+});

@@ -393,4 +393,18 @@ describe('StreamFilter (pure)', () => {
     expect(s.judge(rowEvent(0, { op: 'd', key: 'a', before: { id: 'a' } }).event)).toBe('send');
     expect(s.judge(rowEvent(1, { op: 't', table: 'other' }).event)).toBe('skip');
   });
+
+  it('sends a schema.changed like a TRUNCATE: to a workspace session that may see the table', () => {
+    const s = new StreamFilter(
+      { tables: null, types: null, workspaces: new Set(['w1']) },
+      'workspace',
+      (_s, table) => table !== 'plain',
+    );
+    const schemaChanged = (table: string) => {
+      const e = rowEvent(0, { op: 't', table }).event;
+      return { ...e, type: 'schema.changed', data: { ...e.data, op: 's' as const } };
+    };
+    expect(s.judge(schemaChanged('items'))).toBe('send');
+    expect(s.judge(schemaChanged('plain'))).toBe('skip');
+  });
 });

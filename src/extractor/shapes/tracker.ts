@@ -63,7 +63,12 @@ export class ShapeTracker {
     catalog?: () => ShapeColumn[] | undefined,
   ): ShapeChange | null | Promise<ShapeChange | null> {
     const known = this.known.get(table);
-    if (known && showsKnown(known, shape)) return null;
+    if (known && showsKnown(known, shape)) {
+      // the same texts: compare by identity next time (pgoutput gives every change its Relation's)
+      known.keys = shape.keys;
+      known.types = shape.types;
+      return null;
+    }
     if (known) {
       const d = decideShape(known.columns, undefined, shape);
       if (!d.changed) return null; // a partial change (TOAST left out) of the same columns
