@@ -88,6 +88,10 @@ export class PubSubSink implements Sink {
 
   constructor(options: PubSubSinkOptions) {
     this.o = options;
+    // Against an emulator nothing may leave the machine: without this, google-auth's metadata probe
+    // looks up the GCE metadata server by DNS when the emulator is unreachable (gcp-metadata reads
+    // this variable; an operator's own setting wins).
+    if (process.env.PUBSUB_EMULATOR_HOST) process.env.METADATA_SERVER_DETECTION ??= 'none';
     this.client = new PubSub({
       projectId: options.projectId,
       ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
