@@ -68,6 +68,8 @@ export async function backfillScenario(ctx: BenchContext): Promise<Row[]> {
       ...(process.env.BENCH_BACKFILL_CHUNK_MS
         ? ['--backfill-chunk-ms', process.env.BENCH_BACKFILL_CHUNK_MS]
         : []),
+      // extra daemon flags, e.g. `--stream-retention-bytes 0` (what the Stream retention costs)
+      ...(process.env.BENCH_BACKFILL_ARGS?.split(' ').filter(Boolean) ?? []),
     ],
     // Another source tree's CLI (its src/cli/main.ts), to compare builds run by run on a shared machine.
     ...(process.env.BENCH_BACKFILL_CLI ? { cli: process.env.BENCH_BACKFILL_CLI } : {}),
