@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { createReadStream, readFileSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -58,7 +59,8 @@ export async function recvLogical(
   const out: ExpectedChange[] = [];
   let commit = '';
   let seq = 0;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  // Line by line: a busy server's reading can pass V8's largest string (512 MB) as one text.
+  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
     if (!line) continue;
     const m = JSON.parse(line) as {
       action: string;
