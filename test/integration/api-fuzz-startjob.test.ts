@@ -1,27 +1,17 @@
 /** @services oidc mongo graphql */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { runCli, type Daemon } from '../support/daemon.ts';
 import { freePort } from '../support/ports.ts';
+import { runSchemathesis } from '../support/schemathesis.ts';
 import { CLIENT_ID, CLIENT_SECRET, env, mongoUrl, TestWorkspace } from './startjob/helpers.ts';
 
 /**
  * start-job's job API under schemathesis with all its checks, as api-fuzz.test.ts does for
  * extract-tasks: the documented statuses, content types and schemas, auth, 405 for undeclared methods.
  */
-
-const run = promisify(execFile);
-const ST = join(
-  process.env.TAG_CONNECTOR_CACHE ?? join(homedir(), '.cache', 'tag-connector'),
-  'venv-schemathesis',
-  'bin',
-  'st',
-);
 
 describe("schema-driven fuzzing of start-job's job API (schemathesis)", () => {
   const ws = new TestWorkspace();
@@ -67,35 +57,7 @@ describe("schema-driven fuzzing of start-job's job API (schemathesis)", () => {
   });
 
   it('passes every schemathesis check (--checks all)', async () => {
-    const args = [
-      '--config-file',
-      fileURLToPath(new URL('../support/schemathesis.toml', import.meta.url)),
-      'run',
-      `${base}/openapi.json`,
-      '-H',
-      'Authorization: Bearer fuzz-startjob-token',
-      '--checks',
-      'all',
-      '--max-examples',
-      '25',
-      '--request-timeout',
-      '20',
-      '--no-color',
-      '--phases',
-      'examples,coverage,fuzzing',
-    ];
-    // A failure prints its seed; FUZZ_SEED=<seed> replays that run.
-    if (process.env.FUZZ_SEED) args.push('--seed', process.env.FUZZ_SEED);
-    let out = '';
-    try {
-      const r = await run(ST, args, { timeout: 180_000, maxBuffer: 16 << 20 });
-      out = r.stdout + r.stderr;
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(
-        `schemathesis failed: ${e.message}\n${(e.stdout ?? '').slice(-4000)}\n${(e.stderr ?? '').slice(-2000)}`,
-      );
-    }
+    const out = await runSchemathesis(base, { token: 'fuzz-startjob-token', maxExamples: 25 });
     expect(out).toMatch(/passed|No issues found/i);
     expect(out).not.toMatch(/Failures:/);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);

@@ -1,21 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { runCli, waitStreaming, type Daemon } from '../support/daemon.ts';
 import { sql, testDatabase } from '../support/db.ts';
 import { freePort } from '../support/ports.ts';
-
-const run = promisify(execFile);
-const ST = join(
-  process.env.TAG_CONNECTOR_CACHE ?? join(homedir(), '.cache', 'tag-connector'),
-  'venv-schemathesis',
-  'bin',
-  'st',
-);
+import { runSchemathesis } from '../support/schemathesis.ts';
 
 describe('schema-driven fuzzing of the HTTP API (schemathesis)', () => {
   let db: { url: string; drop: () => Promise<void> };
@@ -59,37 +49,11 @@ describe('schema-driven fuzzing of the HTTP API (schemathesis)', () => {
   it('passes every schemathesis check (--checks all): statuses, content types, schemas, auth, methods', async () => {
     // The Stream answers a valid request with an endless response, so it is fuzzed for its 4xx
     // paths by api.test.ts; every other route here, with and without a token.
-    const args = [
-      '--config-file',
-      fileURLToPath(new URL('../support/schemathesis.toml', import.meta.url)),
-      'run',
-      `${base}/openapi.json`,
-      '-H',
-      'Authorization: Bearer fuzz-token',
-      '--checks',
-      'all',
-      '--exclude-path',
-      '/v1/api/ws/Stream',
-      '--max-examples',
-      '40',
-      '--request-timeout',
-      '20',
-      '--no-color',
-      '--phases',
-      'examples,coverage,fuzzing',
-    ];
-    // A failure prints its seed; FUZZ_SEED=<seed> replays that run.
-    if (process.env.FUZZ_SEED) args.push('--seed', process.env.FUZZ_SEED);
-    let out = '';
-    try {
-      const r = await run(ST, args, { timeout: 180_000, maxBuffer: 16 << 20 });
-      out = r.stdout + r.stderr;
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(
-        `schemathesis failed: ${e.message}\n${(e.stdout ?? '').slice(-4000)}\n${(e.stderr ?? '').slice(-2000)}`,
-      );
-    }
+    const out = await runSchemathesis(base, {
+      token: 'fuzz-token',
+      maxExamples: 40,
+      extraArgs: ['--exclude-path', '/v1/api/ws/Stream'],
+    });
     expect(out).toMatch(/passed|No issues found/i);
     expect(out).not.toMatch(/Failures:/);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
