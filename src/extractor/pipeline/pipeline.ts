@@ -348,9 +348,7 @@ export class Pipeline {
       default: {
         const seq = this.txs.nextSeq(lsn, change.kind);
         const tx = this.txs.tx!;
-        const info = this.tables.cached(change.schema, change.table);
-        if (info) return this.emit(change, seq, info, tx);
-        return this.tables.load(change.schema, change.table).then((i) => this.emit(change, seq, i, tx));
+        return this.tables.withInfo(change.schema, change.table, (i) => this.emit(change, seq, i, tx));
       }
     }
   }
@@ -384,11 +382,7 @@ export class Pipeline {
     };
     // format-version 1 names no schema: judged as tracked (stopping is the safe side).
     if (dot < 0) return fail();
-    const schema = skipped.table.slice(0, dot);
-    const table = skipped.table.slice(dot + 1);
-    const info = this.tables.cached(schema, table);
-    if (info) return fail(info);
-    return this.tables.load(schema, table).then(fail);
+    return this.tables.withInfo(skipped.table.slice(0, dot), skipped.table.slice(dot + 1), fail);
   }
 
   private emit(
@@ -497,9 +491,7 @@ export class Pipeline {
 
   /** `started`: when the stream reached the high watermark (ChunkReads.emitMs counts from there). */
   private emitChunk(reads: ChunkReads, tx: TxContext, started: number): Promise<void> | void {
-    const info = this.tables.cached(reads.schema, reads.name);
-    if (info) return this.emitReads(reads, info, tx, started);
-    return this.tables.load(reads.schema, reads.name).then((i) => this.emitReads(reads, i, tx, started));
+    return this.tables.withInfo(reads.schema, reads.name, (i) => this.emitReads(reads, i, tx, started));
   }
 
   /**

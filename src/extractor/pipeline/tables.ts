@@ -37,6 +37,16 @@ export class TableLookup {
     return info;
   }
 
+  /**
+   * `f` of the table's metadata: at once when it is cached (the stream's usual case stays synchronous),
+   * else once it is loaded.
+   */
+  withInfo<T>(schema: string, table: string, f: (info: TableInfo) => T | Promise<T>): T | Promise<T> {
+    const info = this.cached(schema, table);
+    if (info) return f(info);
+    return this.load(schema, table).then(f);
+  }
+
   invalidate(schema: string, table: string): void {
     this.catalog.invalidate(schema, table);
     this.lastInfo = undefined;
